@@ -1,0 +1,48 @@
+"""`python -m vifi <stage> ...`: one subcommand per pipeline stage, each the single entry point of its rule.
+
+Stage modules are imported only when their stage runs, so light stages (splits, tables) do not pay for
+importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+STAGES: dict[str, tuple[str, str, str]] = {
+    "synthesize": ("vifi.data.synthetic", "main", "write one synthetic dataset (demo's download stage)"),
+    "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
+    "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
+    "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
+    "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
+    "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),
+    "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
+    "aggregate": ("vifi.report.aggregate", "main", "aggregate metrics over seeds"),
+    "render": ("vifi.report.tables", "main", "render LaTeX and HTML tables"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m vifi <stage> [options]", "", "stages:"]
+    lines += [f"  {name:<11} {help_}" for name, (_, _, help_) in STAGES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"unknown stage {stage!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module, func, _ = STAGES[stage]
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

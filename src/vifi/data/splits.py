@@ -1,0 +1,89 @@
+"""Base-to-novel splits and K-shot training subsets, following the paper's protocol (METHODS.md §6).
+
+Classes are ordered by training-set frequency (ties by label id); the more frequent half (the larger half when
+the count is odd) is *base*, the rest *novel*. Both label files list their classes in ascending frequency, as
+the shipped UCF-101 and SSv2 files do, and with equal counts this reproduces the shipped HMDB-51 split (novel =
+the first 25 ids). Base and novel lists are relabelled into their own label spaces. Each seed draws its own
+K-shot subset of the base training videos: the paper's "seeds" are different training subsets.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
+
+
+def order_by_frequency(train: Sequence[Item], num_classes: int) -> list[int]:
+    """Class ids sorted by ascending training count, ties broken by id."""
+    counts = Counter(item.label for item in train)
+    return sorted(range(num_classes), key=lambda c: (counts[c], c))
+
+
+def split_classes(train: Sequence[Item], num_classes: int) -> tuple[list[int], list[int]]:
+    """(base, novel) class ids, each in ascending-frequency order; base is the more frequent half."""
+    order = order_by_frequency(train, num_classes)
+    n_novel = num_classes // 2
+    return order[n_novel:], order[:n_novel]
+
+
+def relabel(items: Sequence[Item], classes: Sequence[int]) -> list[Item]:
+    """Keep the items of `classes` and renumber their labels into 0..len(classes)-1."""
+    new_id = {old: new for new, old in enumerate(classes)}
+    return [Item(it.path, new_id[it.label]) for it in items if it.label in new_id]
+
+
+def few_shot(items: Sequence[Item], num_classes: int, shots: int, seed: int) -> list[Item]:
+    """`shots` videos per class drawn without replacement with a seeded generator, grouped by class."""
+    rng = np.random.default_rng(seed)
+    subset: list[Item] = []
+    for label in range(num_classes):
+        pool = [it for it in items if it.label == label]
+        if len(pool) < shots:
+            raise ValueError(f"class {label} has {len(pool)} training videos, fewer than {shots} shots")
+        picks = rng.choice(len(pool), size=shots, replace=False)
+        subset.extend(pool[i] for i in sorted(picks))
+    return subset
+
+
+def write_base2novel(
+    labels: Path, train_list: Path, val_list: Path, out_dir: Path, shots: int, seeds: Sequence[int]
+) -> None:
+    """Write base/novel label CSVs, val lists, the full base training list and one K-shot list per seed."""
+    names = read_labels(labels)
+    train = read_list(train_list, len(names))
+    val = read_list(val_list, len(names))
+    base, novel = split_classes(train, len(names))
+    base_train = relabel(train, base)
+    try:
+        subsets = {seed: few_shot(base_train, len(base), shots, seed) for seed in seeds}
+    except ValueError as err:
+        raise ValueError(f"{train_list}: {err}") from err
+    write_labels(out_dir / "base_labels.csv", [names[c] for c in base])
+    write_labels(out_dir / "novel_labels.csv", [names[c] for c in novel])
+    write_list(out_dir / "base_train.txt", base_train)
+    write_list(out_dir / "base_val.txt", relabel(val, base))
+    write_list(out_dir / "novel_val.txt", relabel(val, novel))
+    for seed, subset in subsets.items():
+        write_list(out_dir / f"fs_base_s{seed}_train.txt", subset)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vifi splits`: generate the base-to-novel files of one dataset."""
+    parser = argparse.ArgumentParser(prog="vifi splits", description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=Path, required=True, help="full label CSV (id,name)")
+    parser.add_argument("--train-list", type=Path, required=True, help="training split list")
+    parser.add_argument("--val-list", type=Path, required=True, help="validation split list")
+    parser.add_argument("--shots", type=int, required=True, help="videos per base class in each subset")
+    parser.add_argument("--seeds", type=int, nargs="+", required=True, help="one training subset per seed")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.shots <= 0:
+        parser.error(f"--shots must be positive, got {args.shots}")
+    write_base2novel(args.labels, args.train_list, args.val_list, args.out_dir, args.shots, args.seeds)
+    return 0

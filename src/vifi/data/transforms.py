@@ -1,0 +1,158 @@
+"""Spatial transforms of ViFi-CLIP (METHODS §4.3), generalised from the paper's 224 input to any size.
+
+The official pipeline chains mmaction transforms on lists of per-frame numpy images. Here every geometric
+step (resize, crop, flip, grayscale, normalise) runs once on the whole `(T, 3, H, W)` uint8 tensor, and only
+the colour jitter loops over frames, because the paper draws its factors per frame. All randomness comes from
+torch's global RNG, so the seeding that `DataLoader` does for each worker applies.
+
+Resizes inside the transforms are bilinear without antialiasing, as `mmcv.imresize` (cv2 `INTER_LINEAR`)
+does. Colour jitter and grayscale run on tensors rather than PIL images; their rounding can differ from
+PIL's by a grey level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
+IMAGENET_STD_255 = (58.395, 57.12, 57.375)
+CROP_SCALES = (1.0, 0.875, 0.75, 0.66)
+MAX_WH_SCALE_GAP = 1
+SNAP_PX = 3
+
+
+def scale_size(input_size: int) -> int:
+    """Short side before cropping: 256 for the paper's 224 input, the same ratio for other sizes."""
+    return int(256 / 224 * input_size)
+
+
+def rescaled_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """`(h, w)` with the short side set to `short_side`, rounded as `mmcv.rescale_size` rounds."""
+    scale = short_side / min(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def resize_clip(clip: torch.Tensor, height: int, width: int, *, antialias: bool) -> torch.Tensor:
+    """Bilinear resize of a uint8 `(T, 3, H, W)` clip; the input itself when the size already matches."""
+    if clip.shape[-2:] == (height, width):
+        return clip
+    return F.resize(clip, [height, width], antialias=antialias)
+
+
+def resize_short_side_clip(clip: torch.Tensor, short_side: int, *, antialias: bool) -> torch.Tensor:
+    """Resize a uint8 `(T, 3, H, W)` clip so that its short side is `short_side`, keeping the aspect ratio."""
+    height, width = rescaled_shape(clip.shape[-2], clip.shape[-1], short_side)
+    return resize_clip(clip, height, width, antialias=antialias)
+
+
+def to_clip_tensor(frames: np.ndarray) -> torch.Tensor:
+    """View uint8 `(T, H, W, 3)` frames as a `(T, 3, H, W)` tensor without copying (channels-last strides)."""
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    return torch.from_numpy(frames).permute(0, 3, 1, 2)
+
+
+def _randint(high: int) -> int:
+    """Uniform integer in [0, high) from torch's global RNG."""
+    return int(torch.randint(high, (1,)).item())
+
+
+def _coin(p: float) -> bool:
+    """True with probability `p`, drawn from torch's global RNG (mmaction's `rand() < p`)."""
+    return bool(torch.rand(1).item() < p)
+
+
+def multi_scale_crop_box(height: int, width: int, input_size: int) -> tuple[int, int, int, int]:
+    """Draw mmaction's `MultiScaleCrop` box `(top, left, crop_h, crop_w)` for an image of `height` x `width`.
+
+    Crop sides come from fixed fractions of the short side; width and height may use neighbouring fractions,
+    so the aspect ratio varies. A side within 3 px of the input size snaps to it. The offset is one of the
+    four corners or the centre of a grid whose step is a quarter of the slack.
+    """
+    sizes = [int(min(height, width) * s) for s in CROP_SCALES]
+    candidates = [
+        (crop_w, crop_h)
+        for i, crop_h in enumerate(sizes)
+        for j, crop_w in enumerate(sizes)
+        if abs(i - j) <= MAX_WH_SCALE_GAP
+    ]
+    crop_w, crop_h = candidates[_randint(len(candidates))]
+    crop_w = input_size if abs(crop_w - input_size) < SNAP_PX else crop_w
+    crop_h = input_size if abs(crop_h - input_size) < SNAP_PX else crop_h
+    w_step, h_step = (width - crop_w) // 4, (height - crop_h) // 4
+    offsets = [(0, 0), (4 * w_step, 0), (0, 4 * h_step), (4 * w_step, 4 * h_step), (2 * w_step, 2 * h_step)]
+    left, top = offsets[_randint(len(offsets))]
+    return top, left, crop_h, crop_w
+
+
+class Normalize:
+    """Map 0-255 values to float32 `(x - mean) / std` per channel (ImageNet statistics, METHODS §4.3)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        return ((clip.float() - self.mean) / self.std).contiguous()
+
+
+class TrainTransform:
+    """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale."""
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        hflip: float = 0.5,
+        color_jitter: float = 0.8,
+        grayscale: float = 0.2,
+        mean: Sequence[float] = IMAGENET_MEAN_255,
+        std: Sequence[float] = IMAGENET_STD_255,
+    ) -> None:
+        self.input_size = input_size
+        self.hflip = hflip
+        self.color_jitter = color_jitter
+        self.grayscale = grayscale
+        self.jitter = v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+        self.normalize = Normalize(mean, std)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        """Augment uint8 `(T, H, W, 3)` frames into a float32 `(T, 3, input_size, input_size)` clip."""
+        clip = resize_short_side_clip(to_clip_tensor(frames), scale_size(self.input_size), antialias=False)
+        top, left, crop_h, crop_w = multi_scale_crop_box(clip.shape[-2], clip.shape[-1], self.input_size)
+        clip = clip[..., top : top + crop_h, left : left + crop_w]
+        clip = resize_clip(clip, self.input_size, self.input_size, antialias=False)
+        if _coin(self.hflip):
+            clip = clip.flip(-1)
+        if _coin(self.color_jitter):
+            clip = torch.stack([self.jitter(frame) for frame in clip])
+        if _coin(self.grayscale):
+            clip = F.rgb_to_grayscale(clip, num_output_channels=3)
+        return self.normalize(clip)
+
+
+class EvalTransform:
+    """Single-view evaluation: short side to `scale_size(input_size)`, centre crop, normalise."""
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        mean: Sequence[float] = IMAGENET_MEAN_255,
+        std: Sequence[float] = IMAGENET_STD_255,
+    ) -> None:
+        self.input_size = input_size
+        self.normalize = Normalize(mean, std)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        """Map uint8 `(T, H, W, 3)` frames to a float32 `(T, 3, input_size, input_size)` clip."""
+        clip = resize_short_side_clip(to_clip_tensor(frames), scale_size(self.input_size), antialias=False)
+        height, width = clip.shape[-2:]
+        top, left = (height - self.input_size) // 2, (width - self.input_size) // 2
+        clip = clip[..., top : top + self.input_size, left : left + self.input_size]
+        return self.normalize(clip)

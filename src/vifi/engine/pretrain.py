@@ -1,0 +1,105 @@
+"""Image-pretrain the demo's small CLIP contrastively on synthetic stills.
+
+Paper mode starts from OpenAI's web-image CLIP; no weights can be downloaded here, so the demo makes its own
+stand-in: a small open_clip CLIP trained on stills whose captions name colour, shape, position and size but
+never motion. Like web-image CLIP it then knows objects, not actions, and the video stages load its checkpoint
+through exactly the code paper mode uses for ViT-B/16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vifi.data.transforms import EvalTransform
+from vifi.engine import schedule
+from vifi.engine.devices import autocast, pick_device, seed_everything
+from vifi.io import atomic_path
+from vifi.models.pretrained import build_clip, save_weights
+
+log = logging.getLogger(__name__)
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its temperature here during pretraining
+
+
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, captions: Sequence[str], scale: torch.Tensor):
+    """Symmetric InfoNCE whose targets treat identical captions as positives.
+
+    Many stills share a caption ("a red circle"), so the usual one-positive-per-row target would push apart
+    pairs that match; spreading the target over every same-caption column removes those false negatives.
+    """
+    logits = scale * image @ text.t()
+    ids = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+    cap = torch.tensor([ids[c] for c in captions], device=logits.device)
+    same = (cap[:, None] == cap[None, :]).float()
+    targets = same / same.sum(dim=1, keepdim=True)
+    loss_i = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
+    loss_t = torch.sum(-targets * F.log_softmax(logits.t(), dim=1), dim=1).mean()
+    return (loss_i + loss_t) / 2
+
+
+def load_stills(path: Path, input_size: int) -> tuple[torch.Tensor, list[str]]:
+    """Stills preprocessed once with the video stages' evaluation transform (same resize, crop, statistics)."""
+    with np.load(path) as data:
+        images, captions = data["images"], [str(c) for c in data["captions"]]
+    return EvalTransform(input_size)(images), captions
+
+
+def train(args: argparse.Namespace) -> None:
+    """Run the pretraining loop and save the checkpoint and the loss curve."""
+    seed_everything(args.seed)
+    device = pick_device()
+    model, tokenizer = build_clip(args.arch)
+    model.to(device).train()
+    images, captions = load_stills(args.stills, model.visual.image_size[0])
+    tokens = tokenizer(captions)
+    iters = len(images) // args.batch_size
+    optimizer = schedule.adamw(model.parameters(), args.lr, args.weight_decay)
+    scheduler = schedule.cosine(optimizer, args.lr, args.epochs, args.warmup_epochs, iters)
+    rows = []
+    for epoch in range(args.epochs):
+        order = torch.randperm(len(images))
+        bar = tqdm(range(iters), desc=f"pretrain epoch {epoch + 1}/{args.epochs}", leave=False)
+        for it in bar:
+            idx = order[it * args.batch_size : (it + 1) * args.batch_size]
+            with autocast(device):
+                img = F.normalize(model.encode_image(images[idx].to(device)), dim=-1)
+                txt = F.normalize(model.encode_text(tokens[idx].to(device)), dim=-1)
+                loss = contrastive_loss(img, txt, [captions[i] for i in idx], model.logit_scale.exp())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step_update(epoch * iters + it + 1)
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            rows.append((epoch, epoch * iters + it, loss.item(), optimizer.param_groups[0]["lr"]))
+            bar.set_postfix(loss=f"{rows[-1][2]:.3f}")
+        log.info("epoch %d: loss %.4f", epoch + 1, rows[-1][2])
+    save_weights(model.cpu(), args.out, arch=args.arch, stage="pretrain", seed=args.seed)
+    with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vifi pretrain`."""
+    parser = argparse.ArgumentParser(prog="vifi pretrain", description=__doc__.splitlines()[0])
+    parser.add_argument("--stills", type=Path, required=True, help="stills .npz from `vifi stills`")
+    parser.add_argument("--arch", required=True, help="open_clip architecture, e.g. vifi-tiny")
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--warmup-epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--weight-decay", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write")
+    parser.add_argument("--log-csv", type=Path, required=True, help="per-step loss and LR")
+    train(parser.parse_args(argv))
+    return 0

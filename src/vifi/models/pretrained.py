@@ -1,0 +1,96 @@
+"""Build open_clip models by name and load CLIP weights from a local path.
+
+Paper mode and demo mode go through the same two functions: `build_clip` (any open_clip architecture, plus the
+demo's small configs shipped in `configs/`) and `load_weights` (a state dict on disk). Nothing is fetched from
+a hub: the GPU box and CI have no network, and a silent download would hide which weights were used.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+
+from vifi.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+# Scalars that OpenAI checkpoints store next to the weights; they are not parameters.
+_NON_PARAMETER_KEYS = ("input_resolution", "context_length", "vocab_size")
+_registered = False
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint cannot be used for the requested architecture; the message names the file."""
+
+
+def _register_configs() -> None:
+    """Make the demo's architectures (e.g. `vifi-tiny`) known to open_clip's factory, once per process."""
+    global _registered
+    if not _registered:
+        open_clip.add_model_config(CONFIG_DIR)
+        _registered = True
+
+
+class _DropRandomInitWarning(logging.Filter):
+    """open_clip warns that a model built without a pretrained tag is random; `load_weights` follows at once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+def build_clip(arch: str) -> tuple[nn.Module, open_clip.tokenizer.SimpleTokenizer]:
+    """Create a randomly initialised open_clip CLIP and its tokenizer, without touching the network."""
+    _register_configs()
+    if arch not in open_clip.list_models():
+        raise WeightsError(f"unknown open_clip architecture {arch!r}; choose one of open_clip.list_models()")
+    quiet = _DropRandomInitWarning()
+    logging.getLogger().addFilter(quiet)
+    try:
+        model = open_clip.create_model(arch, pretrained=None)
+    finally:
+        logging.getLogger().removeFilter(quiet)
+    return model, open_clip.get_tokenizer(arch)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict with `weights_only=True`, so a checkpoint cannot run code when it is opened."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise WeightsError(f"{path}: cannot be read as a weights-only torch checkpoint ({err})") from err
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: expected a state dict of tensors (or a dict with a 'state_dict' key)")
+    state = {k.removeprefix("module."): v for k, v in state.items() if k not in _NON_PARAMETER_KEYS}
+    return state
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load weights strictly; missing or unexpected keys are reported by name instead of going by silently."""
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
+    if missing or unexpected or mismatched:
+        raise WeightsError(
+            f"{path}: does not match the architecture: {len(missing)} missing {missing[:5]}, "
+            f"{len(unexpected)} unexpected {unexpected[:5]}, {len(mismatched)} with other shapes "
+            f"{sorted(mismatched)[:5]}"
+        )
+    model.load_state_dict(state, strict=True)
+    log.info("loaded %d tensors from %s", len(state), path)
+
+
+def save_weights(model: nn.Module, path: str | Path, **meta: object) -> None:
+    """Save the full state dict atomically, in the same layout `load_weights` reads."""
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)

@@ -1,0 +1,58 @@
+"""The base-to-novel protocol: frequency ordering, relabelling and K-shot subsets."""
+
+from collections import Counter
+
+import pytest
+
+from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.splits import few_shot, split_classes, write_base2novel
+
+
+def _items(counts: dict[int, int]) -> list[Item]:
+    return [Item(f"c{label}/v{i}.mp4", label) for label, n in counts.items() for i in range(n)]
+
+
+def test_more_frequent_half_is_base_in_ascending_frequency():
+    train = _items({0: 5, 1: 9, 2: 3, 3: 7, 4: 8})
+    base, novel = split_classes(train, 5)
+    assert base == [3, 4, 1]  # 7, 8, 9 videos: the larger half when the count is odd
+    assert novel == [2, 0]  # 3, 5 videos
+
+
+def test_equal_counts_reproduce_the_shipped_hmdb_split():
+    """All HMDB classes have 70 videos; the official novel half is ids 0-24 and base is 25-50."""
+    base, novel = split_classes(_items(dict.fromkeys(range(51), 70)), 51)
+    assert novel == list(range(25))
+    assert base == list(range(25, 51))
+
+
+def test_few_shot_is_seeded_per_class_and_without_replacement():
+    items = _items({0: 10, 1: 12})
+    a, b, c = few_shot(items, 2, 4, seed=1), few_shot(items, 2, 4, seed=1), few_shot(items, 2, 4, seed=2)
+    assert a == b and a != c
+    assert Counter(it.label for it in a) == {0: 4, 1: 4}
+    assert len(set(a)) == 8
+
+
+def test_too_few_videos_for_the_shots_is_an_error():
+    with pytest.raises(ValueError, match="class 1 has 2 training videos"):
+        few_shot(_items({0: 5, 1: 2}), 2, 3, seed=1)
+
+
+def test_written_files_relabel_into_disjoint_label_spaces(tmp_path):
+    names = ["a", "b, with comma", "c", "d"]
+    write_labels(tmp_path / "labels.csv", names)
+    write_list(tmp_path / "train.txt", _items({0: 4, 1: 9, 2: 6, 3: 2}))
+    write_list(tmp_path / "val.txt", [Item(f"val/{k}.mp4", k) for k in range(4) for _ in range(3)])
+    out = tmp_path / "b2n"
+    write_base2novel(tmp_path / "labels.csv", tmp_path / "train.txt", tmp_path / "val.txt", out, 2, [1, 2, 3])
+    base, novel = read_labels(out / "base_labels.csv"), read_labels(out / "novel_labels.csv")
+    assert base == ["c", "b, with comma"] and novel == ["d", "a"]
+    base_val = read_list(out / "base_val.txt", 2)
+    assert {(it.path, it.label) for it in base_val} == {(f"val/{k}.mp4", i) for i, k in enumerate((2, 1))}
+    assert {it.path for it in read_list(out / "novel_val.txt", 2)} == {"val/3.mp4", "val/0.mp4"}
+    for seed in (1, 2, 3):
+        subset = read_list(out / f"fs_base_s{seed}_train.txt", 2)
+        assert Counter(it.label for it in subset) == {0: 2, 1: 2}
+        assert all(it.path.startswith(("c2/", "c1/")) for it in subset)
+    assert len(read_list(out / "base_train.txt", 2)) == 15

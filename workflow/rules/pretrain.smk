@@ -1,0 +1,33 @@
+# The demo's image-pretrained CLIP. In paper mode `model.weights` names a local checkpoint instead and this
+# rule is not part of the DAG.
+
+
+rule pretrain:
+    input:
+        stills="data/raw/stills.npz",
+        code=code(
+            "engine/pretrain",
+            "engine/schedule",
+            "models/pretrained",
+            "data/transforms",
+        ),
+    output:
+        weights="checkpoints/pretrained/{arch}.pt",
+        curve="checkpoints/pretrained/{arch}.curve.csv",
+    log:
+        "logs/pretrain/{arch}.log",
+    conda:
+        "../envs/vifi.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    params:
+        opts=flags(config["pretrain"]),
+    shell:
+        "python -m vifi pretrain --stills {input.stills} --arch {wildcards.arch} {params.opts}"
+        " --out {output.weights} --log-csv {output.curve} > {log} 2>&1"
+
+
+rule pretrain_all:
+    input:
+        pretrained_weights(),
