@@ -13,9 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def tool_env() -> dict[str, str]:
-    """The environment for subprocesses: this interpreter's bin first, a fixed git identity, no analytics."""
+def tool_env(cwd: Path | None = None) -> dict[str, str]:
+    """The environment for subprocesses: this interpreter's bin first, a fixed git identity, no analytics.
+
+    With `cwd`, the `vifi` package is imported from `cwd/src`, so a copied checkout runs its own code.
+    """
     env = dict(os.environ)
+    if cwd is not None and (cwd / "src" / "vifi").is_dir():
+        env["PYTHONPATH"] = str(cwd / "src")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(
         GIT_AUTHOR_NAME="vifi-tests",
@@ -30,7 +35,7 @@ def tool_env() -> dict[str, str]:
 def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a command, returning its combined output; on failure the output is in the assertion message."""
     proc = subprocess.run(
-        cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout, check=False
+        cmd, cwd=cwd, env=tool_env(cwd), capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

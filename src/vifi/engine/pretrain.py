@@ -30,27 +30,28 @@ log = logging.getLogger(__name__)
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its temperature here during pretraining
 
 
-def contrastive_loss(image: torch.Tensor, text: torch.Tensor, captions: Sequence[str], scale: torch.Tensor):
-    """Symmetric InfoNCE whose targets treat identical captions as positives.
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, caption_ids: torch.Tensor, scale: torch.Tensor):
+    """Symmetric InfoNCE between images and their captions, treating identical captions as positives.
 
+    `text` holds one feature per *distinct* caption of the batch and `caption_ids[i]` names image i's row.
     Many stills share a caption ("a red circle"), so the usual one-positive-per-row target would push apart
-    pairs that match; spreading the target over every same-caption column removes those false negatives.
+    pairs that match; spreading each image's target over all images with the same caption avoids that.
     """
-    logits = scale * image @ text.t()
-    ids = {c: i for i, c in enumerate(dict.fromkeys(captions))}
-    cap = torch.tensor([ids[c] for c in captions], device=logits.device)
-    same = (cap[:, None] == cap[None, :]).float()
+    logits = scale * image @ text[caption_ids].t()
+    same = (caption_ids[:, None] == caption_ids[None, :]).float()
     targets = same / same.sum(dim=1, keepdim=True)
     loss_i = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
     loss_t = torch.sum(-targets * F.log_softmax(logits.t(), dim=1), dim=1).mean()
     return (loss_i + loss_t) / 2
 
 
-def load_stills(path: Path, input_size: int) -> tuple[torch.Tensor, list[str]]:
-    """Stills preprocessed once with the video stages' evaluation transform (same resize, crop, statistics)."""
+def load_stills(path: Path, input_size: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """Stills preprocessed once with the video stages' evaluation transform (same resize, crop, statistics),
+    the distinct captions, and each still's index into them."""
     with np.load(path) as data:
-        images, captions = data["images"], [str(c) for c in data["captions"]]
-    return EvalTransform(input_size)(images), captions
+        images = EvalTransform(input_size)(data["images"])
+        captions, caption_ids = np.unique(data["captions"], return_inverse=True)
+    return images, [str(c) for c in captions], torch.from_numpy(caption_ids.astype(np.int64))
 
 
 def train(args: argparse.Namespace) -> None:
@@ -59,7 +60,7 @@ def train(args: argparse.Namespace) -> None:
     device = pick_device()
     model, tokenizer = build_clip(args.arch)
     model.to(device).train()
-    images, captions = load_stills(args.stills, model.visual.image_size[0])
+    images, captions, caption_ids = load_stills(args.stills, model.visual.image_size[0])
     tokens = tokenizer(captions)
     iters = len(images) // args.batch_size
     optimizer = schedule.adamw(model.parameters(), args.lr, args.weight_decay)
@@ -70,10 +71,11 @@ def train(args: argparse.Namespace) -> None:
         bar = tqdm(range(iters), desc=f"pretrain epoch {epoch + 1}/{args.epochs}", leave=False)
         for it in bar:
             idx = order[it * args.batch_size : (it + 1) * args.batch_size]
+            distinct, batch_ids = caption_ids[idx].unique(return_inverse=True)  # encode each caption once
             with autocast(device):
                 img = F.normalize(model.encode_image(images[idx].to(device)), dim=-1)
-                txt = F.normalize(model.encode_text(tokens[idx].to(device)), dim=-1)
-                loss = contrastive_loss(img, txt, [captions[i] for i in idx], model.logit_scale.exp())
+                txt = F.normalize(model.encode_text(tokens[distinct].to(device)), dim=-1)
+                loss = contrastive_loss(img, txt, batch_ids.to(device), model.logit_scale.exp())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -14,8 +14,14 @@ from timm.scheduler import CosineLRScheduler
 
 
 def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with the paper's betas (0.9, 0.98) and eps 1e-8, one group."""
-    return torch.optim.AdamW(list(params), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=weight_decay)
+    """AdamW with the paper's betas (0.9, 0.98) and eps 1e-8, one group.
+
+    The fused kernel computes the same update in one pass; on CPU it is several times faster than the
+    per-tensor loop, which matters for CLIP's 49k-row token-embedding table.
+    """
+    return torch.optim.AdamW(
+        list(params), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=weight_decay, fused=True
+    )
 
 
 def cosine(
