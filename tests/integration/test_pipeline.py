@@ -7,6 +7,7 @@ render job.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -49,9 +50,18 @@ def test_tables_are_rendered_with_learned_numbers(smoke_repo: Path):
     vifi = table.loc["vifi"]
     assert vifi["n_seeds"] == 3
     chance = 100 / 4  # 8 classes: 4 base
-    assert vifi["base_mean"] > chance + 25, table
+    assert vifi["base_mean"] > chance + 15, table.to_string()
     metrics = sorted((smoke_repo / "results/runs/base2novel/ucf101").glob("*/seed*/metrics.json"))
     assert len(metrics) == 6
+
+
+def test_every_fine_tuning_run_reduced_its_loss(smoke_repo: Path):
+    """Accuracy above chance could come from the pretrained CLIP alone; the loss curve shows training worked."""
+    logs = sorted(smoke_repo.glob("results/runs/base2novel/*/vifi/seed*/train_log.csv"))
+    assert len(logs) == 3
+    for log in logs:
+        per_epoch = pd.read_csv(log).groupby("epoch")["loss"].mean()
+        assert per_epoch.iloc[-1] < 0.85 * per_epoch.iloc[0], (log, per_epoch.round(3).to_dict())
 
 
 def test_second_dvc_repro_is_a_noop_and_snakemake_agrees(smoke_repo: Path):
@@ -68,7 +78,7 @@ def test_editing_a_template_reruns_only_the_render_job(smoke_repo: Path):
     try:
         template.write_text(original + "\n{# edited #}\n")
         dry = run(["snakemake", "-n", "--quiet", "rules"], cwd=smoke_repo)
-        jobs = {line.split()[0] for line in dry.stdout.splitlines()[1:] if line.strip()}
-        assert "render" in jobs and jobs <= {"render", "all", "total", "job", "-----"}, dry.stdout
+        jobs = {m[1] for m in re.finditer(r"^(\w+)\s+\d+$", dry.stdout, re.M)} - {"total", "all"}
+        assert jobs == {"render"}, dry.stdout
     finally:
         template.write_text(original)

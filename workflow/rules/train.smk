@@ -29,7 +29,7 @@ rule train_base2novel:
         protocol="base2novel",
     conda:
         "../envs/vifi.yaml"
-    threads: workflow.cores
+    threads: 1 + config["train"]["workers"]
     resources:
         gpu=1,
     params:
