@@ -72,6 +72,15 @@ def test_second_dvc_repro_is_a_noop_and_snakemake_agrees(smoke_repo: Path):
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
+def test_raw_data_and_checkpoints_push_to_the_default_remote(smoke_repo: Path):
+    """The synthetic raw data, the pretrained CLIP and the fine-tuned runs are DVC-tracked and pushable."""
+    run(["dvc", "push"], cwd=smoke_repo)
+    status = run(["dvc", "status", "--cloud"], cwd=smoke_repo).stdout
+    assert "Cache and remote 'local' are in sync" in status, status
+    tracked = run(["dvc", "ls", "--dvc-only", "-R", ".", "checkpoints"], cwd=smoke_repo).stdout
+    assert "pretrained/vifi-tiny.pt" in tracked
+
+
 def test_editing_a_template_reruns_only_the_render_job(smoke_repo: Path):
     template = smoke_repo / "src/vifi/report/templates/base2novel.html.j2"
     original = template.read_text()
