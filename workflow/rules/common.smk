@@ -49,6 +49,12 @@ def frame_shards(wildcards):
     return [f"data/frames/{wildcards.dataset}/shard-{i}-of-{n}.bin" for i in SHARDS]
 
 
+def exclusion_labels(wildcards):
+    """The raw dataset whose class names a synthetic dataset must avoid (the zero-shot role), if any."""
+    other = config["synthetic"]["datasets"][wildcards.dataset].get("exclude_from")
+    return f"data/raw/{other}" if other else []
+
+
 def pretrained_weights():
     """The initial CLIP: a local checkpoint in paper mode, the image-pretrained demo CLIP otherwise."""
     return (

@@ -3,18 +3,28 @@
 
 rule synthesize:
     input:
+        exclude=exclusion_labels,
         code=code("data/synthetic", "data/world", "data/annotations"),
     output:
         directory("data/raw/{dataset}"),
     log:
         "logs/synthesize/{dataset}.log",
+    wildcard_constraints:
+        dataset="|".join(config["synthetic"]["datasets"]),
     conda:
         "../envs/vifi.yaml"
     params:
-        spec=lambda wc: flags(config["synthetic"]["datasets"][wc.dataset]),
+        spec=lambda wc: flags(
+            config["synthetic"]["datasets"][wc.dataset], skip=("exclude_from",)
+        ),
         world=flags(config["synthetic"], skip=("datasets", "stills")),
+        exclude=lambda wc, input: (
+            f"--exclude-labels {input.exclude}/annotations/labels.csv"
+            if input.exclude
+            else ""
+        ),
     shell:
-        "python -m vifi synthesize --name {wildcards.dataset} {params.spec} {params.world}"
+        "python -m vifi synthesize --name {wildcards.dataset} {params.spec} {params.world} {params.exclude}"
         " --out {output} > {log} 2>&1"
 
 
