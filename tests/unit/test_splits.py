@@ -4,8 +4,9 @@ from collections import Counter
 
 import pytest
 
+from tests.conftest import ROOT
 from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.splits import few_shot, split_classes, write_base2novel
+from vifi.data.splits import few_shot, order_by_frequency, split_classes, write_base2novel
 
 
 def _items(counts: dict[int, int]) -> list[Item]:
@@ -56,3 +57,28 @@ def test_written_files_relabel_into_disjoint_label_spaces(tmp_path):
         assert Counter(it.label for it in subset) == {0: 2, 1: 2}
         assert all(it.path.startswith(("c2/", "c1/")) for it in subset)
     assert len(read_list(out / "base_train.txt", 2)) == 15
+
+
+OFFICIAL = ROOT.parent / "shared" / "reference" / "official"
+SHIPPED = [("ucf", "ucf_101", "ucf_101"), ("ssv2", "ssv2_174", "ssv2"), ("hmdb", "hmdb_51", "hmdb_51")]
+
+
+@pytest.mark.skipif(
+    not OFFICIAL.is_dir(), reason="the official ViFi-CLIP split files are not beside the checkout"
+)
+@pytest.mark.parametrize(("folder", "prefix", "full_name"), SHIPPED)
+def test_frequency_order_reproduces_the_shipped_base_label_files(folder, prefix, full_name):
+    """Counting the official base training list and ordering by (count, id) gives the shipped base CSV exactly.
+
+    Only base classes have an official full training list here, so this checks the base half's order, ties
+    included (UCF-101 has 25 tied pairs, SSv2 5, HMDB-51 all 26 classes tie at 70 videos).
+    """
+    names = read_labels(OFFICIAL / "labels" / f"{full_name}_labels.csv")
+    base = read_labels(OFFICIAL / "labels" / f"{prefix}_base_labels.csv")
+    base_train = read_list(
+        OFFICIAL / "datasets_splits" / "base2novel_splits" / f"{folder}_splits" / "base_train.txt"
+    )
+    full_id = {name: i for i, name in enumerate(names)}
+    as_full = [Item(it.path, full_id[base[it.label]]) for it in base_train]
+    order = [c for c in order_by_frequency(as_full, len(names)) if c in {full_id[b] for b in base}]
+    assert [names[c] for c in order] == base
