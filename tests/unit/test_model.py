@@ -94,3 +94,52 @@ def test_pickled_code_and_truncated_files_are_refused(tmp_path):
     (tmp_path / "cut.pt").write_bytes((tmp_path / "ok.pt").read_bytes()[:200])
     with pytest.raises(WeightsError, match=r"cut\.pt"):
         read_state_dict(tmp_path / "cut.pt")
+
+
+def _tiny_clip():
+    torch.manual_seed(1)
+    return build_clip("vifi-tiny")[0].eval()
+
+
+def _assert_same_weights(model, reference):
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+
+
+def test_openai_state_dict_with_scalar_keys_loads(tmp_path):
+    reference = _tiny_clip()
+    state = dict(reference.state_dict())
+    state.update(
+        input_resolution=torch.tensor(32), context_length=torch.tensor(24), vocab_size=torch.tensor(49408)
+    )
+    torch.save(state, tmp_path / "openai_state.pt")
+    model, _ = build_clip("vifi-tiny")
+    load_weights(model, tmp_path / "openai_state.pt")
+    _assert_same_weights(model, reference)
+
+
+def test_open_clip_training_checkpoint_with_module_prefix_loads(tmp_path):
+    reference = _tiny_clip()
+    state = {f"module.{k}": v for k, v in reference.state_dict().items()}
+    torch.save({"epoch": 3, "name": "run", "state_dict": state}, tmp_path / "epoch_3.pt")
+    model, _ = build_clip("vifi-tiny")
+    load_weights(model, tmp_path / "epoch_3.pt")
+    _assert_same_weights(model, reference)
+
+
+def test_torchscript_archive_loads_without_calling_its_code(tmp_path):
+    """OpenAI ships TorchScript archives; their parameters load under open_clip's names."""
+    reference = _tiny_clip()
+    traced = torch.jit.trace_module(reference, {"encode_image": torch.randn(1, 3, 32, 32)}, check_trace=False)
+    torch.jit.save(traced, str(tmp_path / "ViT-tiny.pt"))
+    model, _ = build_clip("vifi-tiny")
+    load_weights(model, tmp_path / "ViT-tiny.pt")
+    _assert_same_weights(model, reference)
+
+
+def test_checkpoint_of_another_architecture_is_named(tmp_path):
+    other = _tiny_clip()
+    torch.save(other.visual.state_dict(), tmp_path / "visual_only.pt")
+    model, _ = build_clip("vifi-tiny")
+    with pytest.raises(WeightsError, match=r"visual_only\.pt: does not match the architecture"):
+        load_weights(model, tmp_path / "visual_only.pt")

@@ -8,6 +8,7 @@ a hub: the GPU box and CI have no network, and a silent download would hide whic
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import open_clip
@@ -57,26 +58,54 @@ def build_clip(arch: str) -> tuple[nn.Module, open_clip.tokenizer.SimpleTokenize
     return model, open_clip.get_tokenizer(arch)
 
 
+def _is_torchscript(path: Path) -> bool:
+    """OpenAI's released CLIP files are TorchScript archives: zips with a `code/` folder and `constants.pkl`."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
+
+
+def _load_torchscript(path: Path) -> dict[str, torch.Tensor]:
+    """Parameters of a TorchScript archive. Only its tensors are read; its code is never called."""
+    try:
+        return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    except Exception as err:  # TorchScript raises RuntimeError subclasses with long C++ traces
+        raise WeightsError(f"{path}: unreadable TorchScript archive ({str(err).splitlines()[0]})") from err
+
+
+def _load_pickle(path: Path) -> object:
+    """A pickled checkpoint read with `weights_only=True`, so opening it cannot run code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise WeightsError(f"{path}: cannot be read as a weights-only torch checkpoint ({err})") from err
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict with `weights_only=True`, so a checkpoint cannot run code when it is opened."""
+    """CLIP weights from an OpenAI TorchScript archive, an OpenAI state dict or an open_clip checkpoint.
+
+    open_clip training checkpoints wrap the weights as `{"state_dict": {"module.…": …}, "optimizer": …}`;
+    OpenAI state dicts carry three scalars (`input_resolution`, `context_length`, `vocab_size`) that are
+    not parameters. Both are normalised to open_clip's parameter names.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: checkpoint not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise WeightsError(f"{path}: cannot be read as a weights-only torch checkpoint ({err})") from err
+    obj = _load_torchscript(path) if _is_torchscript(path) else _load_pickle(path)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors (or a dict with a 'state_dict' key)")
-    state = {k.removeprefix("module."): v for k, v in state.items() if k not in _NON_PARAMETER_KEYS}
-    return state
+    return {k.removeprefix("module."): v for k, v in state.items() if k not in _NON_PARAMETER_KEYS}
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load weights strictly; missing or unexpected keys are reported by name instead of going by silently."""
     state = read_state_dict(path)
     expected = model.state_dict()
+    # TorchScript archives also store buffers the model rebuilds itself (e.g. the causal `attn_mask`).
+    rebuilt = {name for name, _ in model.named_buffers()} - set(expected)
+    state = {k: v for k, v in state.items() if k not in rebuilt}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     mismatched = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
