@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import ROOT
 from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.splits import few_shot, order_by_frequency, split_classes, write_base2novel
+from vifi.data.splits import copy_official, few_shot, order_by_frequency, split_classes, write_base2novel
 
 
 def _items(counts: dict[int, int]) -> list[Item]:
@@ -82,3 +82,19 @@ def test_frequency_order_reproduces_the_shipped_base_label_files(folder, prefix,
     as_full = [Item(it.path, full_id[base[it.label]]) for it in base_train]
     order = [c for c in order_by_frequency(as_full, len(names)) if c in {full_id[b] for b in base}]
     assert [names[c] for c in order] == base
+
+
+@pytest.mark.skipif(
+    not OFFICIAL.is_dir(), reason="the official ViFi-CLIP split files are not beside the checkout"
+)
+def test_paper_mode_copies_the_official_files_unchanged(tmp_path):
+    copy_official(OFFICIAL, "ucf101", tmp_path, [1, 2, 3])
+    src = OFFICIAL / "datasets_splits" / "base2novel_splits" / "ucf_splits"
+    for name in ("base_val.txt", "novel_val.txt", "fs_base_s1_train.txt", "fs_base_s3_train.txt"):
+        assert (tmp_path / name).read_text() == (src / name).read_text()
+    assert read_labels(tmp_path / "base_labels.csv") == read_labels(
+        OFFICIAL / "labels" / "ucf_101_base_labels.csv"
+    )
+    assert len(read_list(tmp_path / "base_val.txt", 51)) == 2088
+    with pytest.raises(ValueError, match="no official base-to-novel split for 'k600'"):
+        copy_official(OFFICIAL, "k600", tmp_path, [1])

@@ -55,6 +55,23 @@ def exclusion_labels(wildcards):
     return f"data/raw/{other}" if other else []
 
 
+def split_source(wildcards):
+    """Generated splits read the raw dataset's annotations; official ones come from the release folder."""
+    return [] if config["base2novel"]["official"] else f"data/raw/{wildcards.dataset}"
+
+
+def split_args(wildcards, input):
+    """CLI arguments selecting the official base-to-novel files or the protocol generator."""
+    b2n = config["base2novel"]
+    if b2n["official"]:
+        return f"--official {b2n['official']} --dataset {wildcards.dataset}"
+    notes = f"{input.raw}/annotations"
+    return (
+        f"--labels {notes}/labels.csv --train-list {notes}/train{b2n['split']}.txt"
+        f" --val-list {notes}/val{b2n['split']}.txt --shots {b2n['shots']}"
+    )
+
+
 def pretrained_weights():
     """The initial CLIP: a local checkpoint in paper mode, the image-pretrained demo CLIP otherwise."""
     return (

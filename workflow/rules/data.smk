@@ -63,7 +63,7 @@ rule extract:
 
 rule splits_base2novel:
     input:
-        raw="data/raw/{dataset}",
+        raw=split_source,
         code=code("data/splits", "data/annotations"),
     output:
         labels=expand(
@@ -76,21 +76,16 @@ rule splits_base2novel:
         train=expand(
             "data/splits/{{dataset}}/base2novel/fs_base_s{seed}_train.txt", seed=SEEDS
         ),
-        base_train="data/splits/{dataset}/base2novel/base_train.txt",
     log:
         "logs/splits/{dataset}-base2novel.log",
     conda:
         "../envs/vifi.yaml"
     params:
-        shots=config["base2novel"]["shots"],
-        split=config["base2novel"]["split"],
+        source=split_args,
         seeds=" ".join(map(str, SEEDS)),
-        out_dir=subpath(output.base_train, parent=True),
+        out_dir=lambda wc, output: os.path.dirname(output.labels[0]),
     shell:
-        "python -m vifi splits --labels {input.raw}/annotations/labels.csv"
-        " --train-list {input.raw}/annotations/train{params.split}.txt"
-        " --val-list {input.raw}/annotations/val{params.split}.txt"
-        " --shots {params.shots} --seeds {params.seeds} --out-dir {params.out_dir} > {log} 2>&1"
+        "python -m vifi splits {params.source} --seeds {params.seeds} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule data_all:
@@ -101,4 +96,4 @@ rule data_all:
             shard=SHARDS,
             n=config["extract"]["shards"],
         ),
-        expand("data/splits/{dataset}/base2novel/base_train.txt", dataset=DATASETS),
+        expand("data/splits/{dataset}/base2novel/base_labels.csv", dataset=DATASETS),
