@@ -8,6 +8,7 @@ A rename within one directory is atomic on POSIX file systems.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -21,9 +22,15 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to `target`; move it onto `target` only if the block succeeds."""
+    """Yield a temporary path next to `target`; move it onto `target` only if the block succeeds.
+
+    A SIGKILL cannot be caught, so a killed writer leaves its temporary file; the next write to the same
+    target removes such leftovers (Snakemake runs one job per output, so there is one writer per target).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a writer killed with SIGKILL; one writer per target
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -1,0 +1,133 @@
+"""Training is deterministic on CPU and survives SIGKILL: a rerun resumes and ends bit-identical."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import tool_env
+from vifi.data.framestore import extract_shard, list_videos
+from vifi.data.splits import write_base2novel
+from vifi.data.synthetic import generate_dataset
+from vifi.models.pretrained import build_clip, read_state_dict, save_weights
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> dict:
+    """A 4-class synthetic dataset, its frame store, base-to-novel splits and a random tiny CLIP."""
+    root = tmp_path_factory.mktemp("resume")
+    raw = root / "raw"
+    generate_dataset(
+        raw,
+        name="ucf101",
+        role="downstream",
+        classes=8,
+        train_per_class=(6, 6),
+        val_per_class=2,
+        splits=1,
+        seed=0,
+        height=48,
+        width=64,
+        frames=16,
+        fps=8,
+    )
+    shard = root / "frames.bin"
+    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
+    splits = root / "splits"
+    write_base2novel(
+        raw / "annotations/labels.csv",
+        raw / "annotations/train1.txt",
+        raw / "annotations/val1.txt",
+        splits,
+        shots=4,
+        seeds=[1],
+    )
+    torch.manual_seed(0)
+    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    return {"root": root, "shard": shard, "splits": splits, "weights": root / "clip.pt"}
+
+
+def train_cmd(run: dict, out: Path) -> list[str]:
+    s = run["splits"]
+    return [
+        sys.executable,
+        "-m",
+        "vifi",
+        "train",
+        "--frames",
+        str(run["shard"]),
+        "--train-list",
+        str(s / "fs_base_s1_train.txt"),
+        "--labels",
+        str(s / "base_labels.csv"),
+        "--weights",
+        str(run["weights"]),
+        "--arch",
+        "vifi-tiny",
+        "--method",
+        "vifi",
+        "--num-frames",
+        "4",
+        "--epochs",
+        "4",
+        "--warmup-epochs",
+        "1",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "4",
+        "--mixup",
+        "0.8",
+        "--cutmix",
+        "1.0",
+        "--hflip",
+        "0.5",
+        "--threads",
+        "1",
+        "--out",
+        str(out / "model.pt"),
+        "--log-csv",
+        str(out / "log.csv"),
+    ]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    sa, sb = read_state_dict(a), read_state_dict(b)
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def test_same_seed_same_weights_and_kill_then_rerun_resumes_exactly(tiny_run, tmp_path):
+    env = tool_env()
+    ref, again, killed = tmp_path / "ref", tmp_path / "again", tmp_path / "killed"
+    for out in (ref, again):
+        subprocess.run(train_cmd(tiny_run, out), env=env, check=True, capture_output=True)
+    assert_same_weights(ref / "model.pt", again / "model.pt")
+
+    proc = subprocess.Popen(
+        train_cmd(tiny_run, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    resume = killed / "model.pt.resume"
+    deadline = time.monotonic() + 120
+    while not resume.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch, mid-way
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert resume.exists() and not (killed / "model.pt").exists()
+
+    log = subprocess.run(train_cmd(tiny_run, killed), env=env, check=True, capture_output=True, text=True)
+    assert "resuming" in log.stderr
+    assert_same_weights(ref / "model.pt", killed / "model.pt")
+    assert (ref / "log.csv").read_text() == (killed / "log.csv").read_text()
+    assert not resume.exists()
+    assert not list(killed.glob(".*.tmp")), "a temporary file of the killed run was left behind"
