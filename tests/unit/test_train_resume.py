@@ -83,6 +83,8 @@ def train_cmd(run: dict, out: Path) -> list[str]:
         "1e-3",
         "--batch-size",
         "4",
+        "--effective-batch",
+        "4",
         "--mixup",
         "0.8",
         "--cutmix",
@@ -131,3 +133,41 @@ def test_same_seed_same_weights_and_kill_then_rerun_resumes_exactly(tiny_run, tm
     assert (ref / "log.csv").read_text() == (killed / "log.csv").read_text()
     assert not resume.exists()
     assert not list(killed.glob(".*.tmp")), "a temporary file of the killed run was left behind"
+
+
+def test_two_torchrun_processes_equal_one_process_on_the_same_global_batch(tiny_run, tmp_path):
+    """DDP over gloo with 2 x 4 clips per step ends where one process with 8 clips per step ends."""
+    env = tool_env()
+
+    def cmd(out: Path, batch: int) -> list[str]:
+        args = train_cmd(tiny_run, out)[3:]  # drop `python -m vifi`
+        args[args.index("--batch-size") + 1] = str(batch)
+        args[args.index("--effective-batch") + 1] = "8"
+        args[args.index("--mixup") + 1] = "0"  # mixing happens within each process's batch, as in the paper
+        args[args.index("--cutmix") + 1] = "0"
+        return args
+
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    subprocess.run([sys.executable, "-m", "vifi", *cmd(single, 8)], env=env, check=True, capture_output=True)
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "vifi",
+    ]
+    proc = subprocess.run([*launcher, *cmd(ddp, 4)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = read_state_dict(single / "model.pt"), read_state_dict(ddp / "model.pt")
+    moved = sum(not torch.equal(a[k], read_state_dict(tiny_run["weights"])[k]) for k in a)
+    assert moved > 10, "training did not change the weights"
+    for key in a:
+        x, y = a[key], b[key]
+        if key.endswith("attn.in_proj_bias"):
+            # The key bias shifts every logit of a softmax row equally, so its exact gradient is zero; Adam
+            # scales the rounding noise left there up to LR-sized steps, differently per reduction order.
+            x, y = torch.cat([x.chunk(3)[0], x.chunk(3)[2]]), torch.cat([y.chunk(3)[0], y.chunk(3)[2]])
+        torch.testing.assert_close(y, x, rtol=1e-4, atol=2e-5, msg=key)

@@ -35,6 +35,7 @@ class ClipDataset(Dataset):
         transform: Callable[[np.ndarray], torch.Tensor],
         train: bool,
         source: str | None = None,
+        seed: int | None = None,
     ) -> None:
         _check_present(store, items, source)
         self.store = store
@@ -42,11 +43,27 @@ class ClipDataset(Dataset):
         self.num_frames = num_frames
         self.transform = transform
         self.train = train
+        self.seed = seed
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws `__getitem__` makes (see `seed`)."""
+        self.epoch = epoch
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if self.seed is None:
+            return self._load(index)
+        # Each (seed, epoch, item) gets its own random stream, so the clip a video yields does not depend
+        # on which process, worker or batch position loads it: 2 processes equal 1, and a resumed run
+        # repeats the draws of an uninterrupted one.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]))
+            return self._load(index)
+
+    def _load(self, index: int) -> tuple[torch.Tensor, int]:
         item = self.items[index]
         n = self.store.num_frames(item.path)
         sample = train_indices if self.train else test_indices

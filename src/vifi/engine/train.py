@@ -4,11 +4,16 @@ Clips come from the frame store (decoded once, not every epoch), go through the 
 mixed with timm's mixup/cutmix (the cutmix box is the same in every frame), and train with soft-target
 cross-entropy under AdamW and timm's per-iteration cosine schedule. Text features are recomputed each step
 only when the text encoder trains. Each epoch ends with an atomic resume point.
+
+Every random draw is a function of (seed, epoch, item) or (seed, rank, epoch, step), never of how far a
+process's RNG happens to have advanced: a run resumed after a kill repeats the uninterrupted run exactly,
+and under torchrun each process sees its share of the same seeded permutation.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -16,18 +21,21 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
 from vifi.data.transforms import TrainTransform
-from vifi.engine import checkpoint, schedule
-from vifi.engine.devices import autocast, pick_device, seed_everything
+from vifi.engine import checkpoint, distributed, schedule
+from vifi.engine.devices import autocast
 from vifi.io import atomic_path
 from vifi.models.pretrained import build_clip, load_weights, save_weights
 from vifi.models.vificlip import METHODS, VideoCLIP
@@ -75,6 +83,13 @@ def fingerprint(args: argparse.Namespace) -> str:
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()
 
 
+def seed_step(seed: int, rank: int, epoch: int, step: int) -> None:
+    """Seed torch and numpy (timm's mixup) per mini-batch, so a resumed run repeats the same draws."""
+    state = np.random.SeedSequence([seed, rank, epoch, step]).generate_state(2)
+    torch.manual_seed(int(state[0]))
+    np.random.seed(int(state[1]))
+
+
 def build_model(args: argparse.Namespace, device: torch.device) -> VideoCLIP:
     """The pretrained CLIP wrapped for video, with the method's trainable subset."""
     clip, tokenizer = build_clip(args.arch)
@@ -82,43 +97,66 @@ def build_model(args: argparse.Namespace, device: torch.device) -> VideoCLIP:
     return VideoCLIP(clip, tokenizer, args.method).to(device)
 
 
-def build_loader(args: argparse.Namespace, num_classes: int, input_size: int) -> DataLoader:
-    """Shuffled, drop_last loader over the frame store (the paper's training loader settings)."""
+class ClassifyStep(nn.Module):
+    """Text features plus logits in one forward, so DDP sees (and synchronises) every trainable parameter."""
+
+    def __init__(self, model: VideoCLIP, tokens: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("tokens", tokens, persistent=False)
+        with torch.no_grad():
+            frozen = None if model.text_trains else model.encode_text(tokens)
+        self.register_buffer("frozen_text", frozen, persistent=False)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        text = self.model.encode_text(self.tokens) if self.frozen_text is None else self.frozen_text
+        return self.model(clips, text)
+
+
+def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, world: distributed.World):
+    """Each process's share of every epoch: a seeded permutation split by rank, drop_last as in the paper."""
     items = read_list(args.train_list, num_classes)
     transform = TrainTransform(
         input_size, hflip=args.hflip, color_jitter=args.color_jitter, grayscale=args.grayscale
     )
     dataset = ClipDataset(
-        FrameStore(args.frames), items, args.num_frames, transform, train=True, source=str(args.train_list)
+        FrameStore(args.frames),
+        items,
+        args.num_frames,
+        transform,
+        train=True,
+        source=str(args.train_list),
+        seed=args.rng_seed,
     )
-    if len(dataset) < args.batch_size:
-        raise ValueError(f"{args.train_list}: {len(dataset)} videos, fewer than one batch of {args.batch_size}")
-    return DataLoader(
-        dataset,
-        batch_size=args.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=args.workers,
-        persistent_workers=args.workers > 0,
+    if len(dataset) < args.batch_size * world.size:
+        raise ValueError(
+            f"{args.train_list}: {len(dataset)} videos, fewer than one batch of "
+            f"{args.batch_size} x {world.size} processes"
+        )
+    sampler = DistributedSampler(
+        dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=args.rng_seed, drop_last=True
     )
+    loader = DataLoader(
+        dataset, batch_size=args.batch_size, sampler=sampler, drop_last=True, num_workers=args.workers
+    )
+    return dataset, sampler, loader
 
 
 def run(args: argparse.Namespace) -> None:
-    """Train, logging loss and LR per mini-batch, then save the final weights."""
+    """Train, logging loss and LR per mini-batch, then save the final weights (rank 0)."""
     torch.set_num_threads(args.threads)
-    seed_everything(args.rng_seed)
-    device = pick_device()
+    world = distributed.init()
+    accumulation = distributed.accumulation_steps(args.effective_batch, args.batch_size, world.size)
     classnames = read_labels(args.labels)
-    model = build_model(args, device)
-    loader = build_loader(args, len(classnames), model.clip.visual.image_size[0])
+    model = build_model(args, world.device)
+    dataset, sampler, loader = build_loader(args, len(classnames), model.clip.visual.image_size[0], world)
     iters = len(loader)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = schedule.adamw(trainable, args.lr, args.weight_decay)
     scheduler = schedule.cosine(optimizer, args.lr, args.epochs, args.warmup_epochs, iters)
     mix, loss_fn = ClipMixup(args, len(classnames)), criterion(args)
-    tokens = model.tokenize(classnames).to(device)
-    with torch.no_grad():
-        frozen_text = None if model.text_trains else model.encode_text(tokens)
+    step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device))
+    net = DDP(step_module) if world.size > 1 else step_module
 
     resume_path = args.out.with_name(args.out.name + ".resume")
     state = checkpoint.load(resume_path, fingerprint(args))
@@ -127,48 +165,65 @@ def run(args: argparse.Namespace) -> None:
         model.clip.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
         start, rows = state["epoch"], [tuple(r) for r in state["rows"]]
         log.info("resuming %s after epoch %d", args.out, start)
 
     for epoch in range(start, args.epochs):
         model.train()
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
         optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(loader, desc=f"{args.method} epoch {epoch + 1}/{args.epochs}", leave=False)
+        bar = tqdm(
+            loader,
+            desc=f"{args.method} epoch {epoch + 1}/{args.epochs}",
+            leave=False,
+            disable=not world.is_main,
+        )
         for idx, (clips, labels) in enumerate(bar):
-            clips, targets = mix(clips.to(device), labels.to(device))
-            with autocast(device):
-                text = model.encode_text(tokens) if frozen_text is None else frozen_text
-                loss = loss_fn(model(clips, text).float(), targets) / args.accumulation
-            loss.backward()
-            if (idx + 1) % args.accumulation == 0:
+            seed_step(args.rng_seed, world.rank, epoch, idx)
+            clips, targets = mix(clips.to(world.device), labels.to(world.device))
+            apply = (idx + 1) % accumulation == 0
+            sync = contextlib.nullcontext() if apply or world.size == 1 else net.no_sync()
+            with sync, autocast(world.device):
+                loss = loss_fn(net(clips).float(), targets) / accumulation
+                loss.backward()
+            if apply:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step_update(epoch * iters + idx)
             rows.append(
-                (epoch, epoch * iters + idx, loss.item() * args.accumulation, optimizer.param_groups[0]["lr"])
+                (epoch, epoch * iters + idx, loss.item() * accumulation, optimizer.param_groups[0]["lr"])
             )
             bar.set_postfix(loss=f"{rows[-1][2]:.3f}")
         log.info(
             "epoch %d/%d: mean loss %.4f", epoch + 1, args.epochs, sum(r[2] for r in rows[-iters:]) / iters
         )
-        checkpoint.save(
-            resume_path,
-            fingerprint=fingerprint(args),
-            epoch=epoch + 1,
-            model=model.clip.state_dict(),
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            rng=checkpoint.rng_state(),
-            rows=rows,
-        )
+        if world.is_main:
+            checkpoint.save(
+                resume_path,
+                fingerprint=fingerprint(args),
+                epoch=epoch + 1,
+                model=model.clip.state_dict(),
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                rows=rows,
+            )
+        distributed.barrier(world)
 
-    with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
-    save_weights(
-        model.clip.cpu(), args.out, arch=args.arch, method=args.method, train_list=str(args.train_list)
-    )
-    resume_path.unlink(missing_ok=True)
+    if world.is_main:
+        with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
+        save_weights(
+            model.clip.cpu(),
+            args.out,
+            arch=args.arch,
+            method=args.method,
+            train_list=str(args.train_list),
+            world_size=world.size,
+            accumulation=accumulation,
+        )
+        resume_path.unlink(missing_ok=True)
+    distributed.shutdown(world)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -186,7 +241,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, required=True)
     p.add_argument("--weight-decay", type=float, default=0.001)
     p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument("--accumulation", type=int, default=1)
+    p.add_argument(
+        "--effective-batch",
+        type=int,
+        required=True,
+        help="batch x accumulation x processes; accumulation is derived from it",
+    )
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--mixup", type=float, default=0.8)
     p.add_argument("--cutmix", type=float, default=1.0)
