@@ -16,6 +16,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "synthesize": ("vifi.data.synthetic", "main", "write one synthetic dataset (demo's download stage)"),
     "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
     "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
+    "quarantine": ("vifi.data.framestore", "quarantine_main", "merge shard failures into quarantine.csv"),
     "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
     "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
     "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),

@@ -1,9 +1,11 @@
-"""Frame shards: extraction round trip, atomic writes, quarantine, random access, and the clip dataset."""
+"""Frame shards: extraction round trip, atomic writes, quarantine CSV and limit, awkward file names, random
+access, and the clip dataset. Decoding correctness per codec family is in test_codecs.py."""
 
 from __future__ import annotations
 
+import csv
+import json
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -16,12 +18,17 @@ from vifi.data.annotations import Item
 from vifi.data.dataset import ClipDataset, MissingVideosError
 from vifi.data.framestore import (
     FrameStore,
+    Quarantine,
+    QuarantineLimitError,
     QuarantineWarning,
+    check_quarantine,
     decode_video,
     extract_shard,
     list_videos,
+    quarantine_main,
     resize_short_side,
     shard_keys,
+    write_quarantine,
 )
 from vifi.data.sampling import test_indices as centre_indices
 from vifi.data.sampling import train_indices
@@ -86,17 +93,6 @@ def test_decode_video_matches_pyav(video_root: Path) -> None:
     np.testing.assert_array_equal(frames, pyav_decode(video_root / "a" / "v0.mp4"))
 
 
-def test_decode_video_falls_back_to_pyav(video_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(path: Path) -> Iterator[np.ndarray]:
-        yield np.zeros((1, HEIGHT, WIDTH, 3), np.uint8)
-        raise RuntimeError("decord is broken")
-
-    monkeypatch.setattr(framestore, "_decord_chunks", broken)
-    monkeypatch.setattr(framestore, "DECODE_CHUNK", 5)
-    frames = decode_video(video_root / "a" / "v0.mp4")
-    np.testing.assert_array_equal(frames, pyav_decode(video_root / "a" / "v0.mp4"))
-
-
 def test_chunked_decode_matches_whole_decode(video_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     whole = decode_video(video_root / "a" / "v0.mp4", short_side=36)
     assert whole.shape == (FRAMES, 36, 48, 3)
@@ -107,11 +103,12 @@ def test_chunked_decode_matches_whole_decode(video_root: Path, monkeypatch: pyte
     )
 
 
-def test_decode_error_names_file_and_both_errors(tmp_path: Path) -> None:
+def test_decode_error_names_file_and_reason(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
-    with pytest.raises(framestore.VideoDecodeError, match=r"bad\.mp4.*decord.*PyAV"):
+    with pytest.raises(framestore.VideoDecodeError, match=r"bad\.mp4: unreadable: InvalidDataError") as info:
         decode_video(bad)
+    assert info.value.reason.startswith("unreadable: ") and "bad.mp4" not in info.value.reason
 
 
 def test_resize_short_side_keeps_aspect_and_antialiases() -> None:
@@ -187,6 +184,118 @@ def test_corrupt_video_is_quarantined(video_root: Path, tmp_path: Path) -> None:
         store.read("empty.mp4", [0])
     with pytest.raises(KeyError, match=r"other\.mp4.*never extracted"):
         store.num_frames("other.mp4")
+
+
+@pytest.fixture
+def quarantined_shards(tmp_path: Path) -> list[Path]:
+    """Two shards of six videos, two of them broken (one with a comma and quotes in its name)."""
+    root = tmp_path / "videos"
+    for i in range(4):
+        make_video(root / f"ok{i}.mp4", frames=4, seed=i)
+    (root / "zero.mp4").write_bytes(b"")
+    (root / 'text, "quoted".mp4').write_text("not a video")
+    keys = list_videos(root)
+    shards = [tmp_path / f"shard-{i}.bin" for i in range(2)]
+    with pytest.warns(QuarantineWarning):
+        for i, shard in enumerate(shards):
+            extract_shard(root, shard_keys(keys, i, 2), shard, short_side=HEIGHT, codec="raw", progress=False)
+    return shards
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_write_quarantine_merges_shards_into_a_sorted_csv(
+    quarantined_shards: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "frames" / "quarantine.csv"
+    quarantine = write_quarantine(quarantined_shards, out)
+    assert quarantine.total == 6 and quarantine.fraction == pytest.approx(2 / 6)
+    rows = read_csv(out)
+    assert rows[0] == ["video", "reason"]
+    assert [row[0] for row in rows[1:]] == ['text, "quoted".mp4', "zero.mp4"]
+    assert dict(rows[1:]) == quarantine.failed
+    assert rows[1][1].startswith("unreadable: ") and rows[2][1] == "empty file (0 bytes)"
+    assert [p.name for p in out.parent.iterdir()] == ["quarantine.csv"]  # no temporary file left behind
+
+
+def test_write_quarantine_writes_a_header_when_nothing_failed(raw_shard: Path, tmp_path: Path) -> None:
+    quarantine = write_quarantine([raw_shard], tmp_path / "q.csv")
+    assert quarantine == Quarantine({}, 3) and read_csv(tmp_path / "q.csv") == [["video", "reason"]]
+
+
+def test_write_quarantine_rejects_a_video_in_two_shards(quarantined_shards: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"in two shards: .*shard-0\.bin and .*shard-0\.bin"):
+        write_quarantine([quarantined_shards[0], quarantined_shards[0]], tmp_path / "q.csv")
+
+
+def test_check_quarantine_names_count_fraction_and_threshold() -> None:
+    quarantine = Quarantine({"b.mp4": "no frames decoded", "a.mp4": "empty file (0 bytes)"}, total=40)
+    check_quarantine(quarantine, 0.05)  # exactly at the threshold passes
+    check_quarantine(Quarantine({}, 0), 0.0)
+    message = (
+        r"2 of 40 videos were quarantined \(fraction 0\.0500\), more than the threshold 0\.0400: a\.mp4: empty"
+    )
+    with pytest.raises(QuarantineLimitError, match=message):
+        check_quarantine(quarantine, 0.04)
+    many = Quarantine({f"{i:02d}.mp4": "no frames decoded" for i in range(12)}, total=12)
+    with pytest.raises(QuarantineLimitError, match=r"09\.mp4: no frames decoded; and 2 more$"):
+        check_quarantine(many, 0.5)
+    with pytest.raises(ValueError, match="max_fraction"):
+        check_quarantine(quarantine, 1.5)
+
+
+def test_quarantine_cli_writes_csv_then_applies_the_limit(
+    quarantined_shards: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "quarantine.csv"
+    argv = ["--shards", *map(str, quarantined_shards), "--out", str(out)]
+    assert quarantine_main([*argv, "--max-fraction", "0.4"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["quarantined"] == 2 and summary["total"] == 6 and summary["max_fraction"] == 0.4
+    out.unlink()
+    with pytest.raises(QuarantineLimitError, match=r"2 of 6 videos"):
+        quarantine_main([*argv, "--max-fraction", "0.3"])
+    assert len(read_csv(out)) == 3  # written before the check, so the log and the CSV agree
+
+
+AWKWARD_NAMES = [
+    "with space.mp4",
+    "paren (1).mp4",
+    "plus+bang!.mkv",
+    "ünïcödé 日本.mp4",
+    "-leading dash.mp4",
+    "colon:name.mp4",
+    "-dir (x)/+a b!.mp4",
+]
+
+
+def test_awkward_file_names_work_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spaces, parentheses, +, !, non-ASCII, a leading - and a colon: listed, extracted, read and reported.
+
+    The video root is `.`, so FFmpeg would see the bare name `colon:name.mp4` and take `colon:` for a protocol.
+    """
+    root = tmp_path / "raw (v) -x" / "vidéos"
+    for i, name in enumerate(AWKWARD_NAMES):
+        make_video(root / name, frames=4, seed=i)
+    broken = '-broken, "it\'s" ü!.mp4'
+    (root / broken).write_text("not a video")
+    monkeypatch.chdir(root)
+    assert list_videos(".") == sorted([*AWKWARD_NAMES, broken])
+    shards = [tmp_path / f"shard {i}.bin" for i in range(2)]
+    common = ["--videos", ".", "--num-shards", "2", "--short-side", str(HEIGHT), "--codec", "raw"]
+    with pytest.warns(QuarantineWarning, match="broken"):
+        for i, shard in enumerate(shards):
+            assert framestore.main([*common, "--shard", str(i), "--out", str(shard)]) == 0
+    store = FrameStore(shards)
+    assert store.keys() == sorted(AWKWARD_NAMES) and list(store.failed) == [broken]
+    for name in AWKWARD_NAMES:
+        np.testing.assert_array_equal(store.read(name, range(4)), pyav_decode(root / name))
+    out = tmp_path / "quarantine.csv"
+    assert quarantine_main(["--shards", *map(str, shards), "--out", str(out), "--max-fraction", "0.2"]) == 0
+    assert [row[0] for row in read_csv(out)[1:]] == [broken]
 
 
 def test_shards_merge_and_duplicates_raise(video_root: Path, tmp_path: Path) -> None:

@@ -4,6 +4,11 @@ The official code decodes each video again in every epoch. Here `extract_shard` 
 resizes them to a fixed short side, encodes each frame on its own and writes one shard file. `FrameStore` then
 reads any subset of frames of any video with one `pread` per frame and decodes only those frames.
 
+Decoding is PyAV's sequential decode for every container and codec (`iter_frames` says why). A video that
+cannot be decoded completely (unreadable, empty, truncated, no video stream, no frames) is quarantined, never
+dropped silently: its shard records the reason, and `write_quarantine` merges a dataset's shards into
+`quarantine.csv`, while `check_quarantine` stops a run whose quarantined fraction exceeds a threshold.
+
 Shard file layout (one file, so that `atomic_path` can publish it in one rename):
 
     b"VIFIFRM1"                      8 bytes, magic and layout version
@@ -20,7 +25,7 @@ Index fields:
     videos        {key: {"offset": int, "sizes": [bytes per frame], "height": h, "width": w, "frames": n}}
                   `offset` counts from the start of the payload (byte 16 + L); frame j of a video starts at
                   offset + sum(sizes[:j])
-    failed        {key: reason} for videos that could not be decoded (quarantined, not silently dropped)
+    failed        {key: reason} for quarantined videos; reasons do not contain the path
 
 Keys are video paths relative to the video root, in POSIX form; they are the paths of the split lists.
 """
@@ -28,6 +33,8 @@ Keys are video paths relative to the video root, in POSIX form; they are the pat
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import shutil
@@ -36,18 +43,18 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import av
-import decord
 import numpy as np
 import torch
 import torchvision.io
 from tqdm import tqdm
 
 from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
-from vifi.io import atomic_path
+from vifi.io import atomic_path, write_text
 
 MAGIC = b"VIFIFRM1"
 FORMAT = 1
@@ -55,10 +62,19 @@ CODECS = ("jpeg", "raw")
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".webm", ".mkv"})
 _HEADER = struct.Struct("<8sQ")
 DECODE_CHUNK = 32
+# Extraction runs one process per shard, so one decoder thread per process uses the cores the scheduler gave it;
+# FFmpeg's automatic threading oversubscribes them: H.264 and VP9 decoding were up to 4x slower on shared cores.
+DECODE_THREADS = 1
+TRUNCATION_TOLERANCE = 0.05
+MAX_LISTED = 10
 
 
 class VideoDecodeError(RuntimeError):
-    """Neither decord nor PyAV could decode a video; the message names the file and both errors."""
+    """A video cannot be decoded into a complete frame sequence; `reason` says why without naming the file."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"cannot decode {path}: {reason}")
+        self.reason = reason
 
 
 class ShardFormatError(ValueError):
@@ -67,6 +83,10 @@ class ShardFormatError(ValueError):
 
 class QuarantineWarning(UserWarning):
     """A video could not be decoded at extraction and was recorded under `failed` instead."""
+
+
+class QuarantineLimitError(RuntimeError):
+    """Too many videos were quarantined; the message names the count, the fraction and the threshold."""
 
 
 class MissingVideoError(KeyError):
@@ -90,54 +110,126 @@ def list_videos(video_root: str | os.PathLike[str]) -> list[str]:
     return sorted(keys)
 
 
-def _decord_chunks(path: Path) -> Iterator[np.ndarray]:
-    reader = decord.VideoReader(str(path), num_threads=1)
-    n = len(reader)
-    for start in range(0, n, DECODE_CHUNK):
-        yield reader.get_batch(list(range(start, min(n, start + DECODE_CHUNK)))).asnumpy()
+def iter_frames(path: str | os.PathLike[str], short_side: int | None = None) -> Iterator[np.ndarray]:
+    """Decode a video in display order as uint8 `(n, H, W, 3)` RGB chunks of at most `DECODE_CHUNK` frames.
 
+    PyAV's sequential decode is the one decoder for every family the datasets use (XviD/DivX AVI, H.264
+    MP4/MKV, VP9 WebM): decord's random access returns wrong frames on AVIs with B-frames, its threaded VP9
+    decoding is reported to fail, and for a full sequential decode it is no faster than single-threaded PyAV.
+    Frames come in the decoder's output order, which is the display order. They are not re-sorted by pts,
+    because packed B-frame AVIs (DivX) carry pts in packet order (1, 3, 2, 5, 4, ...) and sorting would swap
+    their frames.
 
-def _pyav_chunks(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        chunk = []
-        for frame in container.decode(video=0):
-            chunk.append(frame.to_ndarray(format="rgb24"))
-            if len(chunk) == DECODE_CHUNK:
-                yield np.stack(chunk)
-                chunk = []
-        if chunk:
-            yield np.stack(chunk)
-
-
-def _collect(chunks: Iterator[np.ndarray], short_side: int | None) -> np.ndarray:
-    parts = [chunk if short_side is None else resize_short_side(chunk, short_side) for chunk in chunks]
-    if not parts:
-        raise VideoDecodeError("0 frames")
-    return np.concatenate(parts)
+    Chunks bound memory for long full-resolution videos. A file that cannot yield a complete frame sequence
+    raises `VideoDecodeError`, possibly after some chunks were yielded (a file can turn out truncated only at
+    its end), so a consumer that writes chunks as they arrive must discard them on that error.
+    """
+    path = Path(path)
+    with _open_video(path) as container:
+        stream = _video_stream(container, path)
+        stream.codec_context.thread_count = DECODE_THREADS
+        declared = _declared_frames(container, stream)
+        decoded = 0
+        for chunk in _rgb_chunks(container, stream, path):
+            decoded += len(chunk)
+            yield chunk if short_side is None else resize_short_side(chunk, short_side)
+    _check_complete(path, decoded, declared)
 
 
 def decode_video(path: str | os.PathLike[str], short_side: int | None = None) -> np.ndarray:
-    """Decode all frames of a video to uint8 `(N, H, W, 3)` RGB, optionally resized to `short_side`.
+    """All frames of a video as one uint8 `(N, H, W, 3)` RGB array, optionally resized to `short_side`."""
+    return np.concatenate(list(iter_frames(path, short_side)))
 
-    decord is the paper's decoder; PyAV's sequential decode is the fallback for files whose index decord
-    cannot use (it sometimes reports 0 frames for streams PyAV reads fine). Frames are decoded and resized
-    `DECODE_CHUNK` at a time, so a long full-resolution video never sits in memory at full size.
+
+def _open_video(path: Path) -> av.container.InputContainer:
+    """Open a video for reading, turning every way a file can be unreadable into a `VideoDecodeError`.
+
+    The absolute path keeps FFmpeg from taking a `name:` prefix (`clip:1.mp4` under root `.`) for a protocol.
+    Metadata is decoded leniently because PyAV decodes it eagerly at open, and old Windows tools wrote AVI
+    tags in Latin-1, which strict UTF-8 decoding turns into a crash.
     """
-    path = Path(path)
     try:
-        return _collect(_decord_chunks(path), short_side)
-    except Exception as err:  # decord raises bare RuntimeError/DECORDError; any failure means "try PyAV"
-        decord_error = err
+        if path.stat().st_size == 0:
+            raise VideoDecodeError(path, "empty file (0 bytes)")
+        return av.open(str(path.absolute()), metadata_errors="replace")
+    except (OSError, av.error.FFmpegError) as err:
+        raise VideoDecodeError(path, f"unreadable: {_describe(err)}") from err
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+    if not container.streams.video:
+        kinds = ", ".join(stream.type for stream in container.streams) or "none"
+        raise VideoDecodeError(path, f"no video stream (streams: {kinds})")
+    return container.streams.video[0]
+
+
+def _declared_frames(container: av.container.InputContainer, stream: av.VideoStream) -> int | None:
+    """The frame count the file's headers promise, or None where they promise nothing.
+
+    An AVI header keeps its exact frame count when the file is cut short (the index at the end is lost with the
+    tail). MP4 frame counts include samples an edit list hides (stream-copied trims, common in Kinetics), so MP4
+    and Matroska/WebM use the edit-aware stream duration, or the container duration, times the frame rate.
+    """
+    if container.format.name == "avi":
+        return stream.frames or None
+    if stream.duration is not None:
+        seconds = stream.duration * stream.time_base
+    elif container.duration is not None:
+        seconds = Fraction(container.duration, av.time_base)
+    else:
+        return None
+    rate = stream.average_rate or stream.guessed_rate
+    return round(seconds * rate) if rate else None
+
+
+def _rgb_chunks(
+    container: av.container.InputContainer, stream: av.VideoStream, path: Path
+) -> Iterator[np.ndarray]:
+    """Demux and decode sequentially into RGB chunks; corrupt packets and decoder errors raise.
+
+    Every frame is converted at the first frame's size, so a stream that changes resolution midway (allowed in
+    VP9 and H.264) still gives one array shape per video.
+    """
+    chunk: list[np.ndarray] = []
+    done, size = 0, None
     try:
-        return _collect(_pyav_chunks(path), short_side)
-    except Exception as err:
-        raise VideoDecodeError(
-            f"cannot decode {path}: decord: {_describe(decord_error)}; PyAV: {_describe(err)}"
-        ) from err
+        for packet in container.demux(stream):
+            if packet.is_corrupt:  # FFmpeg marks a packet cut off by the end of the file
+                raise VideoDecodeError(path, f"truncated: incomplete packet after {done + len(chunk)} frames")
+            for frame in packet.decode():
+                size = size or (frame.width, frame.height)
+                chunk.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                if len(chunk) == DECODE_CHUNK:
+                    done += len(chunk)
+                    yield np.stack(chunk)
+                    chunk = []
+    except av.error.FFmpegError as err:
+        reason = f"decode error after {done + len(chunk)} frames: {_describe(err)}"
+        raise VideoDecodeError(path, reason) from err
+    if chunk:
+        yield np.stack(chunk)
+
+
+def _check_complete(path: Path, decoded: int, declared: int | None) -> None:
+    """Reject a decode that produced no frames, or clearly fewer than the headers declare.
+
+    A shortfall is how truncated AVI and WebM files show (their demuxers stop quietly at the cut), and how WebM
+    files with a corrupt block show (the demuxer skips to the next cluster).
+
+    Duration-based counts are estimates (rounding, a last frame without a duration, variable frame rates), so
+    only a shortfall beyond `TRUNCATION_TOLERANCE` of the declared count, and at least 2 frames, counts.
+    """
+    if decoded == 0:
+        raise VideoDecodeError(path, "no frames decoded")
+    if declared is not None and declared - decoded > max(2, TRUNCATION_TOLERANCE * declared):
+        shortfall = f"decoded {decoded} of the {declared} frames its header declares"
+        raise VideoDecodeError(path, f"incomplete: {shortfall} (truncated or corrupt)")
 
 
 def _describe(err: BaseException) -> str:
-    return f"{type(err).__name__}: {str(err).strip()}"
+    """Error type and message without the file name, so quarantine reasons do not depend on where data lives."""
+    message = err.strerror if isinstance(err, av.error.FFmpegError | OSError) and err.strerror else str(err)
+    return f"{type(err).__name__}: {message.strip()}"
 
 
 def resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:
@@ -183,25 +275,39 @@ def _extract_into(
     quality: int,
     progress: bool,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Decode, resize and encode `keys` into `spool`; return the per-video index entries and the failures."""
+    """Decode, resize and encode `keys` into `spool`; return the per-video index entries and the failures.
+
+    A video that fails part-way has its frames cut off the spool again, so the payload holds only the videos
+    in the index.
+    """
     videos: dict[str, Any] = {}
     failed: dict[str, str] = {}
-    offset = 0
     for key in tqdm(keys, desc="extract", unit="video", disable=not progress):
+        offset = spool.tell()
         try:
-            frames = decode_video(video_root / key, short_side)
+            videos[key] = {
+                "offset": offset,
+                **_extract_video(spool, video_root / key, short_side, codec, quality),
+            }
         except VideoDecodeError as err:
-            failed[key] = str(err)
-            warnings.warn(f"quarantined {key}: {err}", QuarantineWarning, stacklevel=3)
-            continue
+            spool.seek(offset)
+            spool.truncate()
+            failed[key] = err.reason
+            warnings.warn(f"quarantined {key}: {err.reason}", QuarantineWarning, stacklevel=3)
+    return videos, failed
+
+
+def _extract_video(spool: BinaryIO, path: Path, short_side: int, codec: str, quality: int) -> dict[str, Any]:
+    """Write one video's encoded frames to `spool` chunk by chunk; return its sizes and shape for the index."""
+    sizes: list[int] = []
+    height = width = 0
+    for frames in iter_frames(path, short_side):
         encoded = _encode_frames(frames, codec, quality)
         for blob in encoded:
             spool.write(blob)
-        sizes = [len(blob) for blob in encoded]
-        n, height, width = frames.shape[:3]
-        videos[key] = {"offset": offset, "sizes": sizes, "height": height, "width": width, "frames": n}
-        offset += sum(sizes)
-    return videos, failed
+        sizes += [len(blob) for blob in encoded]
+        height, width = frames.shape[1:3]
+    return {"sizes": sizes, "height": height, "width": width, "frames": len(sizes)}
 
 
 def extract_shard(
@@ -216,8 +322,10 @@ def extract_shard(
 ) -> dict[str, Any]:
     """Decode each video of `keys` once and write them as one shard file at `out`, atomically.
 
-    Undecodable videos are quarantined: recorded under `failed` with the reason and announced with a
-    `QuarantineWarning`, while the rest of the shard is written. Any other error leaves no file at `out`.
+    Videos that cannot be decoded completely are quarantined: recorded under `failed` with the reason (see
+    `iter_frames`) and announced with a `QuarantineWarning`, while the rest of the shard is written; the
+    summary's `failures` lists them too, and `write_quarantine` merges them into a dataset's CSV. Any other
+    error leaves no file at `out`.
     Encoded frames are spooled to a temporary file next to `out` first, because the index (which precedes the
     payload) is only known at the end and a shard can be larger than memory.
     """
@@ -406,6 +514,66 @@ class FrameStore:
         return torch.stack(decoded).permute(0, 2, 3, 1).numpy()
 
 
+class Quarantine(NamedTuple):
+    """The quarantined videos of a dataset's shards, `{key: reason}`, out of `total` videos listed for them."""
+
+    failed: dict[str, str]
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return len(self.failed) / self.total if self.total else 0.0
+
+
+def collect_quarantine(shards: Sequence[str | os.PathLike[str]]) -> Quarantine:
+    """Merge the `failed` entries of `shards` (reading only their indexes) and count the videos they cover."""
+    failed: dict[str, str] = {}
+    owner: dict[str, Path] = {}
+    for path in map(Path, shards):
+        index, _ = read_index(path)
+        for key in [*index["videos"], *index["failed"]]:
+            if key in owner:
+                raise ValueError(f"video {key!r} is in two shards: {owner[key]} and {path}")
+            owner[key] = path
+        failed.update(index["failed"])
+    return Quarantine(failed, len(owner))
+
+
+def write_quarantine(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Quarantine:
+    """Write the shards' quarantined videos to the CSV `out` (`video,reason`, sorted by video), atomically.
+
+    The CSV is written even when nothing was quarantined (header only), so that it is a dependable rule output
+    and a reviewer can see at a glance which raw files a run left out and why.
+    """
+    quarantine = collect_quarantine(shards)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["video", "reason"])
+    writer.writerows(sorted(quarantine.failed.items()))
+    write_text(out, buffer.getvalue())
+    return quarantine
+
+
+def check_quarantine(quarantine: Quarantine, max_fraction: float) -> None:
+    """Fail when more than `max_fraction` of the videos were quarantined.
+
+    A few broken files are normal in downloaded datasets; many mean a broken download or decoder, and results
+    computed on what is left would quietly differ from the paper's, so the run stops and names the first few.
+    """
+    if not 0.0 <= max_fraction <= 1.0:
+        raise ValueError(f"max_fraction must be in [0, 1], got {max_fraction}")
+    if quarantine.fraction <= max_fraction:
+        return
+    listed = sorted(quarantine.failed.items())[:MAX_LISTED]
+    examples = "; ".join(f"{key}: {reason}" for key, reason in listed)
+    more = len(quarantine.failed) - len(listed)
+    raise QuarantineLimitError(
+        f"{len(quarantine.failed)} of {quarantine.total} videos were quarantined (fraction "
+        f"{quarantine.fraction:.4f}), more than the threshold {max_fraction:.4f}: {examples}"
+        + (f"; and {more} more" if more else "")
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vifi extract", description="Decode one shard of a video folder into a frame shard."
@@ -428,4 +596,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.videos, keys, args.out, short_side=args.short_side, codec=args.codec, quality=args.quality
     )
     print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+def build_quarantine_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vifi quarantine",
+        description="Merge the quarantined videos of a dataset's shards into one CSV; fail above a fraction.",
+    )
+    parser.add_argument("--shards", type=Path, nargs="+", required=True, help="the dataset's shard files")
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write (columns video,reason)")
+    parser.add_argument(
+        "--max-fraction", type=float, required=True, help="fail above this quarantined fraction (0-1)"
+    )
+    return parser
+
+
+def quarantine_main(argv: Sequence[str] | None = None) -> int:
+    """Write `--out` from the shards' failures, print a JSON summary, then apply the `--max-fraction` check."""
+    args = build_quarantine_parser().parse_args(argv)
+    quarantine = write_quarantine(args.shards, args.out)
+    summary = {
+        "out": str(args.out),
+        "quarantined": len(quarantine.failed),
+        "total": quarantine.total,
+        "fraction": quarantine.fraction,
+        "max_fraction": args.max_fraction,
+    }
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    check_quarantine(quarantine, args.max_fraction)
     return 0
