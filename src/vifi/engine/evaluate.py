@@ -63,7 +63,7 @@ def evaluate_set(
         source=str(list_path),
     )
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers)
-    with autocast(device):
+    with torch.no_grad(), autocast(device):  # encoded once per class list, never trained here
         text = model.encode_text(model.tokenize(classnames).to(device))
     probs, labels = score(model, loader, text, device, desc=f"evaluate {name}")
     acc = metrics.topk_accuracy(probs, labels, ks=(1, 5))
