@@ -1,5 +1,5 @@
-"""Frame shards: extraction round trip, atomic writes, quarantine CSV and limit, awkward file names, random
-access, and the clip dataset. Decoding correctness per codec family is in test_codecs.py."""
+"""Frame shards: extraction round trip, frame subsampling, atomic writes, quarantine CSV and limit, awkward file
+names, random access, and the clip dataset. Decoding correctness per codec family is in test_codecs.py."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from vifi.data.framestore import (
     check_quarantine,
     decode_video,
     extract_shard,
+    kept_frame_numbers,
     list_videos,
     quarantine_main,
+    read_index,
     resize_short_side,
     shard_keys,
     write_quarantine,
@@ -378,3 +380,112 @@ def test_dataset_names_missing_videos(raw_shard: Path) -> None:
     message = str(info.value)
     assert "gone/0.mp4" in message and "gone/9.mp4" in message and "gone/10.mp4" not in message
     assert "2 more" in message
+
+
+def test_kept_frames_are_the_segment_centres() -> None:
+    assert kept_frame_numbers(16, 5) == [1, 4, 8, 11, 14]
+    for n, m in [(300, 16), (300, 32), (301, 7), (17, 16), (1000, 3)]:
+        assert kept_frame_numbers(n, m) == centre_indices(n, m)  # test-time picks for T = M are kept exactly
+    assert (
+        kept_frame_numbers(5, 5) == kept_frame_numbers(5, 8) == kept_frame_numbers(5, None) == [0, 1, 2, 3, 4]
+    )
+
+
+@pytest.fixture(scope="module")
+def subsampled_raw(video_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("frames") / "raw-m5.vff"
+    keys = list_videos(video_root)
+    summary = extract_shard(
+        video_root, keys, out, short_side=HEIGHT, codec="raw", frames_per_video=5, progress=False
+    )
+    return out, summary
+
+
+def test_subsampled_read_returns_the_nearest_kept_source_frame(
+    raw_shard: Path, subsampled_raw: tuple[Path, dict]
+) -> None:
+    full, sub = FrameStore([raw_shard]), FrameStore([subsampled_raw[0]])
+    kept = [1, 4, 8, 11, 14]
+    assert sub.num_frames("a/v0.mp4") == FRAMES and sub.kept_frames("a/v0.mp4").tolist() == kept
+    nearest = [min(kept, key=lambda k: (abs(k - i), k)) for i in range(FRAMES)]
+    assert nearest[6] == 4 and nearest[15] == 14  # a tie goes to the earlier frame; past the last, the last
+    for key in ["a/v0.mp4", "a/v1.MP4"]:
+        np.testing.assert_array_equal(sub.read(key, range(FRAMES)), full.read(key, nearest))
+        np.testing.assert_array_equal(sub.read(key, [9, 0, 9]), full.read(key, [8, 1, 8]))
+    with pytest.raises(IndexError, match=r"0\.\.15"):
+        sub.read("a/v0.mp4", [FRAMES])
+
+
+def test_videos_with_at_most_m_frames_keep_every_frame(
+    raw_shard: Path, subsampled_raw: tuple[Path, dict]
+) -> None:
+    full, sub = FrameStore([raw_shard]), FrameStore([subsampled_raw[0]])
+    assert sub.num_frames("b/v2.mp4") == 5 and sub.kept_frames("b/v2.mp4").tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(sub.read("b/v2.mp4", range(5)), full.read("b/v2.mp4", range(5)))
+
+
+def test_subsampled_index_round_trip(subsampled_raw: tuple[Path, dict]) -> None:
+    path, summary = subsampled_raw
+    index, _ = read_index(path)
+    assert index["format"] == 2 and index["frames_per_video"] == 5
+    video = index["videos"]["a/v0.mp4"]
+    assert video["frames"] == FRAMES and video["kept"] == [1, 4, 8, 11, 14]
+    assert video["sizes"] == [HEIGHT * WIDTH * 3] * 5
+    assert summary["frames"] == 2 * FRAMES + 5 and summary["kept_frames"] == 15
+    assert summary["payload_bytes"] == 15 * HEIGHT * WIDTH * 3
+
+
+def test_format_1_shards_are_read_and_unknown_formats_rejected(raw_shard: Path, tmp_path: Path) -> None:
+    index, payload_start = read_index(raw_shard)
+    payload = raw_shard.read_bytes()[payload_start:]
+
+    def rewrite(name: str, fmt: int) -> Path:
+        old = {**index, "format": fmt, "videos": {k: {**v} for k, v in index["videos"].items()}}
+        del old["frames_per_video"]
+        for video in old["videos"].values():
+            del video["kept"]
+        raw = json.dumps(old).encode()
+        (tmp_path / name).write_bytes(framestore._HEADER.pack(framestore.MAGIC, len(raw)) + raw + payload)
+        return tmp_path / name
+
+    old = FrameStore([rewrite("v1.vff", 1)])
+    assert old.num_frames("a/v0.mp4") == FRAMES and old.kept_frames("a/v0.mp4").tolist() == list(range(FRAMES))
+    np.testing.assert_array_equal(
+        old.read("a/v0.mp4", [3, 15]), FrameStore([raw_shard]).read("a/v0.mp4", [3, 15])
+    )
+    with pytest.raises(framestore.ShardFormatError, match=r"v9\.vff: unsupported shard \(format 9"):
+        FrameStore([rewrite("v9.vff", 9)])
+
+
+def test_subsampled_jpeg_shard_is_smaller_with_the_same_frames(video_root: Path, tmp_path: Path) -> None:
+    keys = ["a/v0.mp4", "a/v1.MP4"]
+    every = extract_shard(video_root, keys, tmp_path / "all.vff", short_side=HEIGHT, progress=False)
+    some = extract_shard(
+        video_root, keys, tmp_path / "m4.vff", short_side=HEIGHT, frames_per_video=4, progress=False
+    )
+    assert some["file_bytes"] < 0.4 * every["file_bytes"]  # 4 of 16 frames, plus the headers
+    full, sub = FrameStore([tmp_path / "all.vff"]), FrameStore([tmp_path / "m4.vff"])
+    kept = sub.kept_frames("a/v1.MP4")
+    assert kept.tolist() == [2, 6, 10, 14]
+    np.testing.assert_array_equal(sub.read("a/v1.MP4", kept), full.read("a/v1.MP4", kept))  # same JPEG bytes
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "two"])
+def test_cli_rejects_invalid_frames_per_video(
+    video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    argv = ["--videos", str(video_root), "--shard", "0", "--num-shards", "1", "--short-side", "24"]
+    with pytest.raises(SystemExit):
+        framestore.main([*argv, "--frames-per-video", bad, "--out", str(tmp_path / "x.vff")])
+    assert f"argument --frames-per-video: must be an integer >= 1, got '{bad}'" in capsys.readouterr().err
+    assert not (tmp_path / "x.vff").exists()
+    with pytest.raises(ValueError, match="frames_per_video must be >= 1"):
+        extract_shard(video_root, ["b/v2.mp4"], tmp_path / "y.vff", short_side=24, frames_per_video=0)
+
+
+def test_cli_subsamples(video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.vff"
+    argv = ["--videos", str(video_root), "--shard", "0", "--num-shards", "1", "--short-side", "24"]
+    assert framestore.main([*argv, "--frames-per-video", "3", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["kept_frames"] == 9
+    assert FrameStore([out]).kept_frames("a/v0.mp4").tolist() == [2, 8, 13]

@@ -4,6 +4,14 @@ The official code decodes each video again in every epoch. Here `extract_shard` 
 resizes them to a fixed short side, encodes each frame on its own and writes one shard file. `FrameStore` then
 reads any subset of frames of any video with one `pread` per frame and decodes only those frames.
 
+`--frames-per-video M` keeps only M frames of each video, the centres of M equal segments
+(`kept_frame_numbers`), because all frames do not fit a storage budget: a 10 s 30 fps clip at short side 256
+is about 7 MB as JPEG q90 (24 KB a frame), so Kinetics-400 (240k videos) would take about 1.7 TB, and M = 16
+about 90 GB (`benchmarks/extract_storage.py`). The store still answers in source frame numbers: `num_frames`
+is the source count and `read` returns, for each requested frame, the nearest kept one. The samplers
+(`vifi.data.sampling`) and their METHODS.md semantics are therefore unchanged; they only see fewer distinct
+frames.
+
 Decoding is PyAV's sequential decode for every container and codec (`iter_frames` says why). A video that
 cannot be decoded completely (unreadable, empty, truncated, no video stream, no frames) is quarantined, never
 dropped silently: its shard records the reason, and `write_quarantine` merges a dataset's shards into
@@ -18,13 +26,15 @@ Shard file layout (one file, so that `atomic_path` can publish it in one rename)
 
 Index fields:
 
-    format        1
+    format        2 (format 1 shards, which have no `kept` and keep every frame, are still read)
     codec         "jpeg" (torchvision `encode_jpeg`) or "raw" (H*W*3 RGB bytes, row-major)
     quality       JPEG quality (recorded for raw shards too, where it is unused)
     short_side    the short side every video was resized to
-    videos        {key: {"offset": int, "sizes": [bytes per frame], "height": h, "width": w, "frames": n}}
-                  `offset` counts from the start of the payload (byte 16 + L); frame j of a video starts at
-                  offset + sum(sizes[:j])
+    frames_per_video   M, or null where every frame was kept
+    videos        {key: {"offset": int, "sizes": [bytes per stored frame], "height": h, "width": w,
+                         "frames": n, "kept": [source frame number of each stored frame, increasing]}}
+                  `frames` is the source video's frame count; `offset` counts from the start of the payload
+                  (byte 16 + L); stored frame j of a video starts at offset + sum(sizes[:j])
     failed        {key: reason} for quarantined videos; reasons do not contain the path
 
 Keys are video paths relative to the video root, in POSIX form; they are the paths of the split lists.
@@ -57,7 +67,8 @@ from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
 from vifi.io import atomic_path, write_text
 
 MAGIC = b"VIFIFRM1"
-FORMAT = 1
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
 CODECS = ("jpeg", "raw")
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".webm", ".mkv"})
 _HEADER = struct.Struct("<8sQ")
@@ -244,6 +255,29 @@ def resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:
     return np.ascontiguousarray(clip.permute(0, 2, 3, 1).numpy())
 
 
+def kept_frame_numbers(frames: int, frames_per_video: int | None) -> list[int]:
+    """Source frame numbers a video of `frames` frames keeps: the centre of each of `frames_per_video` segments.
+
+    Centres of equal segments spread the kept frames evenly, so any sampler's pick is at most half a segment
+    from a kept frame, and they are exactly the test sampler's picks for T = `frames_per_video`
+    (`sampling.test_indices`, here in integer arithmetic). A video with at most `frames_per_video` frames, or
+    no `frames_per_video`, keeps every frame.
+    """
+    if frames_per_video is None or frames <= frames_per_video:
+        return list(range(frames))
+    return [(2 * i + 1) * frames // (2 * frames_per_video) for i in range(frames_per_video)]
+
+
+def nearest_kept(kept: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Positions in the increasing `kept` of the kept frame nearest to each of `indices` (ties: the earlier).
+
+    This is how a subsampled video answers a request for any source frame without changing the samplers.
+    """
+    right = np.minimum(np.searchsorted(kept, indices), len(kept) - 1)
+    left = np.maximum(right - 1, 0)
+    return np.where(indices - kept[left] <= kept[right] - indices, left, right)
+
+
 def _encode_frames(frames: np.ndarray, codec: str, quality: int) -> list[bytes]:
     """Encode each frame on its own, so that any one frame can be read back without its neighbours."""
     if codec == "raw":
@@ -259,11 +293,13 @@ def shard_keys(keys: Sequence[str], shard: int, num_shards: int) -> list[str]:
     return list(keys[shard::num_shards])
 
 
-def _check_codec(codec: str, quality: int) -> None:
+def _check_options(codec: str, quality: int, frames_per_video: int | None) -> None:
     if codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    if frames_per_video is not None and frames_per_video < 1:
+        raise ValueError(f"frames_per_video must be >= 1 or None, got {frames_per_video}")
 
 
 def _extract_into(
@@ -273,6 +309,7 @@ def _extract_into(
     short_side: int,
     codec: str,
     quality: int,
+    frames_per_video: int | None,
     progress: bool,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Decode, resize and encode `keys` into `spool`; return the per-video index entries and the failures.
@@ -287,7 +324,7 @@ def _extract_into(
         try:
             videos[key] = {
                 "offset": offset,
-                **_extract_video(spool, video_root / key, short_side, codec, quality),
+                **_extract_video(spool, video_root / key, short_side, codec, quality, frames_per_video),
             }
         except VideoDecodeError as err:
             spool.seek(offset)
@@ -297,17 +334,65 @@ def _extract_into(
     return videos, failed
 
 
-def _extract_video(spool: BinaryIO, path: Path, short_side: int, codec: str, quality: int) -> dict[str, Any]:
-    """Write one video's encoded frames to `spool` chunk by chunk; return its sizes and shape for the index."""
+def _extract_video(
+    spool: BinaryIO, path: Path, short_side: int, codec: str, quality: int, frames_per_video: int | None
+) -> dict[str, Any]:
+    """Write one video's encoded frames to `spool`; return its index entry less the offset."""
+    if frames_per_video is None:
+        return _extract_all(spool, path, short_side, codec, quality)
+    return _extract_kept(spool, path, short_side, codec, quality, frames_per_video)
+
+
+def _extract_all(spool: BinaryIO, path: Path, short_side: int, codec: str, quality: int) -> dict[str, Any]:
+    """Encode and write every frame chunk by chunk, so memory stays bounded whatever the video's length."""
     sizes: list[int] = []
     height = width = 0
     for frames in iter_frames(path, short_side):
         encoded = _encode_frames(frames, codec, quality)
-        for blob in encoded:
-            spool.write(blob)
+        spool.writelines(encoded)
         sizes += [len(blob) for blob in encoded]
         height, width = frames.shape[1:3]
-    return {"sizes": sizes, "height": height, "width": width, "frames": len(sizes)}
+    return {
+        "sizes": sizes,
+        "height": height,
+        "width": width,
+        "frames": len(sizes),
+        "kept": list(range(len(sizes))),
+    }
+
+
+def _extract_kept(
+    spool: BinaryIO, path: Path, short_side: int, codec: str, quality: int, frames_per_video: int
+) -> dict[str, Any]:
+    """Spool the resized frames raw, then encode only the kept ones in place of them.
+
+    Which frames are kept depends on the frame count, which is known only after the last frame (headers give
+    estimates). Spooling raw frames to disk keeps memory bounded by `frames_per_video` frames, and encoding only
+    the kept ones saves most of the encoding time, which for all frames is about that of decoding and resizing.
+    """
+    start = spool.tell()
+    count, shape = 0, (0, 0, 3)
+    for frames in iter_frames(path, short_side):
+        spool.write(frames.tobytes())
+        count, shape = count + len(frames), frames.shape[1:]
+    kept = kept_frame_numbers(count, frames_per_video)
+    frame_bytes = int(np.prod(shape))
+    encoded: list[bytes] = []
+    for first in range(0, len(kept), DECODE_CHUNK):
+        frames = np.stack(
+            [_spooled_frame(spool, start + i * frame_bytes, shape) for i in kept[first : first + DECODE_CHUNK]]
+        )
+        encoded += _encode_frames(frames, codec, quality)
+    spool.seek(start)
+    spool.truncate()
+    spool.writelines(encoded)
+    sizes = [len(blob) for blob in encoded]
+    return {"sizes": sizes, "height": shape[0], "width": shape[1], "frames": count, "kept": kept}
+
+
+def _spooled_frame(spool: BinaryIO, offset: int, shape: tuple[int, ...]) -> np.ndarray:
+    spool.seek(offset)
+    return np.frombuffer(spool.read(int(np.prod(shape))), dtype=np.uint8).reshape(shape)
 
 
 def extract_shard(
@@ -318,9 +403,13 @@ def extract_shard(
     short_side: int,
     codec: str = "jpeg",
     quality: int = 90,
+    frames_per_video: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Decode each video of `keys` once and write them as one shard file at `out`, atomically.
+
+    `frames_per_video` keeps that many frames per video (`kept_frame_numbers`) to fit a storage budget; None
+    keeps every frame.
 
     Videos that cannot be decoded completely are quarantined: recorded under `failed` with the reason (see
     `iter_frames`) and announced with a `QuarantineWarning`, while the rest of the shard is written; the
@@ -329,19 +418,22 @@ def extract_shard(
     Encoded frames are spooled to a temporary file next to `out` first, because the index (which precedes the
     payload) is only known at the end and a shard can be larger than memory.
     """
-    _check_codec(codec, quality)
+    _check_options(codec, quality, frames_per_video)
     if len(set(keys)) != len(keys):
         raise ValueError("extract_shard got duplicate keys")
     video_root, out = Path(video_root), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with tempfile.TemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".spool") as spool:
-        videos, failed = _extract_into(spool, video_root, keys, short_side, codec, quality, progress)
+        videos, failed = _extract_into(
+            spool, video_root, keys, short_side, codec, quality, frames_per_video, progress
+        )
         index = {
             "format": FORMAT,
             "codec": codec,
             "quality": quality,
             "short_side": short_side,
+            "frames_per_video": frames_per_video,
             "videos": videos,
             "failed": failed,
         }
@@ -365,6 +457,7 @@ def _summary(out: Path, index: dict[str, Any], seconds: float) -> dict[str, Any]
         "failed": len(index["failed"]),
         "failures": dict(index["failed"]),
         "frames": sum(v["frames"] for v in videos.values()),
+        "kept_frames": sum(len(v["kept"]) for v in videos.values()),
         "payload_bytes": payload,
         "file_bytes": out.stat().st_size,
         "bytes_per_video": payload / len(videos) if videos else 0.0,
@@ -387,19 +480,21 @@ def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
     if len(raw) != length:
         raise ShardFormatError(f"{path}: truncated index ({len(raw)} of {length} bytes)")
     index = json.loads(raw.decode("utf-8"))
-    if index.get("format") != FORMAT or index.get("codec") not in CODECS:
+    if index.get("format") not in READABLE_FORMATS or index.get("codec") not in CODECS:
         found = f"format {index.get('format')!r}, codec {index.get('codec')!r}"
         raise ShardFormatError(f"{path}: unsupported shard ({found})")
     return index, _HEADER.size + length
 
 
 class _Entry(NamedTuple):
-    """Where one video lives: its shard, payload start in that file, slice of the frame-size table, shape."""
+    """Where one video lives: its shard, payload start in that file, its source frame count, the slice of the
+    frame-size and kept-frame tables holding its stored frames, and their shape."""
 
     shard: int
     offset: int
-    first: int
     frames: int
+    first: int
+    stored: int
     height: int
     width: int
 
@@ -418,6 +513,7 @@ class FrameStore:
         self._failed: dict[str, str] = {}
         owner: dict[str, int] = {}
         sizes: list[int] = []
+        kept: list[int] = []
         for shard_id, path in enumerate(self.shards):
             index, payload = read_index(path)
             self._codecs.append(index["codec"])
@@ -426,12 +522,15 @@ class FrameStore:
                     raise ValueError(f"video {key!r} is in two shards: {self.shards[owner[key]]} and {path}")
                 owner[key] = shard_id
             for key, v in index["videos"].items():
+                offset, first, stored = payload + v["offset"], len(sizes), len(v["sizes"])
                 self._entries[key] = _Entry(
-                    shard_id, payload + v["offset"], len(sizes), v["frames"], v["height"], v["width"]
+                    shard_id, offset, v["frames"], first, stored, v["height"], v["width"]
                 )
                 sizes.extend(v["sizes"])
+                kept.extend(v.get("kept", range(v["frames"])))  # format 1 kept every frame
             self._failed.update(index["failed"])
         self._sizes = np.asarray(sizes, dtype=np.int64)
+        self._kept = np.asarray(kept, dtype=np.int64)
         self._fds: dict[int, int] = {}
         self._pid = os.getpid()
 
@@ -459,7 +558,13 @@ class FrameStore:
         return dict(self._failed)
 
     def num_frames(self, key: str) -> int:
+        """The source video's frame count, whether or not every frame was kept, so samplers see the video."""
         return self._entry(key).frames
+
+    def kept_frames(self, key: str) -> np.ndarray:
+        """Source frame numbers of the frames stored for `key`, increasing; all of them unless subsampled."""
+        entry = self._entry(key)
+        return self._kept[entry.first : entry.first + entry.stored].copy()
 
     def close(self) -> None:
         """Close the descriptors; reads after this reopen them."""
@@ -468,13 +573,18 @@ class FrameStore:
         self._fds = {}
 
     def read(self, key: str, indices: Sequence[int]) -> np.ndarray:
-        """Frames `indices` of `key` as uint8 `(len(indices), H, W, 3)`; each distinct frame decoded once."""
+        """Source frames `indices` of `key` as uint8 `(len(indices), H, W, 3)`; each stored frame decoded once.
+
+        In a subsampled store each index gets the nearest kept frame (`nearest_kept`), so callers sample source
+        frame numbers in `0..num_frames(key) - 1` as if every frame were there.
+        """
         entry = self._entry(key)
         wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
         if wanted.size and (wanted.min() < 0 or wanted.max() >= entry.frames):
             raise IndexError(f"{key}: frame indices must be in 0..{entry.frames - 1}, got {indices}")
-        unique, inverse = np.unique(wanted, return_inverse=True)
-        sizes = self._sizes[entry.first : entry.first + entry.frames]
+        stored = slice(entry.first, entry.first + entry.stored)
+        unique, inverse = np.unique(nearest_kept(self._kept[stored], wanted), return_inverse=True)
+        sizes = self._sizes[stored]
         starts = entry.offset + np.concatenate(([0], np.cumsum(sizes)))
         fd = self._fd(entry.shard)
         blobs = [self._pread(fd, int(sizes[i]), int(starts[i]), key) for i in unique]
@@ -584,8 +694,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--short-side", type=int, required=True, help="resize every video to this short side")
     parser.add_argument("--codec", choices=CODECS, default="jpeg")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
+    parser.add_argument(
+        "--frames-per-video",
+        type=_positive_int,
+        default=None,
+        help="keep this many frames per video, the centres of equal segments (default: every frame)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="shard file to write")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of `--frames-per-video`: anything but an integer >= 1 is a usage error naming the flag."""
+    message = f"must be an integer >= 1, got {text!r}"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(message)
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -593,7 +721,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keys = shard_keys(list_videos(args.videos), args.shard, args.num_shards)
     summary = extract_shard(
-        args.videos, keys, args.out, short_side=args.short_side, codec=args.codec, quality=args.quality
+        args.videos,
+        keys,
+        args.out,
+        short_side=args.short_side,
+        codec=args.codec,
+        quality=args.quality,
+        frames_per_video=args.frames_per_video,
     )
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
