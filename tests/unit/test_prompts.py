@@ -214,3 +214,28 @@ def test_bridge_checkpoint_loads_with_only_the_prompt_keys_missing(tmp_path):
     torch.save(state, tmp_path / "broken.pt")
     with pytest.raises(WeightsError, match=r"broken.pt.*1 missing \['ln_final.weight'\]"):
         load_prompted_weights(model, tmp_path / "broken.pt")
+
+
+def prompt_gradients(checkpointing: bool, training: bool = True) -> tuple[list[torch.Tensor], int]:
+    """Prompt gradients of one loss, and how often the first vision and text blocks ran to produce them."""
+    model = tiny().train(training)
+    model.clip.set_grad_checkpointing(checkpointing)
+    first_blocks = [model.clip.visual.transformer.resblocks[0], model.clip.transformer.resblocks[0]]
+    runs = []
+    handles = [b.register_forward_pre_hook(lambda *_: runs.append(1)) for b in first_blocks]
+    torch.manual_seed(0)
+    logits = model(torch.randn(2, 2, 3, 32, 32), model.encode_text(model.tokenize(BASE)))
+    F.cross_entropy(logits, torch.tensor([0, 1])).backward()
+    for handle in handles:
+        handle.remove()
+    return [p.grad for p in model.prompts.parameters()], len(runs)
+
+
+def test_gradient_checkpointing_recomputes_blocks_and_keeps_prompt_gradients():
+    plain, plain_runs = prompt_gradients(False)
+    checkpointed, checkpointed_runs = prompt_gradients(True)
+    assert (plain_runs, checkpointed_runs) == (2, 4)  # backward re-runs each checkpointed block once
+    assert len(plain) == 5 and all(g is not None and g.abs().sum() > 0 for g in plain)
+    for expected, actual in zip(plain, checkpointed, strict=True):
+        torch.testing.assert_close(actual, expected)
+    assert prompt_gradients(True, training=False)[1] == 2  # evaluation never checkpoints

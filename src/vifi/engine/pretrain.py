@@ -63,7 +63,7 @@ def train(args: argparse.Namespace) -> None:
     images, captions, caption_ids = load_stills(args.stills, model.visual.image_size[0])
     tokens = tokenizer(captions)
     iters = len(images) // args.batch_size
-    optimizer = schedule.adamw(model.parameters(), args.lr, args.weight_decay)
+    optimizer = schedule.adamw(model.named_parameters(), args.lr, args.weight_decay)
     scheduler = schedule.cosine(optimizer, args.lr, args.epochs, args.warmup_epochs, iters)
     rows = []
     for epoch in range(args.epochs):

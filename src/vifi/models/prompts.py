@@ -3,7 +3,8 @@
 The CLIP stays open_clip's own module: its patch embedding, blocks, norms and projections run unchanged, and
 this module only inserts learned tokens between blocks. Vision prompts are appended after the patch tokens and
 language prompts fill the slot of the `X` tokens in `"X X … X {class}."`; block i < depth gets its own fresh
-vectors. Everything else is frozen, `logit_scale` included.
+vectors. Everything else is frozen, `logit_scale` included. Because the block loops are this module's own,
+it honours open_clip's `set_grad_checkpointing` flags itself.
 
 The prompts are attached to the CLIP as its `prompts` submodule, so `clip.state_dict()` holds the CLIP's keys
 plus `prompts.vision.{i}` / `prompts.text.{i}`: resume points and final weights written from `model.clip`
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.transformer import text_global_pool
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from vifi.models.pretrained import WeightsError, read_state_dict
 
@@ -64,11 +66,20 @@ class VLPrompts(nn.Module):
         self.text = _prompt_list(n_t, width_t, d_t)
 
 
-def _run_block(block: nn.Module, x: torch.Tensor, batch_first: bool, attn_mask: torch.Tensor | None):
+def _forward_block(block: nn.Module, x: torch.Tensor, batch_first: bool, attn_mask: torch.Tensor | None):
     """One open_clip block on a batch-first sequence, whatever layout the block itself was built for."""
     if batch_first:
         return block(x, attn_mask=attn_mask)
     return block(x.transpose(0, 1), attn_mask=attn_mask).transpose(0, 1)
+
+
+def _run_block(
+    block: nn.Module, x: torch.Tensor, batch_first: bool, attn_mask: torch.Tensor | None, *, checkpointed: bool
+) -> torch.Tensor:
+    """`_forward_block`, or with `checkpointed` the same block whose activations backward recomputes."""
+    if checkpointed:
+        return checkpoint(_forward_block, block, x, batch_first, attn_mask, use_reentrant=False)
+    return _forward_block(block, x, batch_first, attn_mask)
 
 
 def _project(x: torch.Tensor, projection: nn.Module | torch.Tensor | None) -> torch.Tensor:
@@ -134,6 +145,13 @@ class PromptedCLIP(nn.Module):
         words = [PLACEHOLDER] * self.n_ctx_text
         return self.tokenizer([" ".join([*words, name.replace("_", " ")]) + "." for name in classnames])
 
+    def _checkpoints(self, transformer: nn.Module) -> bool:
+        """open_clip's `set_grad_checkpointing` flag on `transformer`, honoured only when backward will run.
+
+        open_clip reads the flag in its own block loop, which this module replaces with its own.
+        """
+        return transformer.grad_checkpointing and self.training and torch.is_grad_enabled()
+
     def _check_slot(self, tokens: torch.Tensor) -> None:
         """Tokens from another template would put the prompts over real words, silently."""
         if not bool((tokens[:, 1 : 1 + self.n_ctx_text] == self.placeholder_id).all()):
@@ -153,10 +171,11 @@ class PromptedCLIP(nn.Module):
         if depth:
             x = self._with_text_prompts(x, 0)
         x = x + clip.positional_embedding.to(x.dtype)
+        checkpointed = self._checkpoints(clip.transformer)
         for i, block in enumerate(clip.transformer.resblocks):
             if 0 < i < depth:
                 x = self._with_text_prompts(x, i)
-            x = _run_block(block, x, clip.transformer.batch_first, clip.attn_mask)
+            x = _run_block(block, x, clip.transformer.batch_first, clip.attn_mask, checkpointed=checkpointed)
         x = text_global_pool(clip.ln_final(x), tokens, clip.text_pool_type, getattr(clip, "text_eos_id", None))
         return _project(x, clip.text_projection)
 
@@ -183,10 +202,11 @@ class PromptedCLIP(nn.Module):
         visual = self.clip.visual
         x = self._embed_frames(images)
         depth = len(self.prompts.vision)
+        checkpointed = self._checkpoints(visual.transformer)
         for i, block in enumerate(visual.transformer.resblocks):
             if 0 < i < depth:
                 x = self._with_vision_prompts(x, i)
-            x = _run_block(block, x, visual.transformer.batch_first, None)
+            x = _run_block(block, x, visual.transformer.batch_first, None, checkpointed=checkpointed)
         pooled, _ = visual._pool(x)
         return pooled if visual.proj is None else pooled @ visual.proj
 
