@@ -1,11 +1,22 @@
-"""The base-to-novel protocol: frequency ordering, relabelling and K-shot subsets."""
+"""The base-to-novel protocol: frequency ordering, relabelling, K-shot subsets, and the paper's label ids."""
 
+import json
 from collections import Counter
 
 import pytest
 
 from tests.conftest import ROOT
-from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.annotations import (
+    PAPER_LABELS,
+    AnnotationError,
+    Item,
+    paper_labels,
+    read_labels,
+    read_list,
+    write_labels,
+    write_list,
+)
+from vifi.data.resolve import ListResolver
 from vifi.data.splits import copy_official, few_shot, order_by_frequency, split_classes, write_base2novel
 
 
@@ -98,3 +109,67 @@ def test_paper_mode_copies_the_official_files_unchanged(tmp_path):
     assert len(read_list(tmp_path / "base_val.txt", 51)) == 2088
     with pytest.raises(ValueError, match="no official base-to-novel split for 'k600'"):
         copy_official(OFFICIAL, "k600", tmp_path, [1])
+
+
+HMDB_FOLDERS = [name.replace(" ", "_") for name in paper_labels("hmdb_51")]
+
+
+def test_the_shipped_hmdb_labels_keep_the_papers_order_of_kick_and_sword():
+    """Sorted folder names give kick=20, kick_ball=21, sword=44, sword_exercise=45; the paper swaps both."""
+    names = paper_labels("hmdb_51")
+    assert (names[20], names[21], names[44], names[45]) == ("kick ball", "kick", "sword exercise", "sword")
+    assert sorted(HMDB_FOLDERS)[20:22] == ["kick", "kick_ball"]
+    assert sorted(HMDB_FOLDERS)[44:46] == ["sword", "sword_exercise"]
+
+
+@pytest.mark.skipif(
+    not OFFICIAL.is_dir(), reason="the official ViFi-CLIP split files are not beside the checkout"
+)
+@pytest.mark.parametrize("prefix", PAPER_LABELS)
+def test_shipped_label_files_are_the_released_ones(prefix):
+    assert list(paper_labels(prefix)) == read_labels(OFFICIAL / "labels" / f"{prefix}_labels.csv")
+
+
+@pytest.mark.parametrize(
+    ("names", "difference"),
+    [
+        (sorted(HMDB_FOLDERS), "id 0 is 'brush_hair' here, 'brush hair' in the paper"),
+        (sorted(paper_labels("hmdb_51")), "id 20 is 'kick' here, 'kick ball' in the paper"),
+    ],
+)
+def test_hmdb_labels_built_from_sorted_folders_are_refused(tmp_path, names, difference):
+    write_labels(tmp_path / "labels.csv", names)
+    with pytest.raises(AnnotationError, match=difference):
+        write_base2novel(
+            tmp_path / "labels.csv", tmp_path / "train.txt", tmp_path / "val.txt", tmp_path, 1, [1]
+        )
+
+
+def test_hmdb_labels_in_the_papers_order_are_accepted(tmp_path):
+    write_labels(tmp_path / "labels.csv", list(paper_labels("hmdb_51")))
+    write_list(tmp_path / "train.txt", _items(dict.fromkeys(range(51), 2)))
+    write_list(tmp_path / "val.txt", _items(dict.fromkeys(range(51), 1)))
+    write_base2novel(tmp_path / "labels.csv", tmp_path / "train.txt", tmp_path / "val.txt", tmp_path, 1, [1])
+    assert read_labels(tmp_path / "base_labels.csv")[:2] == ["pour", "pullup"]
+
+
+def test_generated_splits_resolve_paths_but_split_classes_on_the_whole_training_list(tmp_path):
+    """Two of class 1's nine training videos are missing: it stays base, and its lines use the raw keys."""
+    write_labels(tmp_path / "labels.csv", ["a", "b", "c", "d"])
+    train = [
+        Item(f"v{label}_{i}.avi", label) for label, n in {0: 8, 1: 9, 2: 3, 3: 2}.items() for i in range(n)
+    ]
+    val = [Item(f"w{label}.avi", label) for label in range(4)]
+    write_list(tmp_path / "train.txt", train)
+    write_list(tmp_path / "val.txt", val)
+    keys = [f"class{it.label}/{it.path}" for it in train + val if it.path not in ("v1_0.avi", "v1_1.avi")]
+    resolver = ListResolver(tmp_path / "videos", keys, max_missing_fraction=0.1)
+    out = tmp_path / "b2n"
+    write_base2novel(
+        tmp_path / "labels.csv", tmp_path / "train.txt", tmp_path / "val.txt", out, 2, [1], resolver
+    )
+    assert read_labels(out / "base_labels.csv") == ["a", "b"]  # 8 < 9 listed, although only 7 of b remain
+    base_train = read_list(out / "base_train.txt", 2)
+    assert len(base_train) == 15 and all(it.path.startswith(("class0/", "class1/")) for it in base_train)
+    report = json.loads((out / "missing_videos.json").read_text())["lists"]
+    assert (report["train"]["missing"], report["val"]["missing"]) == (2, 0)

@@ -3,16 +3,28 @@
 Two formats carry every dataset: label CSVs (`id,name`, ids contiguous from 0, names possibly quoted because
 SSv2 names contain commas) and split lists (`<relative video path> <label id>`, whitespace separated). The
 synthetic generator writes the same formats, so paper mode and demo mode share these functions.
+
+The paper's full label lists ship in `vifi/data/labels/` (copied unchanged from the release), because label ids
+are fixed by their order and common sources order some datasets differently: HMDB-51 class folders sorted
+alphabetically put `kick` before `kick_ball` and `sword` before `sword_exercise`, the paper the other way round.
+`check_paper_order` refuses such a list wherever a label file enters the pipeline.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from vifi.io import write_text
+
+# The paper's full label lists shipped with the package, by file prefix (`<prefix>_labels.csv`).
+PAPER_LABELS = ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
+MAX_LISTED = 10
 
 
 class AnnotationError(ValueError):
@@ -85,3 +97,53 @@ def read_list(path: str | Path, num_classes: int | None = None) -> list[Item]:
 def write_list(path: str | Path, items: list[Item]) -> None:
     """Write a `<path> <label>` split list atomically."""
     write_text(path, "".join(f"{it.path} {it.label}\n" for it in items))
+
+
+def normalise_name(name: str) -> str:
+    """A class name as compared across sources.
+
+    Folder names use underscores (`kick_ball`), SSv2's annotation templates bracket their placeholders
+    (`[something]`), and the shipped K600 list writes `passing american football (not in game)` where
+    Kinetics-400 capitalises `American`.
+    """
+    return " ".join(name.replace("_", " ").replace("[", "").replace("]", "").split()).casefold()
+
+
+@functools.cache
+def paper_labels(prefix: str) -> tuple[str, ...]:
+    """The paper's class names of one dataset in label-id order, from the shipped `<prefix>_labels.csv`."""
+    if prefix not in PAPER_LABELS:
+        raise KeyError(f"no shipped label list {prefix!r}; shipped: {', '.join(PAPER_LABELS)}")
+    with resources.as_file(resources.files("vifi.data") / "labels" / f"{prefix}_labels.csv") as path:
+        return tuple(read_labels(path))
+
+
+@functools.cache
+def _paper_class_sets() -> dict[str, frozenset[str]]:
+    return {prefix: frozenset(map(normalise_name, paper_labels(prefix))) for prefix in PAPER_LABELS}
+
+
+def check_paper_order(names: Sequence[str], source: str | Path) -> None:
+    """Refuse a label list that holds exactly a paper dataset's classes but under other ids or spellings.
+
+    Such a list comes from rebuilding the labels from raw folders or another code base (torchvision's HMDB51
+    sorts the folders); its ids would silently disagree with every official split list and the prompts would
+    use other strings. Lists of other class sets (synthetic data, base/novel halves) are not affected.
+    """
+    normalised = frozenset(map(normalise_name, names))
+    for prefix, classes in _paper_class_sets().items():
+        paper = paper_labels(prefix)
+        if len(names) != len(paper) or normalised != classes or tuple(names) == paper:
+            continue
+        diffs = [
+            (i, ours, theirs)
+            for i, (ours, theirs) in enumerate(zip(names, paper, strict=True))
+            if ours != theirs
+        ]
+        shown = "; ".join(
+            f"id {i} is {ours!r} here, {theirs!r} in the paper" for i, ours, theirs in diffs[:MAX_LISTED]
+        )
+        raise AnnotationError(
+            f"{source}: has the classes of the paper's {prefix}_labels.csv but {len(diffs)} id(s) differ in "
+            f"name or order ({shown}); use the shipped vifi/data/labels/{prefix}_labels.csv"
+        )

@@ -5,6 +5,9 @@ the count is odd) is *base*, the rest *novel*. Both label files list their class
 the shipped UCF-101 and SSv2 files do, and with equal counts this reproduces the shipped HMDB-51 split (novel =
 the first 25 ids). Base and novel lists are relabelled into their own label spaces. Each seed draws its own
 K-shot subset of the base training videos: the paper's "seeds" are different training subsets.
+
+With a video root (`--videos`), every list is resolved onto the raw dataset's video keys and lines whose video
+is missing or quarantined are dropped into `missing_videos.{json,csv}` beside the lists (`vifi.data.resolve`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
+from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
+
+REPORT = "missing_videos.json"
 
 
 def order_by_frequency(train: Sequence[Item], num_classes: int) -> list[int]:
@@ -52,13 +58,28 @@ def few_shot(items: Sequence[Item], num_classes: int, shots: int, seed: int) -> 
 
 
 def write_base2novel(
-    labels: Path, train_list: Path, val_list: Path, out_dir: Path, shots: int, seeds: Sequence[int]
+    labels: Path,
+    train_list: Path,
+    val_list: Path,
+    out_dir: Path,
+    shots: int,
+    seeds: Sequence[int],
+    resolver: ListResolver | None = None,
 ) -> None:
-    """Write base/novel label CSVs, val lists, the full base training list and one K-shot list per seed."""
+    """Write base/novel label CSVs, val lists, the full base training list and one K-shot list per seed.
+
+    The class split counts the whole training list, so base/novel membership does not depend on which videos
+    a local copy lacks; with a `resolver`, the written lists and the K-shot pools hold only available videos.
+    """
     names = read_labels(labels)
+    check_paper_order(names, labels)
     train = read_list(train_list, len(names))
     val = read_list(val_list, len(names))
     base, novel = split_classes(train, len(names))
+    if resolver is not None:
+        train = resolver.resolve("train", train_list, train)
+        val = resolver.resolve("val", val_list, val)
+        resolver.finish(out_dir / REPORT)
     base_train = relabel(train, base)
     try:
         subsets = {seed: few_shot(base_train, len(base), shots, seed) for seed in seeds}
@@ -82,12 +103,15 @@ OFFICIAL_BASE2NOVEL = {
 }
 
 
-def copy_official(official: Path, dataset: str, out_dir: Path, seeds: Sequence[int]) -> None:
-    """Use the released base-to-novel files unchanged, after checking that every file parses.
+def copy_official(
+    official: Path, dataset: str, out_dir: Path, seeds: Sequence[int], resolver: ListResolver | None = None
+) -> None:
+    """Use the released base-to-novel files, after checking that every file parses.
 
     The published numbers were measured on exactly these partitions and subsets, so paper mode takes them
     as they are; only the file names are mapped to the pipeline's. A list that does not exist in the release
-    (Kinetics-400's `base_train.txt`) is not invented here.
+    (Kinetics-400's `base_train.txt`) is not invented here. With a `resolver`, list paths become the raw
+    dataset's video keys, and unavailable videos are reported and dropped (the lists are otherwise unchanged).
     """
     if dataset not in OFFICIAL_BASE2NOVEL:
         raise ValueError(
@@ -98,13 +122,17 @@ def copy_official(official: Path, dataset: str, out_dir: Path, seeds: Sequence[i
     labels = {
         part: read_labels(official / "labels" / f"{prefix}_{part}_labels.csv") for part in ("base", "novel")
     }
-    for part, names in labels.items():
-        write_labels(out_dir / f"{part}_labels.csv", names)
     lists = {"base_val.txt": "base", "novel_val.txt": "novel"} | {
         f"fs_base_s{s}_train.txt": "base" for s in seeds
     }
-    for name, part in lists.items():
-        write_list(out_dir / name, read_list(src / name, len(labels[part])))
+    items = {name: read_list(src / name, len(labels[part])) for name, part in lists.items()}
+    if resolver is not None:
+        items = {name: resolver.resolve(name, src / name, listed) for name, listed in items.items()}
+        resolver.finish(out_dir / REPORT)
+    for part, names in labels.items():
+        write_labels(out_dir / f"{part}_labels.csv", names)
+    for name, listed in items.items():
+        write_list(out_dir / name, listed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,16 +143,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--val-list", type=Path, help="validation split list")
     parser.add_argument("--shots", type=int, help="videos per base class in each subset")
     parser.add_argument("--official", type=Path, help="official release folder: copy its files instead")
-    parser.add_argument("--dataset", help="dataset key, with --official")
+    parser.add_argument("--dataset", choices=sorted(OFFICIAL_BASE2NOVEL), help="dataset key, with --official")
     parser.add_argument("--seeds", type=int, nargs="+", required=True, help="one training subset per seed")
     parser.add_argument("--out-dir", type=Path, required=True)
+    add_resolution_args(parser)
     args = parser.parse_args(argv)
     if args.official:
-        copy_official(args.official, args.dataset, args.out_dir, args.seeds)
+        copy_official(args.official, args.dataset, args.out_dir, args.seeds, resolver_from_args(parser, args))
         return 0
     if not (args.labels and args.train_list and args.val_list and args.shots):
         parser.error("without --official, --labels, --train-list, --val-list and --shots are required")
     if args.shots <= 0:
         parser.error(f"--shots must be positive, got {args.shots}")
-    write_base2novel(args.labels, args.train_list, args.val_list, args.out_dir, args.shots, args.seeds)
+    resolver = resolver_from_args(parser, args)
+    write_base2novel(
+        args.labels, args.train_list, args.val_list, args.out_dir, args.shots, args.seeds, resolver
+    )
     return 0
