@@ -1,12 +1,12 @@
-"""Segment sampling against hand-computed mmaction `SampleFrames` outputs."""
+"""Segment sampling against hand-computed mmaction `SampleFrames` outputs, dense sampling against EVL's."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from vifi.data.sampling import dense_test_indices, dense_train_indices, train_indices
 from vifi.data.sampling import test_indices as centre_indices
-from vifi.data.sampling import train_indices
 
 
 def draws(n: int, t: int, seeds: range = range(50)) -> list[list[int]]:
@@ -71,3 +71,44 @@ def test_empty_video_is_rejected() -> None:
         train_indices(0, 8)
     with pytest.raises(ValueError):
         centre_indices(10, 0)
+
+
+def test_dense_train_random_start_then_fixed_stride() -> None:
+    # n=20, t=4, stride=4: span 12, start uniform in [0, 8).
+    samples = [dense_train_indices(20, 4, 4, torch.Generator().manual_seed(s)) for s in range(60)]
+    for indices in samples:
+        assert [i - indices[0] for i in indices] == [0, 4, 8, 12]
+    assert {s[0] for s in samples} == set(range(8))
+    again = dense_train_indices(20, 4, 4, torch.Generator().manual_seed(7))
+    assert again == samples[7]
+
+
+def test_dense_train_short_video_repeats_the_last_index_inside_it() -> None:
+    # stride * (t - 1) + 1 >= n: i * stride from 0, past the end repeat the last one inside (8, not frame 9).
+    assert dense_train_indices(10, 4, 4) == [0, 4, 8, 8]
+    assert dense_train_indices(13, 4, 4) == [0, 4, 8, 12]  # exactly one span: start 0, nothing to draw
+    assert dense_train_indices(1, 3, 5) == [0, 0, 0]
+
+
+def test_dense_test_views_spread_over_the_slack() -> None:
+    # n=20, t=4, stride=4: span 13, slack 7.
+    assert dense_test_indices(20, 4, 4, 1) == [[3, 7, 11, 15]]  # middle of the slack, 7 // 2
+    assert dense_test_indices(20, 4, 4, 3) == [[0, 4, 8, 12], [4, 8, 12, 16], [7, 11, 15, 19]]
+    # slack 5 over 3 views: starts 0, round(2.5) = 2 (half to even), 5
+    assert [v[0] for v in dense_test_indices(18, 4, 4, 3)] == [0, 2, 5]
+
+
+def test_dense_test_short_video_pads_with_its_last_frame() -> None:
+    # n=10 < span 13: no slack, indices past the end read the last frame (9), unlike training's 8.
+    assert dense_test_indices(10, 4, 4, 2) == [[0, 4, 8, 9], [0, 4, 8, 9]]
+    assert dense_test_indices(10, 4, 4, 1) == [[0, 4, 8, 9]]
+
+
+@pytest.mark.parametrize("n", [1, 5, 13, 40])
+def test_dense_indices_stay_in_range(n: int) -> None:
+    for indices in [dense_train_indices(n, 8, 3), *dense_test_indices(n, 8, 3, 4)]:
+        assert len(indices) == 8 and all(0 <= i < n for i in indices)
+    with pytest.raises(ValueError, match="stride"):
+        dense_train_indices(n, 8, 0)
+    with pytest.raises(ValueError, match="views"):
+        dense_test_indices(n, 8, 2, 0)

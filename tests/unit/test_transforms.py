@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
 
 from vifi.data.transforms import (
+    CLIP_MEAN_255,
+    CLIP_STD_255,
+    EVL_RANDAUGMENT,
     IMAGENET_MEAN_255,
+    IMAGENET_STD_255,
     EvalTransform,
+    EVLTrainTransform,
+    ThreeCropTransform,
     TrainTransform,
+    eval_transform,
     multi_scale_crop_box,
+    rand_augment_clip,
     rescaled_shape,
     scale_size,
+    three_crop_offsets,
 )
 
 
@@ -115,3 +126,94 @@ def test_normalisation_maps_imagenet_mean_to_zero() -> None:
 def test_rejects_wrong_layout() -> None:
     with pytest.raises(ValueError, match="uint8"):
         EvalTransform(32)(random_frames().astype(np.float32))
+
+
+def ramp_frames(h: int, w: int, t: int = 2) -> np.ndarray:
+    """Frames whose red channel is the column index and green channel the row index."""
+    frames = np.zeros((t, h, w, 3), dtype=np.uint8)
+    frames[..., 0] = np.arange(w)[None, None, :]
+    frames[..., 1] = np.arange(h)[None, :, None]
+    return frames
+
+
+def test_three_crops_take_start_end_and_centre_of_the_long_side() -> None:
+    raw = ThreeCropTransform(8, mean=(0, 0, 0), std=(1, 1, 1))
+    # Landscape 8x14: short side is already 8, step (14 - 8) // 2 = 3, crops start at columns 0, 6, 3.
+    out = raw(ramp_frames(8, 14))
+    assert out.shape == (3, 2, 3, 8, 8)
+    assert out[:, 0, 0, 0, 0].tolist() == [0, 6, 3]
+    assert torch.equal(out[1, :, 0], torch.arange(6, 14.0).expand(2, 8, 8))  # whole columns, every frame
+    assert torch.equal(out[:, :, 1], torch.arange(8.0)[:, None].expand(3, 2, 8, 8))  # rows untouched
+    # Portrait 13x8 (odd margin 5): step 2, rows 0, 4, 2; the end crop stops one row short of the edge.
+    out = raw(ramp_frames(13, 8))
+    assert out[:, 0, 1, 0, 0].tolist() == [0, 4, 2] and three_crop_offsets(13, 8) == [0, 4, 2]
+    assert torch.equal(out[:, :, 0], torch.arange(8.0).expand(3, 2, 8, 8))
+
+
+def test_three_crops_resize_the_short_side_to_the_input_size() -> None:
+    frames = random_frames(h=36, w=48)
+    out = ThreeCropTransform(32)(frames)
+    assert out.shape == (3, 4, 3, 32, 32) and out.dtype == torch.float32
+    assert not torch.equal(out[0], out[1])
+    # the centre crop of a 32x43 resize is not the centre-crop transform's 36 -> 32 crop
+    assert not torch.allclose(out[2], EvalTransform(32)(frames))
+
+
+def test_eval_transform_picks_the_crop_count() -> None:
+    assert isinstance(eval_transform(32, 1, mean=IMAGENET_MEAN_255, std=(1, 1, 1)), EvalTransform)
+    assert isinstance(eval_transform(32, 3, mean=IMAGENET_MEAN_255, std=(1, 1, 1)), ThreeCropTransform)
+    with pytest.raises(ValueError, match="crops"):
+        eval_transform(32, 2, mean=IMAGENET_MEAN_255, std=(1, 1, 1))
+
+
+def evl_outputs(transform: EVLTrainTransform, frames: np.ndarray, seed: int) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return transform(frames)
+
+
+def test_evl_train_is_reproducible_under_torch_seed() -> None:
+    frames, transform = random_frames(), EVLTrainTransform(32)
+    assert torch.equal(evl_outputs(transform, frames, 3), evl_outputs(transform, frames, 3))
+    assert not torch.equal(evl_outputs(transform, frames, 3), evl_outputs(transform, frames, 4))
+
+
+def test_evl_train_augments_every_frame_alike() -> None:
+    """Same RandAugment ops and magnitudes and the same crop box for every frame of a clip."""
+    frames = np.repeat(random_frames(t=1), 4, axis=0)
+    for seed in range(6):
+        out = evl_outputs(EVLTrainTransform(32), frames, seed)
+        for t in range(1, 4):
+            assert torch.equal(out[t], out[0])
+
+
+def test_evl_randaugment_changes_pixels() -> None:
+    frames = random_frames()
+    for seed in range(3):
+        augmented = rand_augment_clip(frames, EVL_RANDAUGMENT, seed)
+        assert augmented.shape == frames.shape and augmented.dtype == np.uint8
+        assert not np.array_equal(augmented, frames)
+        plain = evl_outputs(EVLTrainTransform(32, randaugment=None), frames, seed)
+        assert not torch.equal(plain, evl_outputs(EVLTrainTransform(32), frames, seed))
+
+
+def test_evl_randaugment_leaves_python_and_numpy_streams_alone() -> None:
+    random.seed(1)
+    np.random.seed(1)
+    expected = random.random(), np.random.rand()
+    random.seed(1)
+    np.random.seed(1)
+    rand_augment_clip(random_frames(t=2), EVL_RANDAUGMENT, 7)
+    assert (random.random(), np.random.rand()) == expected
+
+
+def test_evl_train_shape_and_clip_normalisation() -> None:
+    """A constant clip stays constant through crop and resize, so each channel is exactly (v - mean) / std."""
+    value = np.array([10, 200, 90], np.uint8)
+    frames = np.broadcast_to(value, (3, 40, 56, 3)).copy()
+    imagenet = EVLTrainTransform(32, randaugment=None, mean=IMAGENET_MEAN_255, std=IMAGENET_STD_255)
+    cases = [(EVLTrainTransform(32, randaugment=None), CLIP_MEAN_255, CLIP_STD_255)]
+    for transform, mean, std in [*cases, (imagenet, IMAGENET_MEAN_255, IMAGENET_STD_255)]:
+        out = evl_outputs(transform, frames, 0)
+        assert out.shape == (3, 3, 32, 32) and out.dtype == torch.float32 and out.is_contiguous()
+        expected = torch.tensor((value - np.array(mean)) / np.array(std), dtype=torch.float32)
+        torch.testing.assert_close(out, expected.view(1, 3, 1, 1).expand_as(out))

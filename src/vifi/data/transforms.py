@@ -8,22 +8,41 @@ torch's global RNG, so the seeding that `DataLoader` does for each worker applie
 Resizes inside the transforms are bilinear without antialiasing, as `mmcv.imresize` (cv2 `INTER_LINEAR`)
 does. Colour jitter and grayscale run on tensors rather than PIL images; their rounding can differ from
 PIL's by a grey level.
+
+`EVLTrainTransform` is the comparison system's training augmentation (§7.2). Its RandAugment runs on PIL
+images through timm, which draws from python's `random` and numpy; those draws are seeded from torch's RNG,
+so the same seeding governs it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import random
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
+from PIL import Image
+from timm.data.auto_augment import rand_augment_transform
+from torchvision.transforms import RandomResizedCrop, v2
 from torchvision.transforms.v2 import functional as F
 
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
 IMAGENET_STD_255 = (58.395, 57.12, 57.375)
+CLIP_MEAN_255 = tuple(255 * m for m in (0.48145466, 0.4578275, 0.40821073))
+CLIP_STD_255 = tuple(255 * s for s in (0.26862954, 0.26130258, 0.27577711))
+# The paper's pipeline normalises with ImageNet statistics (METHODS §4.3), EVL with CLIP's own (§7.2);
+# `--normalize` selects one for either, as an ablation switch.
+NORMALIZATION = {"imagenet": (IMAGENET_MEAN_255, IMAGENET_STD_255), "clip": (CLIP_MEAN_255, CLIP_STD_255)}
 CROP_SCALES = (1.0, 0.875, 0.75, 0.66)
 MAX_WH_SCALE_GAP = 1
 SNAP_PX = 3
+EVL_RANDAUGMENT = "rand-m7-n4-mstd0.5-inc1"
+EVL_TRANSLATE_FRACTION = 0.45
+# EVL passes no fill colour, so pixels that geometric ops uncover get timm's default grey.
+RANDAUGMENT_FILL = (128, 128, 128)
+RRC_SCALE = (0.08, 1.0)
+RRC_RATIO = (3 / 4, 4 / 3)
 
 
 def scale_size(input_size: int) -> int:
@@ -136,6 +155,74 @@ class TrainTransform:
         return self.normalize(clip)
 
 
+@contextlib.contextmanager
+def _seeded_python_and_numpy(seed: int) -> Iterator[None]:
+    """Seed python's `random` and numpy's global RNG, which timm's RandAugment draws from, then restore them.
+
+    Restoring keeps the augmentation from resetting the streams that other code in the worker draws from.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def rand_augment_clip(frames: np.ndarray, config: str, seed: int) -> np.ndarray:
+    """timm RandAugment `config` on uint8 `(T, H, W, 3)` frames, with the same ops and magnitudes for all.
+
+    timm draws the ops, whether each applies and its magnitude on every call, so each frame is augmented
+    from the same seed: the draws repeat and the clip moves as one, as EVL's clip-level RandAugment does.
+    Geometric ops are bicubic; `translate_const` follows EVL although its "inc" op set only uses relative
+    translations.
+    """
+    hparams = {
+        "translate_const": int(EVL_TRANSLATE_FRACTION * min(frames.shape[1:3])),
+        "img_mean": RANDAUGMENT_FILL,
+        "interpolation": Image.Resampling.BICUBIC,
+    }
+    augment = rand_augment_transform(config, hparams)
+    augmented = []
+    for frame in frames:
+        with _seeded_python_and_numpy(seed):
+            augmented.append(np.asarray(augment(Image.fromarray(frame))))
+    return np.stack(augmented)
+
+
+class EVLTrainTransform:
+    """EVL's training augmentation (METHODS §7.2): clip-level RandAugment at the decoded size, then an
+    Inception-style random resized crop shared by all frames, resized bilinearly to `input_size`; no flip.
+
+    The crop box is drawn before the RandAugment seed, so under one torch seed the clip with and without
+    RandAugment (`randaugment=None`) shares its box. The crop is normalised before its resize, as in EVL, so
+    the resize interpolates floats instead of rounding to uint8.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        randaugment: str | None = EVL_RANDAUGMENT,
+        mean: Sequence[float] = CLIP_MEAN_255,
+        std: Sequence[float] = CLIP_STD_255,
+    ) -> None:
+        self.input_size = input_size
+        self.randaugment = randaugment
+        self.normalize = Normalize(mean, std)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        """Augment uint8 `(T, H, W, 3)` frames into a float32 `(T, 3, input_size, input_size)` clip."""
+        clip = to_clip_tensor(frames)
+        top, left, crop_h, crop_w = RandomResizedCrop.get_params(clip, list(RRC_SCALE), list(RRC_RATIO))
+        if self.randaugment:
+            clip = to_clip_tensor(rand_augment_clip(frames, self.randaugment, _randint(2**31)))
+        crop = self.normalize(clip[..., top : top + crop_h, left : left + crop_w])
+        return F.resize(crop, [self.input_size, self.input_size], antialias=False).contiguous()
+
+
 class EvalTransform:
     """Single-view evaluation: short side to `scale_size(input_size)`, centre crop, normalise."""
 
@@ -156,3 +243,54 @@ class EvalTransform:
         top, left = (height - self.input_size) // 2, (width - self.input_size) // 2
         clip = clip[..., top : top + self.input_size, left : left + self.input_size]
         return self.normalize(clip)
+
+
+def three_crop_offsets(long_side: int, size: int) -> list[int]:
+    """Offsets of mmaction's `ThreeCrop` along the long side, in its order: start, end, centre.
+
+    With `step = (long_side - size) // 2` they are `0, 2 * step, step`. EVL takes `0, margin // 2, margin`
+    (METHODS §7.3): the same crops in another order, except that for an odd margin the end crop here stops one
+    pixel short of the edge. The score averages over views, so only that pixel can change a number.
+    """
+    if long_side < size:
+        raise ValueError(f"cannot take {size}-pixel crops along a side of {long_side} pixels")
+    step = (long_side - size) // 2
+    return [0, 2 * step, step]
+
+
+class ThreeCropTransform:
+    """Three-crop evaluation (METHODS §4.3): short side to `input_size` (not `scale_size`), three square crops
+    along the long side, normalise; float32 `(3, T, 3, input_size, input_size)`, one clip per crop."""
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        mean: Sequence[float] = IMAGENET_MEAN_255,
+        std: Sequence[float] = IMAGENET_STD_255,
+    ) -> None:
+        self.input_size = input_size
+        self.normalize = Normalize(mean, std)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        size = self.input_size
+        clip = resize_short_side_clip(to_clip_tensor(frames), size, antialias=False)
+        height, width = clip.shape[-2:]
+        offsets = three_crop_offsets(max(height, width), size)
+        if height > width:
+            crops = [clip[..., o : o + size, :] for o in offsets]
+        else:
+            crops = [clip[..., o : o + size] for o in offsets]
+        return self.normalize(torch.stack(crops))
+
+
+EVAL_CROPS = {1: EvalTransform, 3: ThreeCropTransform}
+
+
+def eval_transform(
+    input_size: int, crops: int, *, mean: Sequence[float], std: Sequence[float]
+) -> EvalTransform | ThreeCropTransform:
+    """The evaluation transform taking `crops` spatial views: 1 centre crop or 3 crops along the long side."""
+    if crops not in EVAL_CROPS:
+        raise ValueError(f"number of spatial crops must be one of {sorted(EVAL_CROPS)}, got {crops}")
+    return EVAL_CROPS[crops](input_size, mean=mean, std=std)

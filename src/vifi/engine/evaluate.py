@@ -2,8 +2,12 @@
 
 Each evaluation set has its own class list (base-to-novel scores base videos against base names only and
 novel videos against novel names only, METHODS.md §5). Text features are encoded once per class list rather
-than on every forward pass as in the papers' code; the numbers are the same. Every video is evaluated (no
-silent drop), and the count is recorded.
+than on every forward pass as in the papers' code; the numbers are the same.
+
+A video's score is the mean of the per-view softmax over its `--num-clips` x `--num-crops` views (§5.1). Under
+torchrun each process scores the videos `rank::world` (no padding, nothing dropped, unlike the official
+loader) and process 0 gathers them, checks that every listed video was scored exactly once, and writes the
+metrics; plain `python -m vifi evaluate` is the world of one.
 """
 
 from __future__ import annotations
@@ -14,82 +18,150 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from vifi import metrics, provenance
 from vifi.data.annotations import read_labels, read_list
-from vifi.data.dataset import ClipDataset
+from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
-from vifi.data.transforms import EvalTransform
-from vifi.engine.devices import autocast, describe, pick_device
+from vifi.data.transforms import EVAL_CROPS, NORMALIZATION, eval_transform
+from vifi.engine import distributed
+from vifi.engine.devices import autocast, describe
 from vifi.io import write_json
-from vifi.models.pretrained import build_clip, load_weights
-from vifi.models.vificlip import METHODS, VideoCLIP
+from vifi.models.factory import add_model_args, build_model, spec_from_args
 
 log = logging.getLogger(__name__)
 
 
+class IncompleteEvaluationError(RuntimeError):
+    """The gathered scores do not cover every listed video exactly once."""
+
+
 @torch.no_grad()
-def score(model: VideoCLIP, loader: DataLoader, text: torch.Tensor, device: torch.device, desc: str):
-    """Softmax probabilities `(N, K)` and labels `(N,)` over the whole loader."""
-    probs, labels = [], []
-    for clips, y in tqdm(loader, desc=desc, leave=False):
+def score(
+    model: nn.Module, loader: DataLoader, text: torch.Tensor, device: torch.device, desc: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-video probabilities `(N, K)`, the mean of the per-view softmax, and labels `(N,)`.
+
+    The loader yields `(B, V, T, 3, H, W)` views; all `B * V` clips go through the model in one forward, so
+    `--batch-size` counts videos. A progress bar is shown when `desc` is given.
+    """
+    probs, labels = [torch.empty(0, len(text))], [torch.empty(0, dtype=torch.long)]
+    for views, y in tqdm(loader, desc=desc, leave=False, disable=desc is None):
         with autocast(device):
-            logits = model(clips.to(device), text)
-        probs.append(logits.float().softmax(dim=-1).cpu())
+            logits = model(views.flatten(0, 1).to(device), text)
+        per_view = logits.float().softmax(dim=-1).view(*views.shape[:2], -1)
+        probs.append(per_view.mean(dim=1).cpu())
         labels.append(y)
     return torch.cat(probs), torch.cat(labels)
 
 
+def gather_scores(
+    world: distributed.World, indices: list[int], probs: torch.Tensor, labels: torch.Tensor
+) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """Every process's `(indices, probs, labels)` concatenated on every process, in rank order."""
+    parts = [(indices, probs, labels)]
+    if world.size > 1:
+        parts = [None] * world.size
+        dist.all_gather_object(parts, (indices, probs, labels))
+    return (
+        [i for part in parts for i in part[0]],
+        torch.cat([part[1] for part in parts]),
+        torch.cat([part[2] for part in parts]),
+    )
+
+
+def in_list_order(
+    indices: list[int], probs: torch.Tensor, labels: torch.Tensor, expected: int, source: Path
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores sorted by list position, after checking that each of the `expected` videos came exactly once."""
+    if len(indices) != expected or sorted(indices) != list(range(expected)):
+        raise IncompleteEvaluationError(
+            f"{source}: scored {len(indices)} videos ({len(set(indices))} distinct), expected each of the "
+            f"{expected} listed exactly once"
+        )
+    order = torch.tensor(indices).argsort()
+    return probs[order], labels[order]
+
+
 def evaluate_set(
-    model: VideoCLIP,
+    model: nn.Module,
     store: FrameStore,
     name: str,
     list_path: Path,
     labels_path: Path,
     args: argparse.Namespace,
-    device: torch.device,
-) -> dict:
-    """Top-1/top-5 of one evaluation set against its own class names."""
+    world: distributed.World,
+) -> dict | None:
+    """Top-1/top-5 of one evaluation set against its own class names; `None` on processes other than 0."""
     classnames = read_labels(labels_path)
     items = read_list(list_path, len(classnames))
+    mean, std = NORMALIZATION[args.normalize]
     dataset = ClipDataset(
         store,
         items,
         args.num_frames,
-        EvalTransform(model.clip.visual.image_size[0]),
+        eval_transform(model.clip.visual.image_size[0], args.num_crops, mean=mean, std=std),
         train=False,
         source=str(list_path),
+        sampling=args.sampling,
+        stride=args.stride,
+        num_clips=args.num_clips,
     )
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers)
-    with torch.no_grad(), autocast(device):  # encoded once per class list, never trained here
-        text = model.encode_text(model.tokenize(classnames).to(device))
-    probs, labels = score(model, loader, text, device, desc=f"evaluate {name}")
+    mine = list(range(world.rank, len(dataset), world.size))
+    loader = DataLoader(
+        Subset(dataset, mine), batch_size=args.batch_size, shuffle=False, num_workers=args.workers
+    )
+    with torch.no_grad(), autocast(world.device):  # encoded once per class list, never trained here
+        text = model.encode_text(model.tokenize(classnames).to(world.device))
+    desc = f"evaluate {name}" if world.is_main else None
+    probs, labels = score(model, loader, text, world.device, desc)
+    indices, probs, labels = gather_scores(world, mine, probs, labels)
+    if not world.is_main:
+        return None
+    probs, labels = in_list_order(indices, probs, labels, len(items), list_path)
     acc = metrics.topk_accuracy(probs, labels, ks=(1, 5))
     log.info(
-        "%s: top1 %.2f top5 %.2f over %d videos, %d classes",
+        "%s: top1 %.2f top5 %.2f over %d videos x %d views, %d classes",
         name,
         acc[1],
         acc[5],
-        len(items),
+        len(labels),
+        args.num_clips * args.num_crops,
         len(classnames),
     )
-    return {"top1": acc[1], "top5": acc[5], "videos": len(items), "classes": len(classnames)}
+    return {
+        "top1": acc[1],
+        "top5": acc[5],
+        "videos": len(labels),
+        "classes": len(classnames),
+        "views": {"clips": args.num_clips, "crops": args.num_crops},
+    }
 
 
 def run(args: argparse.Namespace) -> None:
-    """Evaluate every requested set and write one metrics file with provenance."""
+    """Evaluate every requested set and write one metrics file with provenance (process 0)."""
     torch.set_num_threads(args.threads)
-    device = pick_device()
-    clip, tokenizer = build_clip(args.arch)
-    load_weights(clip, args.weights)
-    model = VideoCLIP(clip, tokenizer, args.method).to(device).eval()
-    store = FrameStore(args.frames)
-    results = {
-        name: evaluate_set(model, store, name, Path(lst), Path(lab), args, device)
-        for name, lst, lab in args.eval
-    }
+    world = distributed.init()
+    try:
+        trained = args.method != "vanilla"  # vanilla CLIP is evaluated as loaded
+        model = build_model(spec_from_args(args), args.weights, trained=trained).to(world.device).eval()
+        store = FrameStore(args.frames)
+        results = {
+            name: evaluate_set(model, store, name, Path(lst), Path(lab), args, world)
+            for name, lst, lab in args.eval
+        }
+        if world.is_main:
+            write_metrics(args, results, world.device)
+    finally:
+        distributed.shutdown(world)
+
+
+def write_metrics(args: argparse.Namespace, results: dict, device: torch.device) -> None:
+    """metrics.json: the run's identity, each set's metrics, and provenance with every argument."""
     params = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in vars(args).items()}
     write_json(
         args.out,
@@ -104,13 +176,19 @@ def run(args: argparse.Namespace) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi evaluate`."""
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`)."""
     p = argparse.ArgumentParser(prog="vifi evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store shard files")
     p.add_argument("--weights", type=Path, required=True)
-    p.add_argument("--arch", required=True)
-    p.add_argument("--method", choices=METHODS, required=True, help="selects the prompt template")
+    add_model_args(p)
     p.add_argument(
         "--eval",
         nargs=3,
@@ -119,13 +197,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar=("NAME", "LIST", "LABELS"),
         help="an evaluation set: its name, its split list and its label CSV (repeatable)",
     )
-    p.add_argument("--num-frames", type=int, required=True)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
+    p.add_argument("--sampling", choices=SAMPLING, default="segment", help="ViFi-CLIP segments or EVL dense")
+    p.add_argument("--stride", type=_positive_int, default=1, help="frame stride of dense sampling")
+    p.add_argument("--num-clips", type=_positive_int, default=1, help="temporal views per video")
+    p.add_argument("--num-crops", type=int, choices=sorted(EVAL_CROPS), default=1, help="spatial views")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="videos per forward (x views clips)")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--protocol", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--seed", type=int, required=True, help="the training subset / split this run belongs to")
     p.add_argument("--out", type=Path, required=True, help="metrics.json to write")
-    run(p.parse_args(argv))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vifi evaluate`."""
+    run(build_parser().parse_args(argv))
     return 0

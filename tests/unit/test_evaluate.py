@@ -1,0 +1,201 @@
+"""Evaluation: multi-view scoring, multi-view datasets, and torchrun evaluation that counts every video once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from tests.conftest import tool_env
+from vifi import metrics
+from vifi.data.annotations import read_labels, read_list
+from vifi.data.dataset import ClipDataset, view_generator
+from vifi.data.framestore import FrameStore, extract_shard, list_videos
+from vifi.data.sampling import dense_test_indices, dense_train_indices, train_indices
+from vifi.data.sampling import test_indices as centre_indices
+from vifi.data.synthetic import generate_dataset
+from vifi.data.transforms import EvalTransform, ThreeCropTransform
+from vifi.engine import evaluate
+from vifi.models.factory import ModelSpec, build_model
+from vifi.models.pretrained import build_clip, save_weights
+
+FRAMES = 12
+VIDEOS = 7
+
+
+@pytest.fixture(scope="module")
+def eval_set(tmp_path_factory) -> dict:
+    """7 synthetic videos of 4 classes (36x48, 12 frames) in a frame store, and a random tiny CLIP."""
+    root = tmp_path_factory.mktemp("evaluate")
+    raw = root / "raw"
+    generate_dataset(
+        raw,
+        name="ucf101",
+        role="downstream",
+        classes=4,
+        train_per_class=(1, 1),
+        val_per_class=2,
+        splits=1,
+        seed=0,
+        height=36,
+        width=48,
+        frames=FRAMES,
+        fps=8,
+    )
+    shard = root / "frames.bin"
+    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
+    val = root / "val7.txt"
+    val.write_text("".join((raw / "annotations/val1.txt").read_text().splitlines(keepends=True)[:VIDEOS]))
+    torch.manual_seed(0)
+    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    return {"shard": shard, "list": val, "labels": raw / "annotations/labels.csv", "weights": root / "clip.pt"}
+
+
+def evaluate_args(data: dict, out: Path, *extra: str) -> list[str]:
+    return [
+        *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
+        *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
+        *("--eval", "val", str(data["list"]), str(data["labels"])),
+        *("--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--dataset", "ucf101"),
+        *("--seed", "1", "--out", str(out)),
+        *extra,
+    ]
+
+
+def evaluate_here(args: list[str]) -> dict:
+    """Run `vifi evaluate` in this process (no torchrun), keeping the test session's thread count."""
+    threads = torch.get_num_threads()
+    try:
+        evaluate.main(args)
+    finally:
+        torch.set_num_threads(threads)
+    return json.loads(Path(args[args.index("--out") + 1]).read_text())
+
+
+class FirstPixels(nn.Module):
+    """Stub model: the logits of a clip are its first K values, scaled, so each view scores differently."""
+
+    def forward(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return 3 * video.flatten(1)[:, : len(text)]
+
+
+def test_score_is_the_mean_of_per_view_softmaxes() -> None:
+    torch.manual_seed(0)
+    batches = [
+        (torch.randn(2, 6, 2, 3, 4, 4), torch.tensor([0, 4])),
+        (torch.randn(1, 6, 2, 3, 4, 4), torch.tensor([1])),
+    ]
+    text = torch.zeros(5, 8)
+    probs, labels = evaluate.score(FirstPixels(), batches, text, torch.device("cpu"))
+    views = torch.cat([b[0] for b in batches])
+    by_hand = torch.stack(
+        [torch.stack([(3 * view.flatten()[:5]).softmax(0) for view in video]).mean(0) for video in views]
+    )
+    torch.testing.assert_close(probs, by_hand)
+    assert labels.tolist() == [0, 4, 1]
+    mean_logits = torch.stack([(3 * video.flatten(1)[:, :5]).mean(0).softmax(0) for video in views])
+    assert not torch.allclose(probs, mean_logits, atol=1e-3), "views must be averaged after the softmax"
+
+
+def test_gathered_scores_are_put_in_list_order_and_must_cover_every_video_once() -> None:
+    probs, labels = torch.eye(3), torch.tensor([0, 1, 2])
+    ordered, ordered_labels = evaluate.in_list_order([2, 0, 1], probs, labels, 3, Path("val.txt"))
+    assert ordered_labels.tolist() == [1, 2, 0] and torch.equal(ordered, probs[[1, 2, 0]])
+    for indices in ([0, 1], [0, 1, 1], [0, 1, 2, 2]):
+        with pytest.raises(evaluate.IncompleteEvaluationError, match=r"val\.txt"):
+            evaluate.in_list_order(indices, probs[: len(indices)], labels[: len(indices)], 3, Path("val.txt"))
+
+
+def test_segment_clips_are_centre_then_seeded_training_offsets(eval_set: dict) -> None:
+    store = FrameStore([eval_set["shard"]])
+    items = read_list(eval_set["list"], 4)
+    frames = torch.from_numpy
+
+    one = ClipDataset(store, items, 4, frames, train=False, num_clips=1)[3][0]
+    np.testing.assert_array_equal(one.numpy(), store.read(items[3].path, centre_indices(FRAMES, 4))[None])
+
+    clips = ClipDataset(store, items, 4, frames, train=False, num_clips=3)
+    views = clips[5][0]
+    assert views.shape == (3, 4, 36, 48, 3)
+    drawn = [train_indices(FRAMES, 4, view_generator(5, c)) for c in range(3)]
+    assert len({tuple(d) for d in drawn}) > 1, "clips of one video should draw different offsets"
+    for view, indices in zip(views, drawn, strict=True):
+        np.testing.assert_array_equal(view.numpy(), store.read(items[5].path, indices))
+    again = ClipDataset(store, items, 4, frames, train=False, num_clips=3)[5][0]
+    assert torch.equal(views, again)
+
+
+def test_dense_clips_for_training_and_evaluation(eval_set: dict) -> None:
+    store = FrameStore([eval_set["shard"]])
+    items = read_list(eval_set["list"], 4)
+    frames = torch.from_numpy
+    views = ClipDataset(store, items, 4, frames, train=False, sampling="dense", stride=2, num_clips=2)[0][0]
+    expected = dense_test_indices(FRAMES, 4, 2, 2)
+    assert expected == [[0, 2, 4, 6], [5, 7, 9, 11]]
+    np.testing.assert_array_equal(
+        views.numpy(), store.read(items[0].path, expected[0] + expected[1]).reshape(views.shape)
+    )
+
+    train = ClipDataset(store, items, 4, frames, train=True, sampling="dense", stride=3)
+    torch.manual_seed(1)
+    indices = dense_train_indices(FRAMES, 4, 3)
+    torch.manual_seed(1)
+    np.testing.assert_array_equal(train[0][0].numpy(), store.read(items[0].path, indices))
+    with pytest.raises(ValueError, match="num_clips"):
+        ClipDataset(store, items, 4, frames, train=True, num_clips=2)
+    with pytest.raises(ValueError, match="sampling"):
+        ClipDataset(store, items, 4, frames, train=False, sampling="uniform")
+
+
+def test_views_are_clip_major(eval_set: dict) -> None:
+    store = FrameStore([eval_set["shard"]])
+    items = read_list(eval_set["list"], 4)
+    views = ClipDataset(store, items, 4, ThreeCropTransform(32), train=False, num_clips=2)[1][0]
+    assert views.shape == (6, 4, 3, 32, 32)
+    for clip in range(2):
+        expected = ThreeCropTransform(32)(
+            store.read(items[1].path, train_indices(FRAMES, 4, view_generator(1, clip)))
+        )
+        torch.testing.assert_close(views[3 * clip : 3 * clip + 3], expected, rtol=0, atol=0)
+
+
+def test_one_view_reproduces_single_view_scoring(eval_set: dict, tmp_path: Path) -> None:
+    """`vifi evaluate` with 1 clip x 1 crop gives the probabilities and metrics of plain centre-clip scoring."""
+    result = evaluate_here(evaluate_args(eval_set, tmp_path / "metrics.json"))
+    assert result.keys() == {"protocol", "dataset", "method", "seed", "metrics", "provenance"}
+    entry = result["metrics"]["val"]
+    assert entry["videos"] == VIDEOS and entry["classes"] == 4 and entry["views"] == {"clips": 1, "crops": 1}
+
+    model = build_model(ModelSpec("vifi", "vifi-tiny", 4), eval_set["weights"], trained=True).eval()
+    store = FrameStore([eval_set["shard"]])
+    items = read_list(eval_set["list"], 4)
+    single = ClipDataset(store, items, 4, EvalTransform(32), train=False)
+    with torch.no_grad():
+        text = model.encode_text(model.tokenize(read_labels(eval_set["labels"])))
+        reference = torch.cat([model(clips, text).softmax(-1) for clips, _ in DataLoader(single, batch_size=2)])
+    views = ClipDataset(store, items, 4, EvalTransform(32), train=False, num_clips=1)
+    probs, labels = evaluate.score(model, DataLoader(views, batch_size=3), text, torch.device("cpu"))
+    torch.testing.assert_close(probs, reference)
+    assert labels.tolist() == [item.label for item in items]
+    acc = metrics.topk_accuracy(reference, labels, ks=(1, 5))
+    assert (entry["top1"], entry["top5"]) == (acc[1], acc[5])
+
+
+def test_two_torchrun_processes_score_every_video_once_as_one_process(eval_set: dict, tmp_path: Path) -> None:
+    """7 videos over 2 processes (4 + 3, batches of 2): the same metrics as one process, nothing dropped."""
+    views = ("--num-clips", "2", "--num-crops", "3")
+    single = evaluate_here(evaluate_args(eval_set, tmp_path / "single.json", *views))
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd = [*launcher, "-m", "vifi", "evaluate", *evaluate_args(eval_set, tmp_path / "ddp.json", *views)]
+    proc = subprocess.run(cmd, env=tool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = json.loads((tmp_path / "ddp.json").read_text())["metrics"]["val"]
+    assert ddp["videos"] == VIDEOS and ddp["views"] == {"clips": 2, "crops": 3}
+    assert ddp == single["metrics"]["val"]
