@@ -17,7 +17,7 @@ METHODS: Mapping[str, str] = MappingProxyType(
         "text": "CLIP text-FT",
         "vifi": "ViFi-CLIP",
         "prompt": "ViFi-CLIP + VL prompting",
-        "evl": "EVL",
+        "evl": "EVL (open-vocab head)",
     }
 )
 

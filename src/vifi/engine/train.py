@@ -33,12 +33,12 @@ from tqdm import tqdm
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
-from vifi.data.transforms import TrainTransform
+from vifi.data.transforms import NORMALIZATION, EVLTrainTransform, TrainTransform
 from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast
 from vifi.io import atomic_path
-from vifi.models.pretrained import build_clip, load_weights, save_weights
-from vifi.models.vificlip import METHODS, VideoCLIP
+from vifi.models.factory import METHODS, add_model_args, build_model, saved_module, spec_from_args
+from vifi.models.pretrained import save_weights
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +90,10 @@ def seed_step(seed: int, rank: int, epoch: int, step: int) -> None:
     np.random.seed(int(state[1]))
 
 
-def build_model(args: argparse.Namespace, device: torch.device) -> VideoCLIP:
-    """The pretrained CLIP wrapped for video, with the method's trainable subset."""
-    clip, tokenizer = build_clip(args.arch)
-    load_weights(clip, args.weights)
-    return VideoCLIP(clip, tokenizer, args.method).to(device)
-
-
 class ClassifyStep(nn.Module):
     """Text features plus logits in one forward, so DDP sees (and synchronises) every trainable parameter."""
 
-    def __init__(self, model: VideoCLIP, tokens: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, tokens: torch.Tensor) -> None:
         super().__init__()
         self.model = model
         self.register_buffer("tokens", tokens, persistent=False)
@@ -113,12 +106,25 @@ class ClassifyStep(nn.Module):
         return self.model(clips, text)
 
 
+def train_transform(args: argparse.Namespace, input_size: int):
+    """The paper's augmentations (METHODS §4.3) or EVL's RandAugment + random-resized crop (§7.2)."""
+    mean, std = NORMALIZATION[args.normalize]
+    if args.augment == "evl":
+        return EVLTrainTransform(input_size, mean=mean, std=std)
+    return TrainTransform(
+        input_size,
+        hflip=args.hflip,
+        color_jitter=args.color_jitter,
+        grayscale=args.grayscale,
+        mean=mean,
+        std=std,
+    )
+
+
 def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, world: distributed.World):
     """Each process's share of every epoch: a seeded permutation split by rank, drop_last as in the paper."""
     items = read_list(args.train_list, num_classes)
-    transform = TrainTransform(
-        input_size, hflip=args.hflip, color_jitter=args.color_jitter, grayscale=args.grayscale
-    )
+    transform = train_transform(args, input_size)
     dataset = ClipDataset(
         FrameStore(args.frames),
         items,
@@ -127,6 +133,8 @@ def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, wo
         train=True,
         source=str(args.train_list),
         seed=args.rng_seed,
+        sampling=args.sampling,
+        stride=args.stride,
     )
     if len(dataset) < args.batch_size * world.size:
         raise ValueError(
@@ -148,12 +156,26 @@ def run(args: argparse.Namespace) -> None:
     world = distributed.init()
     accumulation = distributed.accumulation_steps(args.effective_batch, args.batch_size, world.size)
     classnames = read_labels(args.labels)
-    model = build_model(args, world.device)
+    model = build_model(spec_from_args(args), args.weights).to(world.device)
+    saved = saved_module(model)
     dataset, sampler, loader = build_loader(args, len(classnames), model.clip.visual.image_size[0], world)
     iters = len(loader)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = schedule.adamw(trainable, args.lr, args.weight_decay)
-    scheduler = schedule.cosine(optimizer, args.lr, args.epochs, args.warmup_epochs, iters)
+    optimizer = schedule.adamw(
+        saved.named_parameters(),
+        args.lr,
+        args.weight_decay,
+        betas=tuple(args.betas),
+        exclude_from_decay=args.decay_exclusions,
+    )
+    scheduler = schedule.cosine(
+        optimizer,
+        args.lr,
+        args.epochs,
+        args.warmup_epochs,
+        iters,
+        warmup_jump=args.warmup_jump,
+        min_lr_ratio=args.min_lr_ratio,
+    )
     mix, loss_fn = ClipMixup(args, len(classnames)), criterion(args)
     step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device))
     net = DDP(step_module) if world.size > 1 else step_module
@@ -162,7 +184,7 @@ def run(args: argparse.Namespace) -> None:
     state = checkpoint.load(resume_path, fingerprint(args))
     start, rows = 0, []
     if state is not None:
-        model.clip.load_state_dict(state["model"])
+        saved.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, rows = state["epoch"], [tuple(r) for r in state["rows"]]
@@ -203,7 +225,7 @@ def run(args: argparse.Namespace) -> None:
                 resume_path,
                 fingerprint=fingerprint(args),
                 epoch=epoch + 1,
-                model=model.clip.state_dict(),
+                model=saved.state_dict(),
                 optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict(),
                 rows=rows,
@@ -214,7 +236,7 @@ def run(args: argparse.Namespace) -> None:
         with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
             csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
         save_weights(
-            model.clip.cpu(),
+            saved.cpu(),
             args.out,
             arch=args.arch,
             method=args.method,
@@ -232,14 +254,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store shard files")
     p.add_argument("--train-list", type=Path, required=True)
     p.add_argument("--labels", type=Path, required=True, help="label CSV of the training classes")
-    p.add_argument("--weights", type=Path, required=True, help="initial CLIP weights")
-    p.add_argument("--arch", required=True)
-    p.add_argument("--method", choices=[m for m in METHODS if m != "vanilla"], required=True)
-    p.add_argument("--num-frames", type=int, required=True)
+    p.add_argument("--weights", type=Path, required=True, help="initial weights (the bridge for `prompt`)")
+    add_model_args(p, tuple(m for m in METHODS if m != "vanilla"))
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--warmup-epochs", type=int, default=5)
     p.add_argument("--lr", type=float, required=True)
     p.add_argument("--weight-decay", type=float, default=0.001)
+    p.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.98), help="AdamW betas (EVL: 0.9 0.999)")
+    p.add_argument(
+        "--decay-exclusions",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="no weight decay on biases, norms, embeddings, logit_scale, prompts (the release decays all)",
+    )
+    p.add_argument(
+        "--warmup-jump",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the released unshifted cosine, whose LR drops at the end of warmup (METHODS §3.1)",
+    )
+    p.add_argument("--min-lr-ratio", type=float, default=0.01, help="final LR / peak LR (EVL: 0)")
+    p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet")
+    p.add_argument("--augment", choices=("vifi", "evl"), default="vifi", help="METHODS §4.3 or §7.2")
+    p.add_argument("--sampling", choices=("segment", "dense"), default="segment", help="§4.2 or EVL's §7.2")
+    p.add_argument("--stride", type=int, default=1, help="frame stride of dense sampling")
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument(
         "--effective-batch",

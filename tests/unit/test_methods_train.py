@@ -1,0 +1,108 @@
+"""Each trained method runs through `vifi train` and `vifi evaluate` with its recipe and checkpoint layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vifi.data.framestore import extract_shard, list_videos
+from vifi.data.splits import write_base2novel
+from vifi.data.synthetic import generate_dataset
+from vifi.engine import evaluate, train
+from vifi.models.factory import ModelSpec, build_model
+from vifi.models.pretrained import WeightsError, build_clip, read_state_dict, save_weights
+
+EVL_RECIPE = [
+    "--augment", "evl", "--sampling", "dense", "--stride", "2", "--normalize", "clip",
+    "--betas", "0.9", "0.999", "--warmup-epochs", "0", "--min-lr-ratio", "0", "--label-smoothing", "0",
+    "--weight-decay", "0.05",
+]  # fmt: skip
+PROMPTS = ["--n-ctx-vision", "4", "--n-ctx-text", "4", "--depth-vision", "2", "--depth-text", "3"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict:
+    """A 6-class synthetic dataset, its frame store, base-to-novel splits and a random tiny CLIP."""
+    root = tmp_path_factory.mktemp("methods")
+    raw = root / "raw"
+    generate_dataset(
+        raw, name="ucf101", role="downstream", classes=6, train_per_class=(4, 4), val_per_class=1,
+        splits=1, seed=0, height=48, width=64, frames=16, fps=8,
+    )  # fmt: skip
+    shard = root / "frames.bin"
+    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
+    splits = root / "splits"
+    notes = raw / "annotations"
+    write_base2novel(notes / "labels.csv", notes / "train1.txt", notes / "val1.txt", splits, shots=2, seeds=[1])
+    torch.manual_seed(0)
+    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    return {"root": root, "shard": shard, "splits": splits, "weights": root / "clip.pt"}
+
+
+def run_train(data: dict, method: str, out: Path, *extra: str) -> Path:
+    s = data["splits"]
+    argv = [
+        "--frames", str(data["shard"]), "--train-list", str(s / "fs_base_s1_train.txt"),
+        "--labels", str(s / "base_labels.csv"), "--weights", str(data["weights"]), "--arch", "vifi-tiny",
+        "--method", method, "--num-frames", "4", "--epochs", "2", "--warmup-epochs", "1", "--lr", "1e-3",
+        "--batch-size", "2", "--effective-batch", "2", "--mixup", "0", "--cutmix", "0",
+        "--out", str(out), "--log-csv", str(out.with_suffix(".csv")), *extra,
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    return out
+
+
+def run_evaluate(data: dict, method: str, weights: Path, *extra: str) -> dict:
+    s = data["splits"]
+    out = weights.with_name(weights.stem + "-metrics.json")
+    argv = [
+        "--frames", str(data["shard"]), "--weights", str(weights), "--arch", "vifi-tiny", "--method", method,
+        "--num-frames", "4", "--eval", "base", str(s / "base_val.txt"), str(s / "base_labels.csv"),
+        "--eval", "novel", str(s / "novel_val.txt"), str(s / "novel_labels.csv"),
+        "--protocol", "base2novel", "--dataset", "ucf101", "--seed", "1", "--out", str(out), *extra,
+    ]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    return json.loads(out.read_text())
+
+
+def test_prompt_trains_only_prompts_and_evaluates(data, tmp_path):
+    """Bridge weights stay bit-identical; the checkpoint adds exactly the configured prompt tensors."""
+    out = run_train(data, "prompt", tmp_path / "prompt.pt", *PROMPTS, "--lr", "0.01")
+    bridge, trained = read_state_dict(data["weights"]), read_state_dict(out)
+    prompt_keys = sorted(k for k in trained if k.startswith("prompts."))
+    assert prompt_keys == ["prompts.text.0", "prompts.text.1", "prompts.text.2", "prompts.vision.0",
+                           "prompts.vision.1"]  # fmt: skip
+    assert set(trained) - set(prompt_keys) == set(bridge)
+    assert all(torch.equal(bridge[k], trained[k]) for k in bridge)
+    metrics = run_evaluate(data, "prompt", out, *PROMPTS)
+    assert metrics["metrics"]["novel"]["videos"] == 3
+
+
+def test_evl_trains_decoder_only_with_its_recipe(data, tmp_path):
+    """EVL saves backbone + decoder; the backbone is untouched and the LR ends at 0 (cosine, no warmup)."""
+    out = run_train(data, "evl", tmp_path / "evl.pt", *EVL_RECIPE, "--evl-layers", "2")
+    clip, trained = read_state_dict(data["weights"]), read_state_dict(out)
+    assert any(k.startswith("decoder.") for k in trained)
+    assert all(torch.equal(clip[k], trained[f"clip.{k}"]) for k in clip)
+    lrs = [float(line.split(",")[3]) for line in out.with_suffix(".csv").read_text().splitlines()[1:]]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] < lrs[0] / 2
+    metrics = run_evaluate(data, "evl", out, "--evl-layers", "2", "--sampling", "dense", "--stride", "2",
+                           "--normalize", "clip")  # fmt: skip
+    assert metrics["metrics"]["base"]["classes"] == 3
+
+
+def test_evl_refuses_a_clip_checkpoint_as_trained_model(data):
+    with pytest.raises(WeightsError, match="no EVL decoder"):
+        build_model(ModelSpec("evl", "vifi-tiny", 4, evl_layers=2), data["weights"], trained=True)
+
+
+def test_gradient_checkpointing_gives_the_same_weights(data, tmp_path):
+    """Recomputing activations in backward must not change the training result."""
+    plain = read_state_dict(run_train(data, "vifi", tmp_path / "plain.pt"))
+    ckpt = read_state_dict(run_train(data, "vifi", tmp_path / "ckpt.pt", "--grad-checkpointing"))
+    assert plain.keys() == ckpt.keys()
+    for key in plain:
+        torch.testing.assert_close(plain[key], ckpt[key], rtol=1e-4, atol=1e-6, msg=key)
