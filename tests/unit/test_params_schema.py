@@ -21,6 +21,10 @@ from tests.conftest import ROOT, run
         ({"extract": {"shard": 2}}, r"\('shard' was unexpected\)"),
         ({"seeds": []}, r"\[\] should be non-empty.*instance\['seeds'\]"),
         ({"methods": ["vifii"]}, r"'vifii' is not one of.*instance\['methods'\]\[0\]"),
+        ({"recipes": {"evl": {"lrr": 0.1}}}, r"'lrr' is not one of.*\['recipes'\]\['evl'\]"),
+        ({"recipes": {"evll": {"lr": 0.1}}}, r"\('evll' was unexpected\)"),
+        ({"train": {"normalize": "clipp"}}, r"'clipp' is not one of.*\['train'\]\['normalize'\]"),
+        ({"prompt": {"n_ctx_text": 0}}, r"0 is less than or equal to the minimum of 0.*\['prompt'\]"),
         (
             {"base2novel": {"shots": 0}},
             r"0 is less than or equal to the minimum of 0.*\['base2novel'\]\['shots'\]",

@@ -1,6 +1,10 @@
 # Targets and helpers shared by the rule files. No ML logic lives here.
+import json
 import os
+import re
 import sys
+
+import yaml
 
 
 envvars:
@@ -39,9 +43,55 @@ def flags(section, skip=()):
     for key, value in section.items():
         if key in skip or value is None:
             continue
+        name = key.replace("_", "-")
+        if isinstance(
+            value, bool
+        ):  # argparse.BooleanOptionalAction: --name / --no-name
+            parts.append(f"--{name}" if value else f"--no-{name}")
+            continue
         values = value if isinstance(value, list) else [value]
-        parts.append(f"--{key.replace('_', '-')} " + " ".join(str(v) for v in values))
+        parts.append(f"--{name} " + " ".join(str(v) for v in values))
     return " ".join(parts)
+
+
+def recipe(name):
+    """The `train` section with a method's (or the bridge's) overrides from `recipes`."""
+    return {**config["train"], **config["recipes"].get(name, {})}
+
+
+def model_flags(method):
+    """Architecture flags a method needs beyond --arch/--method/--num-frames (prompts, EVL decoder depth)."""
+    if method == "prompt":
+        return flags(config["prompt"])
+    if method == "evl":
+        return f"--evl-layers {config['evl']['layers']}"
+    return ""
+
+
+def eval_flags(method):
+    """How a method's model sees a video at test time: its training recipe's frames, sampling, normalisation."""
+    keys = ("num_frames", "normalize", "sampling", "stride")
+    return flags({k: v for k, v in recipe(method).items() if k in keys})
+
+
+def bridge_weights():
+    """Stage-1 ViFi-CLIP for prompting: a given checkpoint, or the one the `train_bridge` rule trains."""
+    dataset = config["bridge"]["dataset"]
+    return config["bridge"]["weights"] or f"checkpoints/bridge/{dataset}/model.pt"
+
+
+def init_weights(wildcards):
+    """Where a method's training starts: the bridge for prompting, the pretrained CLIP otherwise."""
+    return bridge_weights() if wildcards.method == "prompt" else pretrained_weights()
+
+
+def runs_grid(dataset, method):
+    """Prompting skips the bridge's own dataset when the bridge was trained here on all of its classes."""
+    return not (
+        method == "prompt"
+        and not config["bridge"]["weights"]
+        and dataset == config["bridge"]["dataset"]
+    )
 
 
 def frame_shards(wildcards):
@@ -55,20 +105,23 @@ def exclusion_labels(wildcards):
     return f"data/raw/{other}" if other else []
 
 
-def split_source(wildcards):
-    """Generated splits read the raw dataset's annotations; official ones come from the release folder."""
-    return [] if config["base2novel"]["official"] else f"data/raw/{wildcards.dataset}"
-
-
 def split_args(wildcards, input):
-    """CLI arguments selecting the official base-to-novel files or the protocol generator."""
+    """CLI arguments selecting the official base-to-novel files or the protocol generator.
+
+    Either way the lists are resolved onto the raw videos, and lines whose video is missing or quarantined are
+    reported (failing above `data.max_missing_fraction`), never dropped silently.
+    """
     b2n = config["base2novel"]
+    resolve = (
+        f"--videos {input.raw}/videos --quarantine {input.quarantine}"
+        f" --max-missing-fraction {config['data']['max_missing_fraction']}"
+    )
     if b2n["official"]:
-        return f"--official {b2n['official']} --dataset {wildcards.dataset}"
+        return f"--official {b2n['official']} --dataset {wildcards.dataset} {resolve}"
     notes = f"{input.raw}/annotations"
     return (
         f"--labels {notes}/labels.csv --train-list {notes}/train{b2n['split']}.txt"
-        f" --val-list {notes}/val{b2n['split']}.txt --shots {b2n['shots']}"
+        f" --val-list {notes}/val{b2n['split']}.txt --shots {b2n['shots']} {resolve}"
     )
 
 
@@ -91,10 +144,74 @@ def eval_weights(wildcards):
 
 def run_metrics(protocol):
     """Every run's metrics file of one protocol over the configured grid."""
-    return expand(
-        "results/runs/{protocol}/{dataset}/{method}/seed{seed}/metrics.json",
-        protocol=protocol,
-        dataset=DATASETS,
-        method=METHODS,
-        seed=SEEDS,
+    return [
+        f"results/runs/{protocol}/{dataset}/{method}/seed{seed}/metrics.json"
+        for dataset in DATASETS
+        for method in METHODS
+        if runs_grid(dataset, method)
+        for seed in SEEDS
+    ]
+
+
+# ---- Raw data: where each dataset comes from (synthetic stand-in or the real release) ----------------------
+# `data.source` picks, per dataset, which of the rules `synthesize` and `download` writes data/raw/<dataset>.
+# Both leave the videos under data/raw/<dataset>/videos/, the root that frame-store keys and split lists are
+# relative to, so every later step is the same in both modes.
+REGISTRY = config["data"]["registry"] or f"{SRC}/data/registry.yaml"
+with open(REGISTRY, encoding="utf-8") as _fh:
+    REGISTRY_ENTRIES = yaml.safe_load(_fh)
+
+
+def data_source(dataset):
+    """`synthetic` or `real`; a dataset that `data.source` does not list is synthetic."""
+    return config["data"]["source"].get(dataset, "synthetic")
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly `names`; with none, a pattern that matches nothing."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+SYNTHETIC_DATASETS = [
+    d for d in config["synthetic"]["datasets"] if data_source(d) == "synthetic"
+]
+REAL_DATASETS = [
+    d for d, source in config["data"]["source"].items() if source == "real"
+]
+REGISTRY_WEIGHTS = list(REGISTRY_ENTRIES.get("weights") or {})
+
+
+def registry_key(dataset):
+    """The registry's name for `dataset` (the registry uses the publishers' names, e.g. kinetics400)."""
+    return config["data"]["registry_key"].get(dataset, dataset)
+
+
+def registry_entry(wildcards):
+    """A real dataset's registry entry as text. It is a params value rather than the registry file an input,
+    so that editing one entry re-runs that dataset's download and nothing else."""
+    key = registry_key(wildcards.dataset)
+    entries = REGISTRY_ENTRIES.get("datasets") or {}
+    if key not in entries:
+        raise ValueError(
+            f"data.source.{wildcards.dataset} is real, but the registry {REGISTRY} has no dataset {key!r}"
+            f" (known: {', '.join(sorted(entries))}); set data.registry_key.{wildcards.dataset}"
+        )
+    return json.dumps(entries[key], sort_keys=True)
+
+
+def weights_entry(wildcards):
+    """A checkpoint's registry entry as text, for the same reason as `registry_entry`."""
+    return json.dumps(REGISTRY_ENTRIES["weights"][wildcards.weights], sort_keys=True)
+
+
+def download_flags():
+    """Registry, hand-placed files and archive cache, as `python -m vifi download` flags."""
+    return flags(
+        config["data"],
+        skip=(
+            "source",
+            "registry_key",
+            "max_quarantined_fraction",
+            "max_missing_fraction",
+        ),
     )

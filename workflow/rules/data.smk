@@ -1,4 +1,5 @@
-# Raw data (synthetic in demo mode), frame extraction in shards, and split generation.
+# Raw data (synthetic stand-ins or real datasets, per `data.source`), frame extraction in shards, the
+# quarantine check on undecodable videos, and split generation.
 
 
 rule synthesize:
@@ -10,7 +11,7 @@ rule synthesize:
     log:
         "logs/synthesize/{dataset}.log",
     wildcard_constraints:
-        dataset="|".join(config["synthetic"]["datasets"]),
+        dataset=one_of(SYNTHETIC_DATASETS),
     conda:
         "../envs/vifi.yaml"
     params:
@@ -44,6 +45,53 @@ rule stills:
         "python -m vifi stills --count {params.n_stills} {params.world} --out {output} > {log} 2>&1"
 
 
+# Paper mode's raw data: the registry entry's files, from the archive cache, the hand-placed files or the
+# publisher, checksum-verified and extracted. The registry extracts video files under videos/, the same video
+# root the synthetic datasets have; a registry that does not is stopped here rather than at training time.
+rule download:
+    input:
+        code=code("data/download", "data/registry", "data/archives"),
+    output:
+        directory("data/raw/{dataset}"),
+    log:
+        "logs/download/{dataset}.log",
+    wildcard_constraints:
+        dataset=one_of(REAL_DATASETS),
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        key=lambda wc: registry_key(wc.dataset),
+        entry=registry_entry,
+        opts=download_flags(),
+    shell:
+        "python -m vifi download --dataset {params.key} {params.opts} --out {output} > {log} 2>&1"
+        " && if [ ! -d {output}/videos ]; then echo '{output} has no videos/ folder: registry entry"
+        " {params.key} must extract its video files under videos/ (extract_to)' | tee -a {log} >&2; exit 1; fi"
+
+
+# Registry checkpoints (e.g. model.weights: checkpoints/pretrained/ViT-B-16.pt) are downloaded and verified
+# rather than pretrained, and land where DVC tracks them.
+rule download_weights:
+    input:
+        code=code("data/download", "data/registry"),
+    output:
+        "checkpoints/pretrained/{weights}.pt",
+    log:
+        "logs/download/weights-{weights}.log",
+    wildcard_constraints:
+        weights=one_of(REGISTRY_WEIGHTS),
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        entry=weights_entry,
+        opts=download_flags(),
+    shell:
+        "python -m vifi download --weights {wildcards.weights} {params.opts} --out {output} > {log} 2>&1"
+
+
+ruleorder: download_weights > pretrain
+
+
 rule extract:
     input:
         raw="data/raw/{dataset}",
@@ -61,10 +109,29 @@ rule extract:
         " --num-shards {wildcards.n} {params.opts} --out {output} > {log} 2>&1"
 
 
+# A bad dataset stops here: split lists (and so training and evaluation) need its quarantine check to pass.
+rule quarantine:
+    input:
+        shards=frame_shards,
+        code=code("data/framestore"),
+    output:
+        "data/frames/{dataset}/quarantine.csv",
+    log:
+        "logs/quarantine/{dataset}.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        max_fraction=config["data"]["max_quarantined_fraction"],
+    shell:
+        "python -m vifi quarantine --shards {input.shards} --max-fraction {params.max_fraction}"
+        " --out {output} > {log} 2>&1"
+
+
 rule splits_base2novel:
     input:
-        raw=split_source,
-        code=code("data/splits", "data/annotations"),
+        raw="data/raw/{dataset}",
+        quarantine="data/frames/{dataset}/quarantine.csv",
+        code=code("data/splits", "data/annotations", "data/resolve"),
     output:
         labels=expand(
             "data/splits/{{dataset}}/base2novel/{part}_labels.csv",
@@ -75,6 +142,9 @@ rule splits_base2novel:
         ),
         train=expand(
             "data/splits/{{dataset}}/base2novel/fs_base_s{seed}_train.txt", seed=SEEDS
+        ),
+        missing=multiext(
+            "data/splits/{dataset}/base2novel/missing_videos", ".json", ".csv"
         ),
     log:
         "logs/splits/{dataset}-base2novel.log",
@@ -96,4 +166,5 @@ rule data_all:
             shard=SHARDS,
             n=config["extract"]["shards"],
         ),
+        expand("data/frames/{dataset}/quarantine.csv", dataset=DATASETS),
         expand("data/splits/{dataset}/base2novel/base_labels.csv", dataset=DATASETS),

@@ -15,7 +15,11 @@ rule evaluate_base2novel:
         code=code(
             "engine/evaluate",
             "engine/devices",
+            "engine/distributed",
+            "models/factory",
             "models/vificlip",
+            "models/prompts",
+            "models/evl",
             "models/pretrained",
             "data/dataset",
             "data/transforms",
@@ -37,13 +41,14 @@ rule evaluate_base2novel:
         gpu=1,
     params:
         arch=config["model"]["arch"],
-        num_frames=config["train"]["num_frames"],
-        batch_size=config["evaluate"]["batch_size"],
+        model=lambda wc: model_flags(wc.method),
+        views=lambda wc: eval_flags(wc.method),
+        evaluate=flags(config["evaluate"]),
     shell:
         "python -m vifi evaluate --frames {input.frames} --weights {input.weights} --arch {params.arch}"
-        " --method {wildcards.method} --eval base {input.splits[0]} {input.splits[1]}"
-        " --eval novel {input.splits[2]} {input.splits[3]} --num-frames {params.num_frames}"
-        " --batch-size {params.batch_size} --threads {threads} --protocol {wildcards.protocol}"
+        " --method {wildcards.method} {params.model} --eval base {input.splits[0]} {input.splits[1]}"
+        " --eval novel {input.splits[2]} {input.splits[3]} {params.views}"
+        " {params.evaluate} --threads {threads} --protocol {wildcards.protocol}"
         " --dataset {wildcards.dataset} --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
