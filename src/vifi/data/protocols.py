@@ -1,0 +1,324 @@
+"""Split lists of the zero-shot, few-shot and fully supervised protocols (METHODS.md §3.2, §5.2, §5.3, §6).
+
+Every protocol writes its lists into one folder, from the official release (paper mode) or generated from a
+dataset's own annotation lists (the same code on the synthetic demo):
+
+- `fewshot`: `labels.csv` (all classes), `train_{K}shot.txt` per K, `val.txt`. Official: the released
+  `train1_few_shot_{K}.txt`, the split-1 test list (SSv2: `validation.txt`) and the full label file. Generated:
+  K videos per class uniformly without replacement from the training list. The released subsets of different
+  K are not nested, so each K is an independent draw, from a generator seeded by `(seed, K)`: a K-shot list
+  does not change when other K are added or removed.
+- `zeroshot`: `split{s}_val.txt` and `split{s}_labels.csv` per split s. HMDB-51/UCF-101 style (official, or
+  generated from k-fold lists with `--val-lists`): split s is fold s's test list over all classes.
+  Kinetics-600 style (official `ZS_split{s}_K600*`, or generated with `--classes-per-split N`): split s holds
+  N classes drawn from the label file by a generator seeded by `(seed, s)`; their val videos are relabelled
+  0..N-1 in drawn order and the label file lists their names in that order. Splits may share classes, as the
+  released ones do (80 classes are in all three); which classes are eligible (those the source dataset lacks)
+  is decided where the dataset is made.
+- `fullsup`: `labels.csv`, `train.txt`, `val.txt` from the given lists, their labels checked against the label
+  file (Kinetics-400's training list is built by `python -m vifi kinetics`; the release lacks it).
+
+With a video root (`--videos`), lists are resolved onto its video keys and unavailable lines are reported in
+`missing_videos.{json,csv}`, exactly as `vifi splits` does (`vifi.data.resolve`); nothing is written but the
+report when a list loses more than `--max-missing-fraction` of its lines. K-shot subsets are drawn from the
+available videos; class draws depend only on the label file. A training list that shares a video with its test
+list is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
+from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
+from vifi.data.splits import REPORT, few_shot, relabel
+
+PROTOCOLS = ("fewshot", "zeroshot", "fullsup")
+# Released few-shot files per dataset: (folder under datasets_splits/, test list, full label file).
+OFFICIAL_FEWSHOT = {
+    "hmdb51": ("hmdb_splits", "val1.txt", "hmdb_51_labels.csv"),
+    "ucf101": ("ucf_splits", "val1.txt", "ucf_101_labels.csv"),
+    "ssv2": ("ssv2_splits", "validation.txt", "ssv2_labels.csv"),
+}
+# Released zero-shot files per dataset, `{s}` = split: (list under datasets_splits/, label file under labels/).
+OFFICIAL_ZEROSHOT = {
+    "hmdb51": ("hmdb_splits/val{s}.txt", "hmdb_51_labels.csv"),
+    "ucf101": ("ucf_splits/val{s}.txt", "ucf_101_labels.csv"),
+    "k600": ("k600_splits/ZS_split{s}_K600_eval.txt", "ZS_split{s}_K600.csv"),
+}
+OFFICIAL = {"fewshot": OFFICIAL_FEWSHOT, "zeroshot": OFFICIAL_ZEROSHOT}
+
+
+def derived_seed(seed: int, key: int) -> int:
+    """A generator seed per (seed, K) or (seed, split); `seed + key` would give (1, 8) and (5, 4) one draw."""
+    return int(np.random.SeedSequence([seed, key]).generate_state(1)[0])
+
+
+def draw_classes(num_classes: int, count: int, seed: int) -> list[int]:
+    """`count` distinct class ids in the order a seeded generator draws them."""
+    if not 0 < count <= num_classes:
+        raise ValueError(f"cannot draw {count} classes from {num_classes}")
+    return [int(c) for c in np.random.default_rng(seed).choice(num_classes, size=count, replace=False)]
+
+
+def check_disjoint(train: Sequence[Item], train_source: Path, val: Sequence[Item], val_source: Path) -> None:
+    """Refuse a training list that shares videos with its test list: the accuracy would count seen videos."""
+    shared = sorted({it.path for it in train} & {it.path for it in val})
+    if shared:
+        raise ValueError(
+            f"{train_source} and {val_source} share {len(shared)} video(s), e.g. {', '.join(shared[:3])}"
+        )
+
+
+def _resolve(
+    lists: Mapping[str, tuple[Path, list[Item]]], out_dir: Path, resolver: ListResolver | None
+) -> dict[str, list[Item]]:
+    """Each named list (source, items) resolved onto the video keys, the report written and the threshold
+    checked; the lists as read without a resolver."""
+    if resolver is None:
+        return {name: items for name, (_, items) in lists.items()}
+    resolved = {name: resolver.resolve(name, source, items) for name, (source, items) in lists.items()}
+    resolver.finish(out_dir / REPORT)
+    return resolved
+
+
+def _write(out_dir: Path, labels: Mapping[str, list[str]], lists: Mapping[str, list[Item]]) -> None:
+    for name, names in labels.items():
+        write_labels(out_dir / name, names)
+    for name, items in lists.items():
+        write_list(out_dir / name, items)
+
+
+def _read(labels: Path, *lists: Path) -> tuple[list[str], list[list[Item]]]:
+    """A dataset's label names, checked against the paper's order, and its lists checked against them."""
+    names = read_labels(labels)
+    check_paper_order(names, labels)
+    return names, [read_list(path, len(names)) for path in lists]
+
+
+def _official(protocol: str, dataset: str) -> tuple[str, ...]:
+    """The release's file names of one protocol and dataset."""
+    if dataset not in OFFICIAL[protocol]:
+        raise ValueError(f"no official {protocol} files for {dataset!r}; known: {sorted(OFFICIAL[protocol])}")
+    return OFFICIAL[protocol][dataset]
+
+
+def write_fewshot(
+    labels: Path,
+    train_list: Path,
+    val_list: Path,
+    out_dir: Path,
+    shots: Sequence[int],
+    seed: int,
+    resolver: ListResolver | None = None,
+) -> None:
+    """Generate one K-shot training list per K over all classes, with the full label file and test list."""
+    names, (train, val) = _read(labels, train_list, val_list)
+    got = _resolve({"train": (train_list, train), "val": (val_list, val)}, out_dir, resolver)
+    check_disjoint(got["train"], train_list, got["val"], val_list)
+    subsets = {}
+    for k in shots:
+        try:
+            subsets[f"train_{k}shot.txt"] = few_shot(got["train"], len(names), k, derived_seed(seed, k))
+        except ValueError as err:
+            raise ValueError(f"{train_list}: {err}") from err
+    _write(out_dir, {"labels.csv": names}, subsets | {"val.txt": got["val"]})
+
+
+def copy_official_fewshot(
+    official: Path, dataset: str, out_dir: Path, shots: Sequence[int], resolver: ListResolver | None = None
+) -> None:
+    """The released K-shot lists, test list and full label file, unchanged apart from path resolution."""
+    folder, val_name, label_file = _official("fewshot", dataset)
+    names = read_labels(official / "labels" / label_file)
+    src = official / "datasets_splits" / folder
+    sources = {f"train_{k}shot.txt": src / f"train1_few_shot_{k}.txt" for k in shots}
+    sources["val.txt"] = src / val_name
+    lists = _resolve(
+        {name: (path, read_list(path, len(names))) for name, path in sources.items()}, out_dir, resolver
+    )
+    for k in shots:
+        check_disjoint(
+            lists[f"train_{k}shot.txt"], sources[f"train_{k}shot.txt"], lists["val.txt"], src / val_name
+        )
+    _write(out_dir, {"labels.csv": names}, lists)
+
+
+def write_zeroshot_folds(
+    labels: Path, val_lists: Mapping[int, Path], out_dir: Path, resolver: ListResolver | None = None
+) -> None:
+    """HMDB-51/UCF-101 style: split s is fold s's test list, evaluated over all classes."""
+    names, items = _read(labels, *val_lists.values())
+    lists = {
+        f"split{s}_val.txt": (path, listed) for (s, path), listed in zip(val_lists.items(), items, strict=True)
+    }
+    _write(out_dir, {f"split{s}_labels.csv": names for s in val_lists}, _resolve(lists, out_dir, resolver))
+
+
+def write_zeroshot_classes(
+    labels: Path,
+    val_list: Path,
+    out_dir: Path,
+    splits: Sequence[int],
+    classes_per_split: int,
+    seed: int,
+    resolver: ListResolver | None = None,
+) -> None:
+    """Kinetics-600 style: split s holds `classes_per_split` classes drawn with seed `(seed, s)`, relabelled
+    0..N-1 in drawn order; every val video of a drawn class is kept."""
+    names, (val,) = _read(labels, val_list)
+    if classes_per_split > len(names):
+        raise ValueError(f"{labels}: {len(names)} classes, fewer than {classes_per_split} per split")
+    drawn = {s: draw_classes(len(names), classes_per_split, derived_seed(seed, s)) for s in splits}
+    val = _resolve({"val": (val_list, val)}, out_dir, resolver)["val"]
+    _write(
+        out_dir,
+        {f"split{s}_labels.csv": [names[c] for c in classes] for s, classes in drawn.items()},
+        {f"split{s}_val.txt": relabel(val, classes) for s, classes in drawn.items()},
+    )
+
+
+def copy_official_zeroshot(
+    official: Path, dataset: str, out_dir: Path, splits: Sequence[int], resolver: ListResolver | None = None
+) -> None:
+    """The released zero-shot test lists and their label files (HMDB/UCF: the full one), unchanged apart from
+    path resolution."""
+    list_pattern, label_pattern = _official("zeroshot", dataset)
+    labels = {s: read_labels(official / "labels" / label_pattern.format(s=s)) for s in splits}
+    sources = {s: official / "datasets_splits" / list_pattern.format(s=s) for s in splits}
+    lists = {f"split{s}_val.txt": (sources[s], read_list(sources[s], len(labels[s]))) for s in splits}
+    _write(
+        out_dir,
+        {f"split{s}_labels.csv": names for s, names in labels.items()},
+        _resolve(lists, out_dir, resolver),
+    )
+
+
+def write_fullsup(
+    labels: Path, train_list: Path, val_list: Path, out_dir: Path, resolver: ListResolver | None = None
+) -> None:
+    """Every class and training video: the given lists checked, resolved and written under the stage's names."""
+    names, (train, val) = _read(labels, train_list, val_list)
+    lists = _resolve({"train.txt": (train_list, train), "val.txt": (val_list, val)}, out_dir, resolver)
+    check_disjoint(lists["train.txt"], train_list, lists["val.txt"], val_list)
+    _write(out_dir, {"labels.csv": names}, lists)
+
+
+# The options of each way to run a protocol; a source option outside them is refused, never ignored.
+MODES = {
+    ("fewshot", "official"): ("official", "dataset", "shots"),
+    ("fewshot", "lists"): ("labels", "train_list", "val_list", "shots", "seed"),
+    ("zeroshot", "official"): ("official", "dataset", "splits"),
+    ("zeroshot", "folds"): ("labels", "val_lists", "splits"),
+    ("zeroshot", "class draws"): ("labels", "val_list", "classes_per_split", "seed", "splits"),
+    ("fullsup", "lists"): ("labels", "train_list", "val_list"),
+}
+SOURCE_OPTIONS = (
+    "official", "dataset", "labels", "train_list", "val_list", "val_lists", "shots", "splits",
+    "classes_per_split", "seed",
+)  # fmt: skip
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from err
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vifi protocols", description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--official", type=Path, help="official release folder: copy its files")
+    parser.add_argument(
+        "--dataset", choices=sorted(OFFICIAL_FEWSHOT | OFFICIAL_ZEROSHOT), help="with --official"
+    )
+    parser.add_argument("--labels", type=Path, help="full label CSV (id,name)")
+    parser.add_argument("--train-list", type=Path, help="training list (fewshot, fullsup)")
+    parser.add_argument("--val-list", type=Path, help="test list (fewshot, fullsup; zeroshot class draws)")
+    parser.add_argument("--val-lists", type=Path, nargs="+", help="zeroshot: one k-fold test list per --splits")
+    parser.add_argument(
+        "--shots", type=_int_at_least(1), nargs="+", help="fewshot: videos per class, one list each"
+    )
+    parser.add_argument("--splits", type=_int_at_least(1), nargs="+", help="zeroshot: split numbers")
+    parser.add_argument("--classes-per-split", type=_int_at_least(1), help="zeroshot: classes drawn per split")
+    parser.add_argument(
+        "--seed", type=_int_at_least(0), help="generator seed of K-shot subsets and class draws"
+    )
+    add_resolution_args(parser)
+    return parser
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """How the protocol's lists are made, after checking that exactly that way's options were given."""
+    if args.official is not None:
+        mode = "official"
+    elif args.protocol != "zeroshot":
+        mode = "lists"
+    else:
+        mode = "class draws" if args.classes_per_split is not None or args.val_list is not None else "folds"
+    needed = MODES.get((args.protocol, mode))
+    if needed is None:
+        parser.error(
+            f"--protocol {args.protocol} has no --official files; give --labels, --train-list, --val-list"
+        )
+    missing = [_flag(d) for d in needed if getattr(args, d) is None]
+    unused = [_flag(d) for d in SOURCE_OPTIONS if d not in needed and getattr(args, d) is not None]
+    if missing:
+        parser.error(f"--protocol {args.protocol} ({mode}) needs {', '.join(missing)}")
+    if unused:
+        parser.error(f"--protocol {args.protocol} ({mode}) does not take {', '.join(unused)}")
+    for dest in ("shots", "splits"):
+        values = getattr(args, dest)
+        if values is not None and len(set(values)) != len(values):
+            parser.error(f"{_flag(dest)} repeats a value: {values}")
+    if mode == "folds" and len(args.val_lists) != len(args.splits):
+        parser.error(f"--val-lists gives {len(args.val_lists)} lists for {len(args.splits)} --splits")
+    if mode == "official":
+        try:
+            _official(args.protocol, args.dataset)
+        except ValueError as err:
+            parser.error(str(err))
+    return mode
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vifi protocols`: write one dataset's lists for the zero-shot, few-shot or fully supervised
+    protocol."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    mode = _mode(parser, args)
+    resolver = resolver_from_args(parser, args)
+    out = args.out_dir
+    if (args.protocol, mode) == ("fewshot", "official"):
+        copy_official_fewshot(args.official, args.dataset, out, args.shots, resolver)
+    elif args.protocol == "fewshot":
+        write_fewshot(args.labels, args.train_list, args.val_list, out, args.shots, args.seed, resolver)
+    elif mode == "official":
+        copy_official_zeroshot(args.official, args.dataset, out, args.splits, resolver)
+    elif mode == "folds":
+        write_zeroshot_folds(args.labels, dict(zip(args.splits, args.val_lists, strict=True)), out, resolver)
+    elif mode == "class draws":
+        write_zeroshot_classes(
+            args.labels, args.val_list, out, args.splits, args.classes_per_split, args.seed, resolver
+        )
+    else:
+        write_fullsup(args.labels, args.train_list, args.val_list, out, resolver)
+    return 0
