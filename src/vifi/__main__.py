@@ -18,11 +18,12 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
     "quarantine": ("vifi.data.framestore", "quarantine_main", "merge shard failures into quarantine.csv"),
     "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
+    "protocols": ("vifi.data.protocols", "main", "write zero-shot, few-shot and fully supervised split lists"),
     "kinetics": ("vifi.data.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
     "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
     "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),
     "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
-    "aggregate": ("vifi.report.aggregate", "main", "aggregate metrics over seeds"),
+    "aggregate": ("vifi.report.aggregate", "main", "aggregate one protocol's run metrics"),
     "render": ("vifi.report.tables", "main", "render LaTeX and HTML tables"),
 }
 

@@ -214,7 +214,8 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperRun]:
     cert, key = self_signed_cert(base)
     k400 = {"role": "source", "classes": 4, "train_per_class": [2, 3], "val_per_class": 1, "splits": 1}
     mixed = write_yaml(
-        base / "mixed.yaml", {"datasets": ["ucf101", "k400"], "synthetic": {"datasets": {"k400": k400}}}
+        base / "mixed.yaml",
+        {"base2novel": {"datasets": ["ucf101", "k400"]}, "synthetic": {"datasets": {"k400": k400}}},
     )
     strict = write_yaml(base / "strict.yaml", {"data": {"max_quarantined_fraction": 0.05}})
     with https_server(base / "served", cert, key) as (url, requested), pytest.MonkeyPatch.context() as env:

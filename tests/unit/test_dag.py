@@ -1,8 +1,10 @@
-"""The default grid wires every method with its own weights and recipe (Snakemake dry runs, no jobs run)."""
+"""The default grid wires every protocol and method with its own weights, lists and recipe (dry runs only)."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,11 @@ import yaml
 
 from tests.conftest import ROOT, run
 
+PAPER = ROOT / "workflow/configs/paper.yaml"
+
 
 def shell_commands(*args: str) -> list[str]:
-    """The shell commands of a forced dry run of the default target."""
+    """The shell commands of a forced dry run."""
     proc = run(["snakemake", "-n", "-F", "-p", *args], cwd=ROOT)
     return [line for line in proc.stdout.splitlines() if line.startswith("Shell command:")]
 
@@ -22,48 +26,89 @@ def commands() -> list[str]:
     return shell_commands("all")
 
 
-def runs_of(commands: list[str], method: str) -> list[str]:
+def jobs(commands: list[str], stage: str, protocol: str, method: str | None = None) -> list[str]:
+    """Commands of one stage (train/evaluate) writing into one protocol's runs, optionally of one method."""
     return [
         c
         for c in commands
-        if "vifi train" in c and f"--method {method} " in c and "--out checkpoints/bridge" not in c
+        if f"vifi {stage} " in c
+        and f"results/runs/{protocol}/" in c.split("--out ")[-1]
+        and (method is None or f"--method {method} " in c)
     ]
 
 
-def test_every_method_of_the_grid_is_trained_or_evaluated(commands):
-    evaluated = {m.group(1) for c in commands if (m := re.search(r"runs/base2novel/(\w+/\w+)/seed\d", c))}
-    assert evaluated == {
-        f"{d}/{m}" for d in ("k400", "ucf101") for m in ("vanilla", "image", "text", "vifi", "evl")
-    } | {"ucf101/prompt"}, (
+def outputs(commands: list[str]) -> set[str]:
+    return {
+        m.group(1) for c in commands if (m := re.search(r"--out (results/runs/\S+)/(?:model\.pt|metrics)", c))
+    }
+
+
+def test_every_protocol_has_its_runs(commands):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    b2n, fs, zs = params["base2novel"], params["fewshot"], params["zeroshot"]
+    evaluated = outputs(jobs(commands, "evaluate", "base2novel"))
+    assert len(evaluated) == len(b2n["datasets"]) * len(b2n["seeds"]) * len(b2n["methods"]) - len(b2n["seeds"])
+    assert not any(r.startswith("results/runs/base2novel/k400/prompt") for r in evaluated), (
         "prompting must skip the bridge's own dataset, whose novel classes the bridge was trained on"
     )
+    fewshot = outputs(jobs(commands, "evaluate", "fewshot"))
+    assert len(fewshot) == len(fs["datasets"]) * len(fs["shots"]) * len(fs["methods"])
+    assert {r.rsplit("/", 1)[1] for r in fewshot} == {f"{k}shot" for k in fs["shots"]}
+    zeroshot = jobs(commands, "evaluate", "zeroshot")
+    assert len(zeroshot) == len(zs["targets"]) * len(zs["methods"])
+    assert all(c.count("--eval split") == len(zs["splits"]) for c in zeroshot)
+    fullsup = jobs(commands, "evaluate", "fullsup")
+    assert fullsup and all("--num-clips 4 --num-crops 3" in c for c in fullsup)
 
 
-def test_prompting_starts_from_the_bridge_trained_once(commands):
-    bridge = [c for c in commands if "--out checkpoints/bridge/k400/model.pt" in c]
-    assert len(bridge) == 1 and "--method vifi " in bridge[0] and "annotations/train1.txt" in bridge[0]
-    prompt = runs_of(commands, "prompt")
-    assert len(prompt) == 3
-    assert all("--weights checkpoints/bridge/k400/model.pt" in c and "--n-ctx-text 8" in c for c in prompt)
+def test_zero_shot_trains_once_on_the_source_and_evaluates_every_target(commands):
+    trained = jobs(commands, "train", "zeroshot")
+    assert sorted(re.search(r"--method (\w+)", c).group(1) for c in trained) == ["image", "text", "vifi"]
+    assert all("data/splits/k400/full/train.txt" in c for c in trained)
+    vifi_evals = jobs(commands, "evaluate", "zeroshot", "vifi")
+    assert all("--weights results/runs/zeroshot/k400/vifi/main/model.pt" in c for c in vifi_evals)
+    vanilla = jobs(commands, "evaluate", "zeroshot", "vanilla")
+    assert all("--weights checkpoints/pretrained/vifi-tiny.pt" in c for c in vanilla)
+
+
+def test_prompting_starts_from_the_zero_shot_vifi_model(commands):
+    prompt = jobs(commands, "train", "base2novel", "prompt") + jobs(commands, "train", "fewshot", "prompt")
+    assert prompt
+    assert all("--weights results/runs/zeroshot/k400/vifi/main/model.pt" in c for c in prompt)
+    assert all("--n-ctx-text 8" in c for c in prompt)
 
 
 def test_evl_runs_its_own_recipe_and_evaluates_with_its_sampling(commands):
-    evl = runs_of(commands, "evl")
-    assert len(evl) == 6
+    evl = jobs(commands, "train", "base2novel", "evl")
     for flag in ("--betas 0.9 0.999", "--warmup-epochs 0", "--min-lr-ratio 0.0", "--augment evl",
                  "--sampling dense", "--normalize clip", "--label-smoothing 0.0"):  # fmt: skip
-        assert all(flag in c for c in evl), flag
-    vifi = runs_of(commands, "vifi")
-    assert all("--augment vifi" in c and "--betas 0.9 0.98" in c for c in vifi)
-    evaluations = [c for c in commands if "vifi evaluate" in c and "--method evl " in c]
+        assert evl and all(flag in c for c in evl), flag
+    vifi = jobs(commands, "train", "base2novel", "vifi")
+    assert vifi and all("--augment vifi" in c and "--betas 0.9 0.98" in c for c in vifi)
+    evaluations = jobs(commands, "evaluate", "base2novel", "evl")
     assert evaluations and all("--sampling dense --stride 2" in c for c in evaluations)
 
 
-def test_a_given_bridge_checkpoint_replaces_the_bridge_stage(tmp_path: Path):
+def test_gpu_jobs_go_through_the_device_pool(commands):
+    gpu = [c for c in commands if "vifi train " in c or "vifi evaluate " in c or "vifi pretrain " in c]
+    assert gpu and all("python -m vifi.gpu_pool -n 1" in c for c in gpu)
+
+
+def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):
     released = tmp_path / "k400-vifi.pt"
     released.touch()
     override = tmp_path / "bridge.yaml"
-    override.write_text(yaml.safe_dump({"bridge": {"weights": str(released)}, "methods": ["prompt"]}))
-    commands = [c for c in shell_commands("runs_all", "--configfile", str(override)) if "vifi train" in c]
+    override.write_text(yaml.safe_dump({"bridge": {"weights": str(released)}, "protocols": ["base2novel"]}))
+    commands = jobs(shell_commands("runs_all", "--configfile", str(override)), "train", "base2novel", "prompt")
     assert commands and all(f"--weights {released}" in c for c in commands)
     assert any("runs/base2novel/k400/prompt" in c for c in commands), "a foreign bridge allows k400 prompting"
+
+
+def test_paper_grid_dry_run_lists_every_job_quickly():
+    """The paper-mode grid (hundreds of jobs) plans on a machine without data or weights."""
+    start = time.perf_counter()
+    proc = run(["snakemake", "-n", "--configfile", str(PAPER), "--quiet", "rules"], cwd=ROOT)
+    seconds = time.perf_counter() - start
+    counts = Counter({m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)})
+    assert counts["train"] > 100 and counts["evaluate"] > 100, proc.stdout
+    print(f"paper grid: {counts['total']} jobs planned in {seconds:.1f} s")

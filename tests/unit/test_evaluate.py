@@ -64,7 +64,7 @@ def evaluate_args(data: dict, out: Path, *extra: str) -> list[str]:
         *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
         *("--eval", "val", str(data["list"]), str(data["labels"])),
         *("--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--dataset", "ucf101"),
-        *("--seed", "1", "--out", str(out)),
+        *("--run-name", "seed1", "--out", str(out)),
         *extra,
     ]
 
@@ -169,7 +169,7 @@ def test_views_are_clip_major(eval_set: dict) -> None:
 def test_one_view_reproduces_single_view_scoring(eval_set: dict, tmp_path: Path) -> None:
     """`vifi evaluate` with 1 clip x 1 crop gives the probabilities and metrics of plain centre-clip scoring."""
     result = evaluate_here(evaluate_args(eval_set, tmp_path / "metrics.json"))
-    assert result.keys() == {"protocol", "dataset", "method", "seed", "metrics", "provenance"}
+    assert result.keys() == {"protocol", "dataset", "method", "run", "metrics", "provenance"}
     entry = result["metrics"]["val"]
     assert entry["videos"] == VIDEOS and entry["classes"] == 4 and entry["views"] == {"clips": 1, "crops": 1}
 

@@ -17,19 +17,30 @@ os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
 )
 SRC = "src/vifi"
-DATASETS = config["datasets"]
-SEEDS = config["seeds"]
-METHODS = config["methods"]
-TRAINED_METHODS = [m for m in METHODS if m != "vanilla"]
+PROTOCOLS = config["protocols"]
+ZS = config["zeroshot"]
 SHARDS = range(config["extract"]["shards"])
+OFFICIAL = config["official"]
+
+
+def protocol_datasets(protocol):
+    """The datasets one protocol reads (zero-shot: its source and targets)."""
+    if protocol == "zeroshot":
+        return [ZS["source"], *ZS["targets"]]
+    if protocol == "fullsup":
+        return list(config["fullsup"]["grid"])
+    return config[protocol]["datasets"]
+
+
+DATASETS = list(dict.fromkeys(d for p in PROTOCOLS for d in protocol_datasets(p)))
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    method="|".join(METHODS),
-    seed=r"\d+",
+    method="vanilla|image|text|vifi|prompt|evl",
+    run=r"seed\d+|\d+shot|main",
     shard=r"\d+",
-    protocol="base2novel",
+    protocol="zeroshot|base2novel|fewshot|fullsup",
 
 
 def code(*modules):
@@ -54,44 +65,41 @@ def flags(section, skip=()):
     return " ".join(parts)
 
 
-def recipe(name):
-    """The `train` section with a method's (or the bridge's) overrides from `recipes`."""
-    return {**config["train"], **config["recipes"].get(name, {})}
+def recipe(protocol, method):
+    """`train`, then the protocol's `train`, the method's `recipes`, the protocol's `recipes` for the method.
+
+    The paper's recipes differ by protocol (frames, epochs, LR) and by method within a protocol (prompting's
+    LR, the fully supervised image/text-FT batch), and EVL brings its own paper's recipe.
+    """
+    section = config[protocol]
+    return {
+        **config["train"],
+        **section.get("train", {}),
+        **config["recipes"].get(method, {}),
+        **section.get("recipes", {}).get(method, {}),
+    }
 
 
-def model_flags(method):
-    """Architecture flags a method needs beyond --arch/--method/--num-frames (prompts, EVL decoder depth)."""
+def model_flags(protocol, method):
+    """Architecture flags beyond --arch/--method/--num-frames: prompt counts and depths, EVL decoder depth."""
     if method == "prompt":
-        return flags(config["prompt"])
+        return flags({**config["prompt"], **config[protocol].get("prompt", {})})
     if method == "evl":
         return f"--evl-layers {config['evl']['layers']}"
     return ""
 
 
-def eval_flags(method):
-    """How a method's model sees a video at test time: its training recipe's frames, sampling, normalisation."""
-    keys = ("num_frames", "normalize", "sampling", "stride")
-    return flags({k: v for k, v in recipe(method).items() if k in keys})
-
-
 def bridge_weights():
-    """Stage-1 ViFi-CLIP for prompting: a given checkpoint, or the one the `train_bridge` rule trains."""
-    dataset = config["bridge"]["dataset"]
-    return config["bridge"]["weights"] or f"checkpoints/bridge/{dataset}/model.pt"
+    """Stage-1 ViFi-CLIP for prompting: a given checkpoint, or the zero-shot protocol's ViFi-CLIP."""
+    return (
+        config["bridge"]["weights"]
+        or f"results/runs/zeroshot/{ZS['source']}/vifi/main/model.pt"
+    )
 
 
 def init_weights(wildcards):
     """Where a method's training starts: the bridge for prompting, the pretrained CLIP otherwise."""
     return bridge_weights() if wildcards.method == "prompt" else pretrained_weights()
-
-
-def runs_grid(dataset, method):
-    """Prompting skips the bridge's own dataset when the bridge was trained here on all of its classes."""
-    return not (
-        method == "prompt"
-        and not config["bridge"]["weights"]
-        and dataset == config["bridge"]["dataset"]
-    )
 
 
 def frame_shards(wildcards):
@@ -116,13 +124,81 @@ def split_args(wildcards, input):
         f"--videos {input.raw}/videos --quarantine {input.quarantine}"
         f" --max-missing-fraction {config['data']['max_missing_fraction']}"
     )
-    if b2n["official"]:
-        return f"--official {b2n['official']} --dataset {wildcards.dataset} {resolve}"
+    if OFFICIAL:
+        return f"--official {OFFICIAL} --dataset {wildcards.dataset} {resolve}"
     notes = f"{input.raw}/annotations"
     return (
         f"--labels {notes}/labels.csv --train-list {notes}/train{b2n['split']}.txt"
         f" --val-list {notes}/val{b2n['split']}.txt --shots {b2n['shots']} {resolve}"
     )
+
+
+def protocol_split_args(protocol):
+    """`vifi protocols` arguments: the released lists (paper mode) or the generator on the raw annotations.
+
+    Zero-shot targets with k-fold splits (UCF/HMDB style) test on each fold with all classes; a target with one
+    test list (the Kinetics-600 role) gets `classes_per_split` classes drawn per split. Fully supervised lists
+    come from the raw annotations' split 1, or from `fullsup.lists` (paper mode: e.g. the Kinetics-400 train
+    list that `python -m vifi kinetics` builds).
+    """
+
+    def args(wildcards, input):
+        resolve = (
+            f"--videos {input.raw}/videos --quarantine {input.quarantine}"
+            f" --max-missing-fraction {config['data']['max_missing_fraction']}"
+        )
+        notes = f"{input.raw}/annotations"
+        given = config["fullsup"].get("lists", {}).get(wildcards.dataset)
+        if protocol == "fullsup" and given:
+            source = f"--labels {given['labels']} --train-list {given['train']} --val-list {given['val']}"
+        elif OFFICIAL and protocol != "fullsup":
+            source = f"--official {OFFICIAL} --dataset {wildcards.dataset}"
+        elif protocol == "fullsup":
+            source = f"--labels {notes}/labels.csv --train-list {notes}/train1.txt --val-list {notes}/val1.txt"
+        elif protocol == "fewshot":
+            source = (
+                f"--labels {notes}/labels.csv --train-list {notes}/train1.txt"
+                f" --val-list {notes}/val1.txt --seed {config['fewshot']['seed']}"
+            )
+        elif folds(wildcards.dataset) >= max(ZS["splits"]):
+            vals = " ".join(f"{notes}/val{s}.txt" for s in ZS["splits"])
+            source = f"--labels {notes}/labels.csv --val-lists {vals}"
+        else:
+            source = (
+                f"--labels {notes}/labels.csv --val-list {notes}/val1.txt"
+                f" --classes-per-split {ZS['classes_per_split']} --seed {config['fewshot']['seed']}"
+            )
+        shots = " ".join(map(str, config["fewshot"]["shots"]))
+        splits = " ".join(map(str, ZS["splits"]))
+        extra = {"fewshot": f"--shots {shots}", "zeroshot": f"--splits {splits}"}
+        return f"{source} {extra.get(protocol, '')} {resolve}"
+
+    return args
+
+
+def folds(dataset):
+    """How many train/test splits a generated dataset has (a real one: as many as the paper uses)."""
+    spec = config["synthetic"]["datasets"].get(dataset)
+    return spec["splits"] if spec and data_source(dataset) == "synthetic" else 3
+
+
+def protocol_splits(protocol):
+    """One output file of each split rule a protocol needs, per dataset (for `data_all`)."""
+    if protocol == "base2novel":
+        return [
+            f"data/splits/{d}/base2novel/base_labels.csv"
+            for d in protocol_datasets(protocol)
+        ]
+    if protocol == "fewshot":
+        return [
+            f"data/splits/{d}/fewshot/labels.csv" for d in protocol_datasets(protocol)
+        ]
+    if protocol == "zeroshot":
+        return [f"data/splits/{ZS['source']}/full/train.txt"] + [
+            f"data/splits/{t}/zeroshot/split{ZS['splits'][0]}_val.txt"
+            for t in ZS["targets"]
+        ]
+    return [f"data/splits/{d}/full/train.txt" for d in protocol_datasets(protocol)]
 
 
 def pretrained_weights():
@@ -131,26 +207,6 @@ def pretrained_weights():
         config["model"]["weights"]
         or f"checkpoints/pretrained/{config['model']['arch']}.pt"
     )
-
-
-def eval_weights(wildcards):
-    """Vanilla CLIP is evaluated as loaded; every other method from its own fine-tuned run."""
-    if wildcards.method == "vanilla":
-        return pretrained_weights()
-    return "results/runs/{protocol}/{dataset}/{method}/seed{seed}/model.pt".format(
-        **wildcards
-    )
-
-
-def run_metrics(protocol):
-    """Every run's metrics file of one protocol over the configured grid."""
-    return [
-        f"results/runs/{protocol}/{dataset}/{method}/seed{seed}/metrics.json"
-        for dataset in DATASETS
-        for method in METHODS
-        if runs_grid(dataset, method)
-        for seed in SEEDS
-    ]
 
 
 # ---- Raw data: where each dataset comes from (synthetic stand-in or the real release) ----------------------

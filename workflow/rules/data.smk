@@ -141,7 +141,8 @@ rule splits_base2novel:
             "data/splits/{{dataset}}/base2novel/{part}_val.txt", part=("base", "novel")
         ),
         train=expand(
-            "data/splits/{{dataset}}/base2novel/fs_base_s{seed}_train.txt", seed=SEEDS
+            "data/splits/{{dataset}}/base2novel/fs_base_s{seed}_train.txt",
+            seed=config["base2novel"]["seeds"],
         ),
         missing=multiext(
             "data/splits/{dataset}/base2novel/missing_videos", ".json", ".csv"
@@ -152,10 +153,82 @@ rule splits_base2novel:
         "../envs/vifi.yaml"
     params:
         source=split_args,
-        seeds=" ".join(map(str, SEEDS)),
+        seeds=" ".join(map(str, config["base2novel"]["seeds"])),
         out_dir=lambda wc, output: os.path.dirname(output.labels[0]),
     shell:
         "python -m vifi splits {params.source} --seeds {params.seeds} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule splits_fewshot:
+    input:
+        raw="data/raw/{dataset}",
+        quarantine="data/frames/{dataset}/quarantine.csv",
+        code=code("data/protocols", "data/splits", "data/annotations", "data/resolve"),
+    output:
+        labels="data/splits/{dataset}/fewshot/labels.csv",
+        val="data/splits/{dataset}/fewshot/val.txt",
+        train=expand(
+            "data/splits/{{dataset}}/fewshot/train_{shots}shot.txt",
+            shots=config["fewshot"]["shots"],
+        ),
+        missing=multiext(
+            "data/splits/{dataset}/fewshot/missing_videos", ".json", ".csv"
+        ),
+    log:
+        "logs/splits/{dataset}-fewshot.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        source=protocol_split_args("fewshot"),
+        out_dir=lambda wc, output: os.path.dirname(output.labels),
+    shell:
+        "python -m vifi protocols --protocol fewshot {params.source} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule splits_zeroshot:
+    input:
+        raw="data/raw/{dataset}",
+        quarantine="data/frames/{dataset}/quarantine.csv",
+        code=code("data/protocols", "data/splits", "data/annotations", "data/resolve"),
+    output:
+        lists=expand(
+            "data/splits/{{dataset}}/zeroshot/split{s}_{part}",
+            s=ZS["splits"],
+            part=("val.txt", "labels.csv"),
+        ),
+        missing=multiext(
+            "data/splits/{dataset}/zeroshot/missing_videos", ".json", ".csv"
+        ),
+    log:
+        "logs/splits/{dataset}-zeroshot.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        source=protocol_split_args("zeroshot"),
+        out_dir=lambda wc, output: os.path.dirname(output.missing[0]),
+    shell:
+        "python -m vifi protocols --protocol zeroshot {params.source} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule splits_full:
+    input:
+        raw="data/raw/{dataset}",
+        quarantine="data/frames/{dataset}/quarantine.csv",
+        code=code("data/protocols", "data/splits", "data/annotations", "data/resolve"),
+    output:
+        lists=multiext(
+            "data/splits/{dataset}/full/", "train.txt", "val.txt", "labels.csv"
+        ),
+        missing=multiext("data/splits/{dataset}/full/missing_videos", ".json", ".csv"),
+    log:
+        "logs/splits/{dataset}-full.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        source=protocol_split_args("fullsup"),
+        out_dir=lambda wc, output: os.path.dirname(output.missing[0]),
+    shell:
+        "python -m vifi protocols --protocol fullsup {params.source} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule data_all:
@@ -167,4 +240,4 @@ rule data_all:
             n=config["extract"]["shards"],
         ),
         expand("data/frames/{dataset}/quarantine.csv", dataset=DATASETS),
-        expand("data/splits/{dataset}/base2novel/base_labels.csv", dataset=DATASETS),
+        [f for protocol in PROTOCOLS for f in protocol_splits(protocol)],

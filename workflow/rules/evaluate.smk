@@ -1,17 +1,11 @@
-# Evaluation: base classes against base names, novel classes against novel names (METHODS.md §5).
+# Evaluation: each set against its own class names (METHODS.md §5); sets per protocol in grid.smk.
 
 
-rule evaluate_base2novel:
+rule evaluate:
     input:
         frames=frame_shards,
         weights=eval_weights,
-        splits=multiext(
-            "data/splits/{dataset}/base2novel/",
-            "base_val.txt",
-            "base_labels.csv",
-            "novel_val.txt",
-            "novel_labels.csv",
-        ),
+        sets=eval_files,
         code=code(
             "engine/evaluate",
             "engine/devices",
@@ -29,11 +23,9 @@ rule evaluate_base2novel:
             "provenance",
         ),
     output:
-        "results/runs/{protocol}/{dataset}/{method}/seed{seed}/metrics.json",
+        "results/runs/{protocol}/{dataset}/{method}/{run}/metrics.json",
     log:
-        "logs/evaluate/{protocol}/{dataset}/{method}/seed{seed}.log",
-    wildcard_constraints:
-        protocol="base2novel",
+        "logs/evaluate/{protocol}/{dataset}/{method}/{run}.log",
     conda:
         "../envs/vifi.yaml"
     threads: 1
@@ -41,17 +33,17 @@ rule evaluate_base2novel:
         gpu=1,
     params:
         arch=config["model"]["arch"],
-        model=lambda wc: model_flags(wc.method),
-        views=lambda wc: eval_flags(wc.method),
-        evaluate=flags(config["evaluate"]),
+        model=lambda wc: model_flags(wc.protocol, wc.method),
+        sets=eval_args,
+        views=eval_flags,
     shell:
-        "python -m vifi evaluate --frames {input.frames} --weights {input.weights} --arch {params.arch}"
-        " --method {wildcards.method} {params.model} --eval base {input.splits[0]} {input.splits[1]}"
-        " --eval novel {input.splits[2]} {input.splits[3]} {params.views}"
-        " {params.evaluate} --threads {threads} --protocol {wildcards.protocol}"
-        " --dataset {wildcards.dataset} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
+        " python -m vifi evaluate --frames {input.frames} --weights {input.weights} --arch {params.arch}"
+        " --method {wildcards.method} {params.model} {params.sets} {params.views} --threads {threads}"
+        " --protocol {wildcards.protocol} --dataset {wildcards.dataset} --run-name {wildcards.run}"
+        " --out {output} > {log} 2>&1"
 
 
 rule runs_all:
     input:
-        run_metrics("base2novel"),
+        [f for protocol in PROTOCOLS for f in run_metrics(protocol)],

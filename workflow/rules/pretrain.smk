@@ -24,7 +24,8 @@ rule pretrain:
     params:
         opts=flags(config["pretrain"]),
     shell:
-        "python -m vifi pretrain --stills {input.stills} --arch {wildcards.arch} {params.opts}"
+        "python -m vifi.gpu_pool -n {resources.gpu} --"
+        " python -m vifi pretrain --stills {input.stills} --arch {wildcards.arch} {params.opts}"
         " --out {output.weights} --log-csv {output.curve} > {log} 2>&1"
 
 

@@ -41,5 +41,8 @@ rule render:
 
 rule report_all:
     input:
-        expand("results/tables/base2novel.{ext}", ext=("tex", "html")),
-        "results/metrics/base2novel.json",
+        expand("results/metrics/{protocol}.json", protocol=PROTOCOLS),
+        expand(
+            "results/tables/base2novel.{ext}",
+            ext=("tex", "html") if "base2novel" in PROTOCOLS else (),
+        ),

@@ -169,7 +169,7 @@ def write_metrics(args: argparse.Namespace, results: dict, device: torch.device)
             "protocol": args.protocol,
             "dataset": args.dataset,
             "method": args.method,
-            "seed": args.seed,
+            "run": args.run_name,
             "metrics": results,
             "provenance": provenance.record(params, describe(device)),
         },
@@ -207,7 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--protocol", required=True)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--seed", type=int, required=True, help="the training subset / split this run belongs to")
+    p.add_argument(
+        "--run-name",
+        required=True,
+        help="the run within its (protocol, dataset, method): seed<k>, <K>shot or main",
+    )
     p.add_argument("--out", type=Path, required=True, help="metrics.json to write")
     return p
 

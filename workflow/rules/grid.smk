@@ -1,0 +1,148 @@
+# The experiment grid: which runs each protocol has, what each run trains on and what it is evaluated on.
+# A run directory is results/runs/<protocol>/<dataset>/<method>/<run>/, where <run> is `seed<k>` (the
+# base-to-novel training subsets), `<K>shot` (few-shot) or `main` (one run per dataset and method).
+
+
+def b2n_runs():
+    b2n = config["base2novel"]
+    return [
+        (dataset, method, f"seed{seed}")
+        for dataset in b2n["datasets"]
+        for method in b2n["methods"]
+        if not prompt_saw_novel(dataset, method)
+        for seed in b2n["seeds"]
+    ]
+
+
+def prompt_saw_novel(dataset, method):
+    """Prompting skips the zero-shot source when its bridge was trained here on all of that dataset's classes."""
+    return (
+        method == "prompt"
+        and not config["bridge"]["weights"]
+        and dataset == ZS["source"]
+    )
+
+
+def fewshot_runs():
+    fs = config["fewshot"]
+    return [
+        (dataset, method, f"{shots}shot")
+        for dataset in fs["datasets"]
+        for method in fs["methods"]
+        for shots in fs["shots"]
+    ]
+
+
+def zeroshot_runs():
+    """Evaluations on the targets; the models are trained once on the source (`trained_runs`)."""
+    return [
+        (target, method, "main") for target in ZS["targets"] for method in ZS["methods"]
+    ]
+
+
+def fullsup_runs():
+    grid = config["fullsup"]["grid"]
+    return [
+        (dataset, method, "main")
+        for dataset, methods in grid.items()
+        for method in methods
+    ]
+
+
+EVALUATED = {
+    "zeroshot": zeroshot_runs,
+    "base2novel": b2n_runs,
+    "fewshot": fewshot_runs,
+    "fullsup": fullsup_runs,
+}
+
+
+def run_dir(protocol, dataset, method, run):
+    return f"results/runs/{protocol}/{dataset}/{method}/{run}"
+
+
+def run_metrics(protocol):
+    """Every metrics file of one protocol over its configured grid."""
+    return [f"{run_dir(protocol, *r)}/metrics.json" for r in EVALUATED[protocol]()]
+
+
+def trained_models():
+    """Every fine-tuned model of the enabled protocols (vanilla CLIP is never trained)."""
+    runs = []
+    for protocol in PROTOCOLS:
+        if protocol == "zeroshot":
+            grid = [(ZS["source"], m, "main") for m in ZS["methods"]]
+        else:
+            grid = EVALUATED[protocol]()
+        runs += [f"{run_dir(protocol, *r)}/model.pt" for r in grid if r[1] != "vanilla"]
+    return runs
+
+
+def splits_dir(wildcards, protocol=None):
+    return f"data/splits/{wildcards.dataset}/{protocol or wildcards.protocol}"
+
+
+def train_inputs(wildcards):
+    """The training list and label file of one run."""
+    if wildcards.protocol == "base2novel":
+        d = splits_dir(wildcards)
+        seed = wildcards.run.removeprefix("seed")
+        return {
+            "train_list": f"{d}/fs_base_s{seed}_train.txt",
+            "labels": f"{d}/base_labels.csv",
+        }
+    if wildcards.protocol == "fewshot":
+        d = splits_dir(wildcards)
+        shots = wildcards.run.removesuffix("shot")
+        return {"train_list": f"{d}/train_{shots}shot.txt", "labels": f"{d}/labels.csv"}
+    d = splits_dir(
+        wildcards, "full"
+    )  # zero-shot source and fully supervised: every class
+    return {"train_list": f"{d}/train.txt", "labels": f"{d}/labels.csv"}
+
+
+def eval_sets(wildcards):
+    """(name, list, labels) of each evaluation set of one run (METHODS.md §5.2)."""
+    if wildcards.protocol == "base2novel":
+        d = splits_dir(wildcards)
+        return [
+            (p, f"{d}/{p}_val.txt", f"{d}/{p}_labels.csv") for p in ("base", "novel")
+        ]
+    if wildcards.protocol == "zeroshot":
+        d = splits_dir(wildcards)
+        return [
+            (f"split{s}", f"{d}/split{s}_val.txt", f"{d}/split{s}_labels.csv")
+            for s in ZS["splits"]
+        ]
+    d = splits_dir(wildcards, "fewshot" if wildcards.protocol == "fewshot" else "full")
+    return [("val", f"{d}/val.txt", f"{d}/labels.csv")]
+
+
+def eval_files(wildcards):
+    return [path for _, lst, lab in eval_sets(wildcards) for path in (lst, lab)]
+
+
+def eval_args(wildcards):
+    return " ".join(f"--eval {n} {lst} {lab}" for n, lst, lab in eval_sets(wildcards))
+
+
+def eval_weights(wildcards):
+    """Vanilla CLIP as loaded; zero-shot targets use the source's model; others their own run's model."""
+    if wildcards.method == "vanilla":
+        return pretrained_weights()
+    if wildcards.protocol == "zeroshot":
+        return f"{run_dir('zeroshot', ZS['source'], wildcards.method, 'main')}/model.pt"
+    return f"{run_dir(wildcards.protocol, wildcards.dataset, wildcards.method, wildcards.run)}/model.pt"
+
+
+def eval_flags(wildcards):
+    """How the model sees a video at test time: its recipe's frames, sampling and normalisation, the views."""
+    keys = ("num_frames", "normalize", "sampling", "stride")
+    sampling = {
+        k: v
+        for k, v in recipe(wildcards.protocol, wildcards.method).items()
+        if k in keys
+    }
+    if wildcards.protocol == "fullsup":
+        sampling |= {k: config["fullsup"][k] for k in ("num_clips", "num_crops")}
+    return flags(sampling | {"batch_size": config["evaluate"]["batch_size"]})
