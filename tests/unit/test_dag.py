@@ -47,7 +47,12 @@ def test_every_protocol_has_its_runs(commands):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     b2n, fs, zs = params["base2novel"], params["fewshot"], params["zeroshot"]
     evaluated = outputs(jobs(commands, "evaluate", "base2novel"))
-    assert len(evaluated) == len(b2n["datasets"]) * len(b2n["seeds"]) * len(b2n["methods"]) - len(b2n["seeds"])
+    skipped = zs["source"] in b2n["datasets"]  # prompting skips the bridge's own source dataset
+    trained = len(b2n["datasets"]) * (len(b2n["methods"]) - 1) - skipped
+    assert len(evaluated) == trained * len(b2n["seeds"]) + len(b2n["datasets"])
+    assert {r for r in evaluated if "/vanilla/" in r} == {
+        f"results/runs/base2novel/{d}/vanilla/main" for d in b2n["datasets"]
+    }
     assert not any(r.startswith("results/runs/base2novel/k400/prompt") for r in evaluated), (
         "prompting must skip the bridge's own dataset, whose novel classes the bridge was trained on"
     )
@@ -95,13 +100,32 @@ def test_gpu_jobs_go_through_the_device_pool(commands):
 
 
 def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):
+    """With a foreign bridge nothing saw k400's novel classes, so k400 gets prompting too."""
     released = tmp_path / "k400-vifi.pt"
     released.touch()
     override = tmp_path / "bridge.yaml"
-    override.write_text(yaml.safe_dump({"bridge": {"weights": str(released)}, "protocols": ["base2novel"]}))
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "bridge": {"weights": str(released)},
+                "protocols": ["base2novel"],
+                "base2novel": {"datasets": ["k400", "ucf101"]},
+            }
+        )
+    )
     commands = jobs(shell_commands("runs_all", "--configfile", str(override)), "train", "base2novel", "prompt")
     assert commands and all(f"--weights {released}" in c for c in commands)
-    assert any("runs/base2novel/k400/prompt" in c for c in commands), "a foreign bridge allows k400 prompting"
+    own = yaml.safe_load(override.read_text())
+    del own["bridge"]
+    override.with_name("own.yaml").write_text(yaml.safe_dump(own))
+    assert any("runs/base2novel/k400/prompt" in c for c in commands)
+    default = jobs(
+        shell_commands("runs_all", "--configfile", str(override.with_name("own.yaml"))),
+        "train",
+        "base2novel",
+        "prompt",
+    )
+    assert default and not any("runs/base2novel/k400/prompt" in c for c in default)
 
 
 def test_paper_grid_dry_run_lists_every_job_quickly():

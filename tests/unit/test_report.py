@@ -447,3 +447,11 @@ def test_tables_cli_writes_both_files(tmp_path: Path, run_paths: list[Path]) -> 
     assert r"\toprule" in out_tex.read_text()
     hrefs = parse_html(out_html.read_text()).hrefs
     assert hrefs[0] == "../runs/base2novel/hmdb51/text/seed1/metrics.json"
+
+
+def test_base2novel_untrained_method_counts_once(tmp_path: Path) -> None:
+    """Vanilla CLIP scores the same on every training subset, so it is evaluated once (`main`), std 0."""
+    sets = {"base": (60.0, 100.0), "novel": (50.0, 97.5)}
+    path = write_metrics(tmp_path, "base2novel", "ucf101", "vanilla", "main", sets)
+    row = aggregate_runs("base2novel", load_runs([path], "base2novel")).iloc[0]
+    assert (row["n_seeds"], row["base_mean"], row["base_std"], row["novel_mean"]) == (1, 60.0, 0.0, 50.0)

@@ -4,13 +4,16 @@
 
 
 def b2n_runs():
+    """Trained methods once per training subset; vanilla CLIP, the same on every subset, once (`main`)."""
     b2n = config["base2novel"]
     return [
-        (dataset, method, f"seed{seed}")
+        (dataset, method, run)
         for dataset in b2n["datasets"]
         for method in b2n["methods"]
         if not prompt_saw_novel(dataset, method)
-        for seed in b2n["seeds"]
+        for run in (
+            ["main"] if method == "vanilla" else [f"seed{s}" for s in b2n["seeds"]]
+        )
     ]
 
 

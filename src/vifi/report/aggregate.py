@@ -174,8 +174,8 @@ PROTOCOL: Mapping[str, Protocol] = {
         summary={"mean": "mean", "std": "std"},
     ),
     "base2novel": Protocol(
-        run_form="seed<k>",
-        run_pattern=r"seed(\d+)",
+        run_form="seed<k> (main: an untrained method, the same on every subset)",
+        run_pattern=r"seed(\d+)|main",
         key="seed",
         sets=_fixed("base", "novel"),
         index=("dataset", "method"),
@@ -232,7 +232,7 @@ def _identity(data: dict[str, Any], protocol: str, path: Path) -> dict[str, Any]
     if match is None:
         raise MetricsError(f"{path}: 'run' must be {spec.run_form} for {protocol}, got {row['run']!r}")
     if spec.key is not None:
-        row[spec.key] = int(match[1])
+        row[spec.key] = int(match[1]) if match[1] else 0
     return row
 
 
