@@ -63,6 +63,7 @@ import torch
 import torchvision.io
 from tqdm import tqdm
 
+from vifi.argtypes import int_at_least
 from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
 from vifi.io import atomic_path, write_text
 
@@ -696,24 +697,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
     parser.add_argument(
         "--frames-per-video",
-        type=_positive_int,
+        type=int_at_least(1),
         default=None,
         help="keep this many frames per video, the centres of equal segments (default: every frame)",
     )
     parser.add_argument("--out", type=Path, required=True, help="shard file to write")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    """argparse type of `--frames-per-video`: anything but an integer >= 1 is a usage error naming the flag."""
-    message = f"must be an integer >= 1, got {text!r}"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(message) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(message)
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

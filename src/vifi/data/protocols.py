@@ -28,11 +28,12 @@ list is refused.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from vifi.argtypes import int_at_least
 from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
 from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
 from vifi.data.splits import REPORT, few_shot, relabel
@@ -223,21 +224,6 @@ SOURCE_OPTIONS = (
 )  # fmt: skip
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than `minimum`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from err
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
-        return value
-
-    return parse
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vifi protocols", description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
@@ -251,13 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--val-list", type=Path, help="test list (fewshot, fullsup; zeroshot class draws)")
     parser.add_argument("--val-lists", type=Path, nargs="+", help="zeroshot: one k-fold test list per --splits")
     parser.add_argument(
-        "--shots", type=_int_at_least(1), nargs="+", help="fewshot: videos per class, one list each"
+        "--shots", type=int_at_least(1), nargs="+", help="fewshot: videos per class, one list each"
     )
-    parser.add_argument("--splits", type=_int_at_least(1), nargs="+", help="zeroshot: split numbers")
-    parser.add_argument("--classes-per-split", type=_int_at_least(1), help="zeroshot: classes drawn per split")
-    parser.add_argument(
-        "--seed", type=_int_at_least(0), help="generator seed of K-shot subsets and class draws"
-    )
+    parser.add_argument("--splits", type=int_at_least(1), nargs="+", help="zeroshot: split numbers")
+    parser.add_argument("--classes-per-split", type=int_at_least(1), help="zeroshot: classes drawn per split")
+    parser.add_argument("--seed", type=int_at_least(0), help="generator seed of K-shot subsets and class draws")
     add_resolution_args(parser)
     return parser
 

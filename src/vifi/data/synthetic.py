@@ -26,7 +26,7 @@ import re
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from vifi.argtypes import int_at_least
 from vifi.data.annotations import Item, read_labels, write_labels, write_list
 from vifi.data.world import COLOURS, ROLES, SHAPES, ClassSpec, render_clip, render_still, select_classes
 from vifi.io import atomic_path, write_json
@@ -394,25 +395,10 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
 # --- command line
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than `minimum`, with a readable error otherwise."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from err
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
-        return value
-
-    return parse
-
-
 def _add_frame_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=_int_at_least(0), required=True)
-    parser.add_argument("--height", type=_int_at_least(16), required=True, help="frame height (even)")
-    parser.add_argument("--width", type=_int_at_least(16), required=True, help="frame width (even, >= height)")
+    parser.add_argument("--seed", type=int_at_least(0), required=True)
+    parser.add_argument("--height", type=int_at_least(16), required=True, help="frame height (even)")
+    parser.add_argument("--width", type=int_at_least(16), required=True, help="frame width (even, >= height)")
 
 
 def _dataset_parser() -> argparse.ArgumentParser:
@@ -422,21 +408,21 @@ def _dataset_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="dataset directory (replaced atomically)")
     parser.add_argument("--name", required=True, help="dataset name, part of the video file names")
     parser.add_argument("--role", choices=ROLES, required=True, help="which real dataset's role it plays")
-    parser.add_argument("--classes", type=_int_at_least(2), required=True, help="number of classes")
+    parser.add_argument("--classes", type=int_at_least(2), required=True, help="number of classes")
     parser.add_argument(
         "--train-per-class",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         nargs=2,
         metavar=("MIN", "MAX"),
         required=True,
         help="training videos per class, ramping from MIN to MAX over shuffled classes",
     )
-    parser.add_argument("--val-per-class", type=_int_at_least(1), required=True, help="test videos per class")
-    parser.add_argument("--splits", type=_int_at_least(1), required=True, help="1, or k folds (3 = UCF style)")
+    parser.add_argument("--val-per-class", type=int_at_least(1), required=True, help="test videos per class")
+    parser.add_argument("--splits", type=int_at_least(1), required=True, help="1, or k folds (3 = UCF style)")
     _add_frame_args(parser)
-    parser.add_argument("--frames", type=_int_at_least(2), required=True, help="frames per video")
-    parser.add_argument("--fps", type=_int_at_least(1), required=True, help="frame rate stored in the files")
-    parser.add_argument("--crf", type=_int_at_least(0), default=16, help="libx264 quality, 0..51 (default 16)")
+    parser.add_argument("--frames", type=int_at_least(2), required=True, help="frames per video")
+    parser.add_argument("--fps", type=int_at_least(1), required=True, help="frame rate stored in the files")
+    parser.add_argument("--crf", type=int_at_least(0), default=16, help="libx264 quality, 0..51 (default 16)")
     parser.add_argument("--exclude-labels", type=Path, help="labels.csv whose class names must not be used")
     return parser
 
@@ -469,7 +455,7 @@ def stills_main(argv: Sequence[str] | None = None) -> int:
         prog="vifi stills", description="Write appearance-only captioned stills to one .npz file."
     )
     parser.add_argument("--out", type=Path, required=True, help="output .npz file (written atomically)")
-    parser.add_argument("--count", type=_int_at_least(1), required=True, help="number of stills")
+    parser.add_argument("--count", type=int_at_least(1), required=True, help="number of stills")
     _add_frame_args(parser)
     args = parser.parse_args(argv)
     try:

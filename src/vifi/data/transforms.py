@@ -258,19 +258,9 @@ def three_crop_offsets(long_side: int, size: int) -> list[int]:
     return [0, 2 * step, step]
 
 
-class ThreeCropTransform:
+class ThreeCropTransform(EvalTransform):
     """Three-crop evaluation (METHODS §4.3): short side to `input_size` (not `scale_size`), three square crops
     along the long side, normalise; float32 `(3, T, 3, input_size, input_size)`, one clip per crop."""
-
-    def __init__(
-        self,
-        input_size: int,
-        *,
-        mean: Sequence[float] = IMAGENET_MEAN_255,
-        std: Sequence[float] = IMAGENET_STD_255,
-    ) -> None:
-        self.input_size = input_size
-        self.normalize = Normalize(mean, std)
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         size = self.input_size

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from vifi import metrics, provenance
+from vifi.argtypes import int_at_least
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
@@ -176,13 +177,6 @@ def write_metrics(args: argparse.Namespace, results: dict, device: torch.device)
     )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`)."""
     p = argparse.ArgumentParser(prog="vifi evaluate", description=__doc__.splitlines()[0])
@@ -199,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
     p.add_argument("--sampling", choices=SAMPLING, default="segment", help="ViFi-CLIP segments or EVL dense")
-    p.add_argument("--stride", type=_positive_int, default=1, help="frame stride of dense sampling")
-    p.add_argument("--num-clips", type=_positive_int, default=1, help="temporal views per video")
+    p.add_argument("--stride", type=int_at_least(1), default=1, help="frame stride of dense sampling")
+    p.add_argument("--num-clips", type=int_at_least(1), default=1, help="temporal views per video")
     p.add_argument("--num-crops", type=int, choices=sorted(EVAL_CROPS), default=1, help="spatial views")
-    p.add_argument("--batch-size", type=_positive_int, default=16, help="videos per forward (x views clips)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=16, help="videos per forward (x views clips)")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--protocol", required=True)
