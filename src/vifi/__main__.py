@@ -1,7 +1,8 @@
-"""`python -m vifi <stage> ...`: one subcommand per pipeline stage, each the single entry point of its rule.
+"""`vifi <stage> ...` (or `python -m vifi <stage> ...`): one subcommand per pipeline stage, each the single
+entry point of its rule, plus `predict` for classifying video files with a trained model.
 
 Stage modules are imported only when their stage runs, so light stages (splits, tables) do not pay for
-importing torch.
+importing torch. Each stage parses its own options, so `vifi <stage> --help` shows that stage's.
 """
 
 from __future__ import annotations
@@ -23,21 +24,27 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
     "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),
     "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
+    "embed": ("vifi.engine.embed", "main", "write a model's video embeddings of a split list"),
     "aggregate": ("vifi.report.aggregate", "main", "aggregate one protocol's run metrics"),
     "render": ("vifi.report.tables", "main", "render LaTeX and HTML tables"),
+    "figures": ("vifi.report.figures", "main", "render one figure (few-shot, base2novel, t-SNE, curves)"),
+    "index": ("vifi.report.index", "main", "build the self-contained HTML page of all results"),
+    "paper": ("vifi.report.paper", "main", "build the report PDF from paper/main.tex with latexmk"),
+    "predict": ("vifi.engine.predict", "main", "print the top classes of video files under a trained model"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: python -m vifi <stage> [options]", "", "stages:"]
+    lines = ["usage: vifi <stage> [options]   (or: python -m vifi <stage> [options])", "", "stages:"]
     lines += [f"  {name:<11} {help_}" for name, (_, _, help_) in STAGES.items()]
+    lines += ["", "`vifi <stage> --help` lists a stage's options."]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
+        print(usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:

@@ -1,6 +1,7 @@
-"""`python -m vifi <stage>` dispatches to each stage's entry point and rejects unknown stages."""
+"""`vifi <stage>` runs each stage's entry point; every stage has --help; unknown stages are rejected."""
 
 import importlib
+from importlib.metadata import entry_points
 
 import pytest
 
@@ -10,6 +11,29 @@ from vifi.__main__ import STAGES, main
 def test_every_stage_resolves_to_a_callable():
     for module, func, _ in STAGES.values():
         assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_top_level_help_lists_every_stage(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: vifi <stage>")
+    listed = [line.split()[0] for line in out.split("stages:\n")[1].split("\n\n")[0].splitlines()]
+    assert listed == list(STAGES)
+    assert main([]) == 2 and "stages:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_stage_has_help(stage, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([stage, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ") and f"vifi {stage} " in out.splitlines()[0]
+
+
+def test_console_script_runs_main():
+    (script,) = entry_points(group="console_scripts", name="vifi")
+    assert script.load() is main
 
 
 def test_unknown_stage_is_rejected_with_usage(capsys):

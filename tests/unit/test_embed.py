@@ -1,0 +1,106 @@
+"""`vifi embed`: unit-norm embeddings of the listed videos, as evaluation would see them, in list order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vifi.data.annotations import Item, read_labels, read_list
+from vifi.data.dataset import ClipDataset
+from vifi.data.framestore import FrameStore, extract_shard, list_videos
+from vifi.data.synthetic import generate_dataset
+from vifi.data.transforms import EvalTransform
+from vifi.engine import embed
+from vifi.models.factory import ModelSpec, build_model
+from vifi.models.pretrained import build_clip, save_weights
+from vifi.report.embeddings import load_embeddings
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    """8 synthetic videos of 4 classes (36x48, 8 frames) in a frame store, and a random tiny CLIP."""
+    root = tmp_path_factory.mktemp("embed")
+    raw = root / "raw"
+    generate_dataset(
+        raw,
+        name="ucf101",
+        role="downstream",
+        classes=4,
+        train_per_class=(1, 1),
+        val_per_class=2,
+        splits=1,
+        seed=0,
+        height=36,
+        width=48,
+        frames=8,
+        fps=8,
+    )
+    shard = root / "frames.bin"
+    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
+    torch.manual_seed(0)
+    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    annotations = raw / "annotations"
+    return {
+        "shard": shard,
+        "list": annotations / "val1.txt",
+        "labels": annotations / "labels.csv",
+        "weights": root / "clip.pt",
+    }
+
+
+def run_embed(data: dict, out: Path, *extra: str) -> None:
+    threads = torch.get_num_threads()
+    try:
+        embed.main(
+            [
+                *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
+                *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
+                *("--list", str(data["list"]), "--labels", str(data["labels"]), "--batch-size", "3"),
+                *("--out", str(out), *extra),
+            ]
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_embeddings_are_unit_rows_of_each_listed_video_in_order(store: dict, tmp_path: Path) -> None:
+    out = tmp_path / "emb.npz"
+    run_embed(store, out)
+    emb = load_embeddings(out)
+    items = read_list(store["list"])
+    assert len(items) == 8
+    assert emb.vectors.shape == (8, 128) and emb.vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, rtol=1e-5)
+    assert emb.labels.tolist() == [item.label for item in items]
+    assert emb.keys == tuple(item.path for item in items)
+    assert emb.classnames == tuple(read_labels(store["labels"]))
+    assert len(set(emb.labels.tolist())) == 4
+    assert not np.allclose(emb.vectors[0], emb.vectors[-1]), "different videos, different embeddings"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.npz"], "written atomically, no temp left"
+
+    model = build_model(ModelSpec("vifi", "vifi-tiny", 4), store["weights"], trained=True).eval()
+    clips = ClipDataset(FrameStore([store["shard"]]), items[-1:], 4, EvalTransform(32), train=False)
+    with torch.no_grad():
+        reference = torch.nn.functional.normalize(model.encode_video(clips[0][0][None]), dim=-1)
+    np.testing.assert_allclose(emb.vectors[-1], reference[0].numpy(), atol=1e-5)
+
+
+def test_max_videos_keeps_an_even_spread_over_the_list(store: dict, tmp_path: Path) -> None:
+    out = tmp_path / "emb.npz"
+    run_embed(store, out, "--max-videos", "4")
+    emb = load_embeddings(out)
+    items = read_list(store["list"])
+    picked = [items[i] for i in (0, 2, 5, 7)]  # linspace(0, 7, 4) rounded
+    assert emb.keys == tuple(item.path for item in picked)
+    assert emb.labels.tolist() == [item.label for item in picked] and emb.vectors.shape == (4, 128)
+
+
+def test_spread_takes_every_class_of_a_sorted_list() -> None:
+    items = [Item(f"v{i}", i // 10) for i in range(100)]
+    chosen = embed.spread(items, 10)  # a class-sorted list of 10 classes x 10 videos
+    assert [item.path for item in chosen] == [f"v{i}" for i in range(0, 100, 11)]
+    assert [item.label for item in chosen] == list(range(10)), "one video of every class"
+    assert embed.spread(items, 200) == items and embed.spread(items, None) == items

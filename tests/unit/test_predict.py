@@ -1,0 +1,183 @@
+"""`vifi predict`: top-k tables and JSON, agreement with the evaluation path, per-file errors, class names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from vifi.data.annotations import Item
+from vifi.data.dataset import ClipDataset
+from vifi.data.framestore import FrameStore, VideoDecodeError, extract_shard, list_videos
+from vifi.data.synthetic import generate_dataset
+from vifi.data.transforms import NORMALIZATION, eval_transform, scale_size
+from vifi.engine import evaluate, predict
+from vifi.models.factory import ModelSpec, build_model
+from vifi.models.pretrained import build_clip, save_weights
+
+NAMES = ["red circle", "blue square", "green triangle"]
+INPUT = 32  # vifi-tiny's input size
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict:
+    """Two 48x64 synthetic videos, their raw-codec frame store at the demo's short side, a random tiny CLIP."""
+    root = tmp_path_factory.mktemp("predict")
+    raw = root / "raw"
+    generate_dataset(
+        raw,
+        name="ucf101",
+        role="downstream",
+        classes=2,
+        train_per_class=(1, 1),
+        val_per_class=1,
+        splits=1,
+        seed=0,
+        height=48,
+        width=64,
+        frames=16,
+        fps=8,
+    )
+    keys = list_videos(raw / "videos")[:2]
+    shard = root / "frames.bin"
+    extract_shard(raw / "videos", keys, shard, short_side=scale_size(INPUT), codec="raw", progress=False)
+    torch.manual_seed(0)
+    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    return {
+        "keys": keys,
+        "paths": [raw / "videos" / k for k in keys],
+        "shard": shard,
+        "weights": root / "clip.pt",
+    }
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: the tiny model is faster so, and much faster on busy cores; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_predict(videos: dict, paths: list[Path], *extra: str) -> int:
+    """`vifi predict` in this process with the fixture's random tiny CLIP and 4 frames."""
+    return predict.main([*map(str, paths), "--checkpoint", str(videos["weights"]), "--num-frames", "4", *extra])
+
+
+def parse_tables(out: str) -> dict[str, list[tuple[str, float]]]:
+    """`{video: [(class, probability), ...]}` from the readable output."""
+    tables: dict[str, list[tuple[str, float]]] = {}
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            video = line
+            tables[video] = []
+        elif line.split()[0] != "rank":
+            _, prob, name = line.split(maxsplit=2)
+            tables[video].append((name, float(prob)))
+    return tables
+
+
+def test_table_lists_top_k_sorted_per_video_and_reports_unreadable_files(
+    videos: dict, tmp_path: Path, capsys
+) -> None:
+    """A missing and a corrupt file get an error naming them; the videos around them are still scored."""
+    missing, corrupt = tmp_path / "missing.mp4", tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x01 not a video container " * 64)
+    good = videos["paths"]
+    labels = " red circle,blue square , green triangle"
+    assert run_predict(videos, [good[0], missing, corrupt, good[1]], "--labels", labels, "--top-k", "2") == 1
+    captured = capsys.readouterr()
+    tables = parse_tables(captured.out)
+    assert list(tables) == [str(good[0]), str(good[1])]
+    for rows in tables.values():
+        assert len(rows) == 2 and {name for name, _ in rows} <= set(NAMES)
+        probs = [p for _, p in rows]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-4
+    errors = captured.err.splitlines()
+    assert any(str(missing) in e and "No such file" in e for e in errors), captured.err
+    assert any(str(corrupt) in e and "unreadable" in e for e in errors), captured.err
+
+
+class OnlyGood:
+    """Stub predictor: scores `good.mp4`, fails to decode anything else."""
+
+    def top(self, video: Path, k: int) -> list[tuple[str, float]]:
+        if video.name != "good.mp4":
+            raise VideoDecodeError(video, "no frames decoded")
+        return [("a", 0.75), ("b", 0.25)][:k]
+
+
+def test_records_carry_scores_or_the_error_in_input_order() -> None:
+    records = list(predict.predict_all(OnlyGood(), [Path("bad.mp4"), Path("good.mp4")], 1))
+    assert records == [
+        {"video": "bad.mp4", "error": "cannot decode bad.mp4: no frames decoded"},
+        {"video": "good.mp4", "top": [{"label": "a", "probability": 0.75}]},
+    ]
+
+
+def test_probabilities_equal_evaluation_of_the_same_files(videos: dict, capsys) -> None:
+    """Same decoder, short side, centre-of-segment frames and transform as `vifi evaluate` on a raw store."""
+    assert run_predict(videos, videos["paths"], "--labels", ",".join(NAMES), "--top-k", "3", "--json") == 0
+    records = json.loads(capsys.readouterr().out)
+
+    model = build_model(ModelSpec("vifi", "vifi-tiny", 4), videos["weights"], trained=True).eval()
+    mean, std = NORMALIZATION["imagenet"]
+    items = [Item(key, 0) for key in videos["keys"]]
+    dataset = ClipDataset(
+        FrameStore([videos["shard"]]),
+        items,
+        4,
+        eval_transform(INPUT, 1, mean=mean, std=std),
+        False,
+        num_clips=1,
+    )
+    with torch.no_grad():
+        text = model.encode_text(model.tokenize(NAMES))
+    expected, _ = evaluate.score(model, DataLoader(dataset, batch_size=2), text, torch.device("cpu"))
+
+    assert [r["video"] for r in records] == [str(p) for p in videos["paths"]]
+    for record, reference in zip(records, expected, strict=True):
+        assert len(record["top"]) == 3
+        probs = [entry["probability"] for entry in record["top"]]
+        assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=1e-5)
+        got = torch.tensor([probs[[e["label"] for e in record["top"]].index(name)] for name in NAMES])
+        torch.testing.assert_close(got, reference, rtol=0, atol=1e-5)
+    assert not torch.allclose(expected[0], expected[1], atol=1e-3), "the two videos should score differently"
+
+
+def test_class_names_are_stripped_and_must_be_distinct_and_non_empty(tmp_path: Path, capsys) -> None:
+    assert predict.check_labels([" a ", "b\t"], "--labels") == ["a", "b"]
+    with pytest.raises(predict.LabelError, match="class name 2 of 3 is empty"):
+        predict.check_labels(["a", " ", "b"], "--labels")
+    with pytest.raises(predict.LabelError, match=r"repeated: a$"):
+        predict.check_labels(["a", "b", " a"], "--labels")
+
+    listed = tmp_path / "names.txt"
+    listed.write_text("archery\nbowling\n")
+    assert predict.labels_from_file(listed) == ["archery", "bowling"]
+    csv = tmp_path / "labels.csv"
+    csv.write_text("id,name\n0,archery\n1,archery\n")
+    with pytest.raises(predict.LabelError, match=r"labels\.csv.*repeated: archery"):
+        predict.labels_from_file(csv)
+
+    with pytest.raises(SystemExit) as exc:
+        predict.main(["clip.mp4", "--labels", "a,,b"])
+    assert exc.value.code == 2 and "empty" in capsys.readouterr().err
+
+
+def test_default_checkpoint_is_the_demo_vifi_clip_else_vanilla_clip(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    given = tmp_path / "mine.pt"
+    assert predict.resolve_checkpoint(given, "text") == (given, "text")
+    assert predict.resolve_checkpoint(None, "vifi") == (predict.PRETRAINED_CHECKPOINT, "vanilla")
+    assert "as vanilla CLIP" in capsys.readouterr().err
+    predict.DEMO_CHECKPOINT.parent.mkdir(parents=True)
+    predict.DEMO_CHECKPOINT.touch()
+    assert predict.resolve_checkpoint(None, "vifi") == (predict.DEMO_CHECKPOINT, "vifi")
+    assert capsys.readouterr().err == ""
