@@ -26,12 +26,14 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from vifi.io import write_json
 from vifi.models.evl import EVLBase, EVLConfig, OpenVocabEVL
 from vifi.models.factory import ModelSpec, add_model_args, spec_from_args
 from vifi.models.pretrained import build_clip
@@ -180,9 +182,15 @@ def describe(cost: ViewCost) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Print a method's costs; `--json` also writes `{method: GFLOPs per view}` for the compute column."""
     parser = argparse.ArgumentParser(prog="python -m vifi.flops", description=__doc__.split("\n\n")[0])
     add_model_args(parser)
-    print(describe(measure(spec_from_args(parser.parse_args(argv)))))
+    parser.add_argument("--json", type=Path, help="write {method: GFLOPs per view} here")
+    args = parser.parse_args(argv)
+    cost = measure(spec_from_args(args))
+    print(describe(cost))
+    if args.json is not None:
+        write_json(args.json, {args.method: cost.forward / GIGA})
     return 0
 
 

@@ -1,6 +1,7 @@
 """FLOP counting: the counter's convention, linearity in frames, EVL's cost split, and what training costs."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -94,3 +95,14 @@ def test_frozen_text_has_no_training_text_cost():
 def test_cli_prints_gflops_per_view(capsys):
     assert main(["--arch", ARCH, "--method", "vifi", "--num-frames", "4"]) == 0
     assert "vifi vifi-tiny 4 frames:" in capsys.readouterr().out
+
+
+def test_cli_json_holds_the_printed_gflops_per_view(tmp_path, capsys):
+    """The fully supervised table's compute column reads this file."""
+    out = tmp_path / "flops.json"
+    assert (
+        main(["--arch", ARCH, "--method", "evl", "--num-frames", "4", "--evl-layers", "2", "--json", str(out)])
+        == 0
+    )
+    ((method, gflops),) = json.loads(out.read_text()).items()
+    assert method == "evl" and f"{gflops:.1f} GFLOPs/view" in capsys.readouterr().out

@@ -1,19 +1,17 @@
-"""Aggregation of metrics.json files per protocol, and rendering of the LaTeX/HTML tables."""
+"""Aggregation of metrics.json files per protocol into one table each (rendering: test_tables.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from vifi.metrics import harmonic_mean
-from vifi.report import aggregate, tables
+from vifi.report import aggregate
 from vifi.report.aggregate import MetricsError, aggregate_runs, load_runs
-from vifi.report.tables import latex_escape, make_environment, render_base2novel
 
 # Per-seed (base, novel) top-1. The vifi seeds are chosen so that the HM of the averages (55.38) differs from
 # the average of the per-seed HMs (52.81); vanilla has the best novel and HM on UCF-101.
@@ -347,106 +345,6 @@ def test_aggregate_cli_fails_on_broken_file_without_output(
     assert aggregate.main([*argv, *map(str, run_paths)]) == 1
     assert str(run_paths[0]) in capsys.readouterr().err
     assert not out_csv.exists() and not out_json.exists()
-
-
-class StrictHTML(HTMLParser):
-    """Collects links and text, and fails on a closing tag that does not match the open one."""
-
-    VOID = frozenset({"meta", "br", "hr", "img", "link", "input"})
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.open: list[str] = []
-        self.hrefs: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.hrefs.append(dict(attrs)["href"] or "")
-        if tag not in self.VOID:
-            self.open.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.open and self.open.pop() == tag, f"unbalanced </{tag}>"
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def parse_html(html: str) -> StrictHTML:
-    parser = StrictHTML()
-    parser.feed(html)
-    parser.close()
-    assert parser.open == [], f"unclosed tags {parser.open}"
-    return parser
-
-
-def test_tex_table_has_names_and_bold_best(agg: pd.DataFrame, tmp_path: Path) -> None:
-    tex, _ = render_base2novel(agg, make_environment(), mode="paper", link_from=tmp_path)
-    assert r"\toprule" in tex and r"\bottomrule" in tex
-    for name in ("UCF-101", "HMDB-51", "ViFi-CLIP", "Vanilla CLIP", "CLIP text-FT"):
-        assert name in tex
-    vifi_line = next(line for line in tex.splitlines() if "ViFi-CLIP" in line)
-    assert vifi_line == r" & ViFi-CLIP & \textbf{90.0} $\pm$ 10.0 & 40.0 $\pm$ 20.0 & 55.4 \\"
-    vanilla_line = next(line for line in tex.splitlines() if "Vanilla CLIP" in line)
-    assert r"\textbf{51.0} $\pm$ 1.0 & \textbf{59.4} \\" in vanilla_line
-    assert "demo" not in tex.lower()
-
-
-def test_html_parses_and_links_every_run(agg: pd.DataFrame, run_paths: list[Path], tmp_path: Path) -> None:
-    table_dir = tmp_path / "results" / "tables"
-    _, html = render_base2novel(agg, make_environment(), mode="paper", link_from=table_dir)
-    parsed = parse_html(html)
-    assert len(parsed.hrefs) == len(run_paths)
-    assert all(not Path(href).is_absolute() for href in parsed.hrefs)
-    assert {(table_dir / href).resolve() for href in parsed.hrefs} == {p.resolve() for p in run_paths}
-    assert "<caption>" in html
-    assert "<strong>90.0</strong> &plusmn; 10.0" in html
-
-
-def test_demo_mode_says_numbers_are_not_comparable(agg: pd.DataFrame, tmp_path: Path) -> None:
-    tex, html = render_base2novel(agg, make_environment(), mode="demo", link_from=tmp_path)
-    text = " ".join(" ".join(parse_html(html).text).split())
-    for rendered in (" ".join(tex.split()), text):
-        assert "synthetic stand-in datasets" in rendered
-        assert "not comparable to the paper" in rendered
-
-
-def test_latex_escape() -> None:
-    assert latex_escape("A&B_c") == r"A\&B\_c"
-    assert latex_escape(r"50% $x$ #1 {a} ~^\ ") == (
-        r"50\% \$x\$ \#1 \{a\} \textasciitilde{}\textasciicircum{}\textbackslash{} "
-    )
-
-
-def test_names_are_escaped_in_both_outputs(agg: pd.DataFrame, tmp_path: Path) -> None:
-    methods = {"vanilla": "Zero_shot", "text": "T", "vifi": "Ours & co_v2"}
-    tex, html = render_base2novel(
-        agg, make_environment(), mode="paper", link_from=tmp_path, method_names=methods
-    )
-    assert r"Ours \& co\_v2" in tex and r"Zero\_shot" in tex
-    assert "Ours &amp; co_v2" in html
-    assert "Ours & co" not in tex
-
-
-def test_unknown_mode_and_names_are_rejected(agg: pd.DataFrame, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="mode"):
-        render_base2novel(agg, make_environment(), mode="draft", link_from=tmp_path)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="vifi"):
-        render_base2novel(agg, make_environment(), mode="paper", link_from=tmp_path, method_names={})
-
-
-def test_tables_cli_writes_both_files(tmp_path: Path, run_paths: list[Path]) -> None:
-    out_csv = tmp_path / "results" / "metrics" / "b2n.csv"
-    argv = ["--protocol", "base2novel", "--out-csv", str(out_csv), "--out-json", str(tmp_path / "b2n.json")]
-    assert aggregate.main([*argv, *map(str, run_paths)]) == 0
-    table_dir = tmp_path / "results" / "tables"
-    out_tex, out_html = table_dir / "b2n.tex", table_dir / "b2n.html"
-    argv = ["--metrics", str(out_csv), "--mode", "demo", "--templates", str(tables.TEMPLATES)]
-    assert tables.main([*argv, "--out-tex", str(out_tex), "--out-html", str(out_html)]) == 0
-    assert r"\toprule" in out_tex.read_text()
-    hrefs = parse_html(out_html.read_text()).hrefs
-    assert hrefs[0] == "../runs/base2novel/hmdb51/text/seed1/metrics.json"
 
 
 def test_base2novel_untrained_method_counts_once(tmp_path: Path) -> None:
