@@ -1,5 +1,6 @@
 # Targets and helpers shared by the rule files. No ML logic lives here.
 import json
+from argparse import Namespace
 import os
 import re
 import sys

@@ -1,6 +1,5 @@
-# Aggregation over seeds and table rendering.
-
-TEMPLATES = "src/vifi/report/templates"
+# Aggregation per protocol, one rule run per table and per figure (so a changed run or template re-renders only
+# what uses it), the results page and the paper. What is made is decided in outputs.smk.
 
 
 rule aggregate:
@@ -19,30 +18,207 @@ rule aggregate:
         " --out-json {output.json} {input.metrics} > {log} 2>&1"
 
 
+rule flops:
+    input:
+        code=code("flops", "models/factory"),
+    output:
+        "results/metrics/flops/{method}.json",
+    log:
+        "logs/flops/{method}.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        arch=config["model"]["arch"],
+        model=lambda wc: model_flags("fullsup", wc.method),
+        frames=lambda wc: recipe("fullsup", wc.method)["num_frames"],
+    shell:
+        "python -m vifi.flops --arch {params.arch} --method {wildcards.method} {params.model}"
+        " --num-frames {params.frames} --json {output} > {log} 2>&1"
+
+
 rule render:
     input:
-        metrics="results/metrics/{protocol}.csv",
-        templates=multiext(f"{TEMPLATES}/{{protocol}}", ".tex.j2", ".html.j2"),
-        code=code("report/tables", "names"),
+        metrics=lambda wc: f"results/metrics/{TABLES[wc.table]}.csv",
+        flops=flops_files,
+        templates=multiext(f"{TEMPLATES}/{{table}}", ".tex.j2", ".html.j2"),
+        shared=multiext(f"{TEMPLATES}/_table", ".tex.j2", ".html.j2"),
+        code=code("report/tables", "report/published", "report/aggregate", "names"),
     output:
-        tex="results/tables/{protocol}.tex",
-        html="results/tables/{protocol}.html",
+        tex="results/tables/{table}.tex",
+        html=report(
+            "results/tables/{table}.html",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}"},
+        ),
     log:
-        "logs/render/{protocol}.log",
+        "logs/render/{table}.log",
+    wildcard_constraints:
+        table="|".join(TABLES),
     conda:
         "../envs/vifi.yaml"
     params:
         mode=config["mode"],
-        templates=lambda wc, input: os.path.dirname(input.templates[0]),
+        flops=lambda wc, input: (
+            f"--flops {' '.join(input.flops)}" if input.flops else ""
+        ),
     shell:
-        "python -m vifi render --metrics {input.metrics} --templates {params.templates}"
-        " --mode {params.mode} --out-tex {output.tex} --out-html {output.html} > {log} 2>&1"
+        "python -m vifi render --table {wildcards.table} --metrics {input.metrics} --mode {params.mode}"
+        " {params.flops} --out-tex {output.tex} --out-html {output.html} > {log} 2>&1"
+
+
+rule figure_metrics:
+    input:
+        metrics="results/metrics/{kind}.csv",
+        code=code("report/figures", "report/aggregate", "names"),
+    output:
+        pdf="results/figures/{kind}.pdf",
+        png=report(
+            "results/figures/{kind}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/figures/{kind}.log",
+    wildcard_constraints:
+        kind="fewshot|base2novel",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        mode=config["mode"],
+    shell:
+        "python -m vifi figures --kind {wildcards.kind} --mode {params.mode} --metrics {input.metrics}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
+rule figure_curves:
+    input:
+        logs=lambda wc: [
+            m.replace("model.pt", "train_log.csv")
+            for m in trained_models()
+            if m.startswith(f"results/runs/{wc.protocol}/")
+        ],
+        code=code("report/figures"),
+    output:
+        pdf="results/figures/curves_{protocol}.pdf",
+        png=report(
+            "results/figures/curves_{protocol}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="Training curves",
+        ),
+    log:
+        "logs/figures/curves_{protocol}.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        mode=config["mode"],
+    shell:
+        "python -m vifi figures --kind curves --mode {params.mode} --logs {input.logs}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
+# The paper's main figure: zero-shot video embeddings of the first target's split 1, vanilla CLIP vs the
+# source-trained ViFi-CLIP.
+rule embed:
+    input:
+        frames=frame_shards,
+        weights=lambda wc: eval_weights(
+            Namespace(
+                protocol="zeroshot", dataset=wc.dataset, method=wc.method, run="main"
+            )
+        ),
+        split=multiext(
+            "data/splits/{dataset}/zeroshot/split1_", "val.txt", "labels.csv"
+        ),
+        code=code("engine/embed", "report/embeddings", "models/factory", "data/dataset"),
+    output:
+        "results/embeddings/{dataset}/{method}.npz",
+    log:
+        "logs/embed/{dataset}/{method}.log",
+    conda:
+        "../envs/vifi.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        arch=config["model"]["arch"],
+        frames=recipe("zeroshot", "vifi")["num_frames"],
+    shell:
+        "python -m vifi.gpu_pool -n {resources.gpu} --"
+        " python -m vifi embed --frames {input.frames} --weights {input.weights} --arch {params.arch}"
+        " --method {wildcards.method} --num-frames {params.frames} --list {input.split[0]}"
+        " --labels {input.split[1]} --out {output} > {log} 2>&1"
+
+
+rule figure_tsne:
+    input:
+        vanilla="results/embeddings/{dataset}/vanilla.npz",
+        vifi="results/embeddings/{dataset}/vifi.npz",
+        code=code("report/figures", "report/embeddings"),
+    output:
+        pdf="results/figures/tsne_{dataset}.pdf",
+        png=report(
+            "results/figures/tsne_{dataset}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="Embeddings",
+        ),
+    log:
+        "logs/figures/tsne_{dataset}.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        mode=config["mode"],
+    shell:
+        "python -m vifi figures --kind tsne --mode {params.mode}"
+        " --embeddings vanilla={input.vanilla} vifi={input.vifi}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
+rule index:
+    input:
+        tables=expand("results/tables/{table}.html", table=ENABLED_TABLES),
+        figures=[f for f in figures() if f.endswith(".png")],
+        metrics=[m for p in PROTOCOLS for m in run_metrics(p)],
+        template=f"{TEMPLATES}/index.html.j2",
+        code=code("report/index", "report/tables", "names"),
+    output:
+        report("results/index.html", caption="../report/index.rst", category="Overview"),
+    log:
+        "logs/index.log",
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        mode=config["mode"],
+    shell:
+        "python -m vifi index --mode {params.mode} --tables {input.tables} --figures {input.figures}"
+        " --metrics {input.metrics} --out {output} > {log} 2>&1"
+
+
+rule paper:
+    input:
+        tex="paper/main.tex",
+        tables=expand("results/tables/{table}.tex", table=ENABLED_TABLES),
+        figures=[f for f in figures() if f.endswith(".pdf")],
+        code=code("report/paper", "report/index", "report/tables"),
+    output:
+        report("paper/main.pdf", caption="../report/paper.rst", category="Overview"),
+    log:
+        "logs/paper.log",
+    conda:
+        "../envs/vifi.yaml"
+    shell:
+        "python -m vifi paper --tex {input.tex} --tables {input.tables} --figures {input.figures}"
+        " --out {output} > {log} 2>&1"
 
 
 rule report_all:
     input:
         expand("results/metrics/{protocol}.json", protocol=PROTOCOLS),
         expand(
-            "results/tables/base2novel.{ext}",
-            ext=("tex", "html") if "base2novel" in PROTOCOLS else (),
+            "results/tables/{table}.{ext}", table=ENABLED_TABLES, ext=("tex", "html")
         ),
+        figures(),
+        "results/index.html",
+        [] if NO_TEX else ["paper/main.pdf"],

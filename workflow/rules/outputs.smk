@@ -1,0 +1,58 @@
+# What the report stage makes: which tables and figures the configured grid allows (functions only; the
+# rules are in report.smk).
+from snakemake.logging import logger
+from vifi.report.paper import missing_tex
+
+TEMPLATES = "src/vifi/report/templates"
+# Each paper table and the protocol whose aggregate it reads.
+TABLES = {
+    "base2novel": "base2novel",
+    "prompting": "base2novel",
+    "zeroshot": "zeroshot",
+    "fewshot": "fewshot",
+    "fullsup": "fullsup",
+    "evl_vs_vifi": "fullsup",
+}
+FULLSUP_GRID = config["fullsup"]["grid"]
+
+
+def table_enabled(name):
+    """A table is made when its protocol runs and its grid has the rows it compares."""
+    if TABLES[name] not in PROTOCOLS:
+        return False
+    if name == "prompting":
+        return "prompt" in config["base2novel"]["methods"]
+    if name == "fullsup":
+        return "k400" in FULLSUP_GRID
+    if name == "evl_vs_vifi":
+        return any({"vifi", "evl"} <= set(m) for m in FULLSUP_GRID.values())
+    return True
+
+
+ENABLED_TABLES = [name for name in TABLES if table_enabled(name)]
+
+
+def flops_files(wildcards):
+    """GFLOPs per view of each K400 fully supervised method, for the fully supervised table."""
+    if wildcards.table != "fullsup":
+        return []
+    return [f"results/metrics/flops/{m}.json" for m in FULLSUP_GRID.get("k400", [])]
+
+
+def figures():
+    """Every figure the enabled protocols allow, as (pdf, png) paths."""
+    names = [
+        f"curves_{p}"
+        for p in PROTOCOLS
+        if p != "zeroshot" or ZS["methods"] != ["vanilla"]
+    ]
+    names += [kind for kind in ("fewshot", "base2novel") if kind in PROTOCOLS]
+    if "zeroshot" in PROTOCOLS and {"vanilla", "vifi"} <= set(ZS["methods"]):
+        names.append(f"tsne_{ZS['targets'][0]}")
+    return [f"results/figures/{n}.{ext}" for n in names for ext in ("pdf", "png")]
+
+
+# Without TeX the paper is left out of the default target (and says why); everything else still builds.
+NO_TEX = missing_tex()
+if NO_TEX:
+    logger.warning(f"paper/main.pdf is left out of the default target: {NO_TEX}")
