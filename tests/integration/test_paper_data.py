@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import ROOT, run
-from tests.integration.test_pipeline import copy_checkout
+from tests.integration.conftest import copy_checkout
 from vifi.data.framestore import FrameStore
 from vifi.data.synthetic import write_mp4
 

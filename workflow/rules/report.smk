@@ -7,7 +7,7 @@ rule aggregate:
         metrics=lambda wc: run_metrics(wc.protocol),
         code=code("report/aggregate", "metrics", "names"),
     output:
-        csv="results/metrics/{protocol}.csv",
+        csv="results/aggregates/{protocol}.csv",
         json="results/metrics/{protocol}.json",
     log:
         "logs/aggregate/{protocol}.log",
@@ -38,7 +38,7 @@ rule flops:
 
 rule render:
     input:
-        metrics=lambda wc: f"results/metrics/{TABLES[wc.table]}.csv",
+        metrics=lambda wc: f"results/aggregates/{TABLES[wc.table]}.csv",
         flops=flops_files,
         templates=multiext(f"{TEMPLATES}/{{table}}", ".tex.j2", ".html.j2"),
         shared=multiext(f"{TEMPLATES}/_table", ".tex.j2", ".html.j2"),
@@ -69,7 +69,7 @@ rule render:
 
 rule figure_metrics:
     input:
-        metrics="results/metrics/{kind}.csv",
+        metrics="results/aggregates/{kind}.csv",
         code=code("report/figures", "report/aggregate", "names"),
     output:
         pdf="results/figures/{kind}.pdf",

@@ -12,7 +12,7 @@ Each protocol's table has one row per:
 Two files are written: a CSV with full precision and the run paths (the input of the table renderer, which
 links every number to its runs), and a small rounded JSON summary meant for `dvc metrics diff`.
 
-Usage: python -m vifi aggregate --protocol base2novel --out-csv results/metrics/base2novel.csv \\
+Usage: python -m vifi aggregate --protocol base2novel --out-csv results/aggregates/base2novel.csv \\
            --out-json results/metrics/base2novel.json results/runs/base2novel/*/*/seed*/metrics.json
 """
 

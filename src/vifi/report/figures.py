@@ -13,7 +13,7 @@ Each kind has a function that builds a `matplotlib.figure.Figure` and the CLI on
 inspect the drawn values. Figures are drawn on an explicit Agg canvas, never through pyplot, so rendering
 needs no display and keeps no global figure state.
 
-Usage: python -m vifi figures --kind fewshot --mode demo --metrics results/metrics/fewshot.csv \\
+Usage: python -m vifi figures --kind fewshot --mode demo --metrics results/aggregates/fewshot.csv \\
            --out-pdf results/figures/fewshot.pdf --out-png results/figures/fewshot.png
        python -m vifi figures --kind tsne --mode demo --embeddings vanilla=E1.npz vifi=E2.npz --out-pdf ...
 """

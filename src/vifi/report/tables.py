@@ -13,7 +13,7 @@ In paper mode every number is shown beside the published one and Δ = ours - pub
 values, and a Δ beyond the tolerance is flagged. In demo mode nothing is compared: the synthetic stand-ins
 have nothing to be compared with.
 
-Usage: python -m vifi render --table base2novel --metrics results/metrics/base2novel.csv --mode demo \\
+Usage: python -m vifi render --table base2novel --metrics results/aggregates/base2novel.csv --mode demo \\
            --out-tex results/tables/base2novel.tex --out-html results/tables/base2novel.html
 """
 
