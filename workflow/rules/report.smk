@@ -62,9 +62,11 @@ rule render:
         flops=lambda wc, input: (
             f"--flops {' '.join(input.flops)}" if input.flops else ""
         ),
+        tolerance=config["report"]["tolerance"],
     shell:
         "python -m vifi render --table {wildcards.table} --metrics {input.metrics} --mode {params.mode}"
-        " {params.flops} --out-tex {output.tex} --out-html {output.html} > {log} 2>&1"
+        " {params.flops} --tolerance {params.tolerance} --out-tex {output.tex}"
+        " --out-html {output.html} > {log} 2>&1"
 
 
 rule figure_metrics:
