@@ -7,6 +7,7 @@ render job.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -73,3 +74,27 @@ def test_editing_a_template_reruns_only_the_render_job(smoke_repo: Path):
         assert jobs.get("render") == 1 and rerun - {"index", "paper"} == {"render"}, dry.stdout
     finally:
         template.write_text(original)
+
+
+def test_changing_one_seed_rerenders_only_what_uses_it(smoke_repo: Path):
+    """A newer metrics.json of one seed re-aggregates its protocol and re-renders only what shows it."""
+    seed = smoke_repo / "results/runs/base2novel/ucf101/vifi/seed2/metrics.json"
+    before = seed.stat()
+    try:
+        os.utime(seed, ns=(before.st_atime_ns, before.st_mtime_ns + 10**10))
+        dry = run(["snakemake", "-n", "--quiet", "rules"], cwd=smoke_repo)
+        jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", dry.stdout, re.M)}
+        rerun = set(jobs) - {"total", "all"}
+        assert {"aggregate", "render", "figure_metrics"} <= rerun, dry.stdout
+        assert rerun <= {"aggregate", "render", "figure_metrics", "index", "paper"}, dry.stdout
+        assert jobs["aggregate"] == 1 and jobs["render"] == 1, dry.stdout
+    finally:
+        os.utime(seed, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_snakemake_report_has_every_table_and_figure(smoke_repo: Path, tmp_path: Path):
+    out = tmp_path / "report.html"
+    run(["snakemake", "--report", str(out)], cwd=smoke_repo)
+    text = out.read_text(errors="replace")
+    for name in ("base2novel.html", "base2novel.png", "curves_base2novel.png", "index.html"):
+        assert name in text, name

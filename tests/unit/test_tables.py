@@ -207,8 +207,8 @@ def test_every_table_has_its_own_template_pair() -> None:
     for name in TABLES:
         for ext in ("tex", "html"):
             assert (tables.TEMPLATES / f"{name}.{ext}.j2").is_file()
-    own = {p.name.split(".")[0] for p in tables.TEMPLATES.glob("*.j2") if not p.name.startswith("_")}
-    assert own == set(TABLES)
+    pairs = {p.name.split(".")[0] for p in tables.TEMPLATES.glob("*.tex.j2") if not p.name.startswith("_")}
+    assert pairs == set(TABLES), "a LaTeX template without a table, or a table without one"
 
 
 def test_base2novel_rows_and_bold_best(csvs: dict[str, Path], results: Path) -> None:
