@@ -45,3 +45,44 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> su
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def tiny_world(
+    root: Path,
+    *,
+    classes: int,
+    train_per_class: tuple[int, int] = (1, 1),
+    val_per_class: int = 1,
+    height: int = 36,
+    width: int = 48,
+    frames: int = 8,
+    short_side: int = 36,
+    codec: str = "jpeg",
+    videos: int | None = None,
+) -> dict:
+    """A synthetic downstream dataset, a one-shard frame store of its first `videos` videos, a random tiny CLIP.
+
+    The engine tests need real encoded videos, a real store and real weights, but small enough to build in a
+    second; building them in one place keeps every test on the same code path as the pipeline.
+    """
+    import torch
+
+    from vifi.data.framestore import extract_shard, list_videos
+    from vifi.data.synthetic import generate_dataset
+    from vifi.models.pretrained import build_clip, save_weights
+
+    raw = root / "raw"
+    generate_dataset(
+        raw, name="ucf101", role="downstream", classes=classes, train_per_class=train_per_class,
+        val_per_class=val_per_class, splits=1, seed=0, height=height, width=width, frames=frames, fps=8,
+    )  # fmt: skip
+    keys = list_videos(raw / "videos")[:videos]
+    shard = root / "frames.bin"
+    extract_shard(raw / "videos", keys, shard, short_side=short_side, codec=codec, progress=False)
+    torch.manual_seed(0)
+    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    notes = raw / "annotations"
+    return {
+        "root": root, "raw": raw, "keys": keys, "shard": shard, "weights": root / "clip.pt",
+        "labels": notes / "labels.csv", "train": notes / "train1.txt", "val": notes / "val1.txt",
+    }  # fmt: skip

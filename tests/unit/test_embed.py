@@ -8,46 +8,25 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import tiny_world
 from vifi.data.annotations import Item, read_labels, read_list
 from vifi.data.dataset import ClipDataset
-from vifi.data.framestore import FrameStore, extract_shard, list_videos
-from vifi.data.synthetic import generate_dataset
+from vifi.data.framestore import FrameStore
 from vifi.data.transforms import EvalTransform
 from vifi.engine import embed
 from vifi.models.factory import ModelSpec, build_model
-from vifi.models.pretrained import build_clip, save_weights
 from vifi.report.embeddings import load_embeddings
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> dict:
     """8 synthetic videos of 4 classes (36x48, 8 frames) in a frame store, and a random tiny CLIP."""
-    root = tmp_path_factory.mktemp("embed")
-    raw = root / "raw"
-    generate_dataset(
-        raw,
-        name="ucf101",
-        role="downstream",
-        classes=4,
-        train_per_class=(1, 1),
-        val_per_class=2,
-        splits=1,
-        seed=0,
-        height=36,
-        width=48,
-        frames=8,
-        fps=8,
-    )
-    shard = root / "frames.bin"
-    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
-    torch.manual_seed(0)
-    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
-    annotations = raw / "annotations"
+    world = tiny_world(tmp_path_factory.mktemp("embed"), classes=4, val_per_class=2)
     return {
-        "shard": shard,
-        "list": annotations / "val1.txt",
-        "labels": annotations / "labels.csv",
-        "weights": root / "clip.pt",
+        "shard": world["shard"],
+        "list": world["val"],
+        "labels": world["labels"],
+        "weights": world["weights"],
     }
 
 

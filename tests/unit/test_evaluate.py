@@ -13,18 +13,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tests.conftest import tool_env
+from tests.conftest import tiny_world, tool_env
 from vifi import metrics
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset, view_generator
-from vifi.data.framestore import FrameStore, extract_shard, list_videos
+from vifi.data.framestore import FrameStore
 from vifi.data.sampling import dense_test_indices, dense_train_indices, train_indices
 from vifi.data.sampling import test_indices as centre_indices
-from vifi.data.synthetic import generate_dataset
 from vifi.data.transforms import EvalTransform, ThreeCropTransform
 from vifi.engine import evaluate
 from vifi.models.factory import ModelSpec, build_model
-from vifi.models.pretrained import build_clip, save_weights
 
 FRAMES = 12
 VIDEOS = 7
@@ -33,29 +31,10 @@ VIDEOS = 7
 @pytest.fixture(scope="module")
 def eval_set(tmp_path_factory) -> dict:
     """7 synthetic videos of 4 classes (36x48, 12 frames) in a frame store, and a random tiny CLIP."""
-    root = tmp_path_factory.mktemp("evaluate")
-    raw = root / "raw"
-    generate_dataset(
-        raw,
-        name="ucf101",
-        role="downstream",
-        classes=4,
-        train_per_class=(1, 1),
-        val_per_class=2,
-        splits=1,
-        seed=0,
-        height=36,
-        width=48,
-        frames=FRAMES,
-        fps=8,
-    )
-    shard = root / "frames.bin"
-    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
-    val = root / "val7.txt"
-    val.write_text("".join((raw / "annotations/val1.txt").read_text().splitlines(keepends=True)[:VIDEOS]))
-    torch.manual_seed(0)
-    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
-    return {"shard": shard, "list": val, "labels": raw / "annotations/labels.csv", "weights": root / "clip.pt"}
+    world = tiny_world(tmp_path_factory.mktemp("evaluate"), classes=4, val_per_class=2, frames=FRAMES)
+    val = world["root"] / "val7.txt"
+    val.write_text("".join(world["val"].read_text().splitlines(keepends=True)[:VIDEOS]))
+    return {"shard": world["shard"], "list": val, "labels": world["labels"], "weights": world["weights"]}
 
 
 def evaluate_args(data: dict, out: Path, *extra: str) -> list[str]:

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from vifi.data.framestore import extract_shard, list_videos
+from tests.conftest import tiny_world
 from vifi.data.splits import write_base2novel
-from vifi.data.synthetic import generate_dataset
 from vifi.engine import evaluate, train
 from vifi.models.factory import ModelSpec, build_model
-from vifi.models.pretrained import WeightsError, build_clip, read_state_dict, save_weights
+from vifi.models.pretrained import WeightsError, read_state_dict
 
 EVL_RECIPE = [
     "--augment", "evl", "--sampling", "dense", "--stride", "2", "--normalize", "clip",
@@ -26,20 +25,12 @@ PROMPTS = ["--n-ctx-vision", "4", "--n-ctx-text", "4", "--depth-vision", "2", "-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     """A 6-class synthetic dataset, its frame store, base-to-novel splits and a random tiny CLIP."""
-    root = tmp_path_factory.mktemp("methods")
-    raw = root / "raw"
-    generate_dataset(
-        raw, name="ucf101", role="downstream", classes=6, train_per_class=(4, 4), val_per_class=1,
-        splits=1, seed=0, height=48, width=64, frames=16, fps=8,
-    )  # fmt: skip
-    shard = root / "frames.bin"
-    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
-    splits = root / "splits"
-    notes = raw / "annotations"
-    write_base2novel(notes / "labels.csv", notes / "train1.txt", notes / "val1.txt", splits, shots=2, seeds=[1])
-    torch.manual_seed(0)
-    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
-    return {"root": root, "shard": shard, "splits": splits, "weights": root / "clip.pt"}
+    world = tiny_world(
+        tmp_path_factory.mktemp("methods"), classes=6, train_per_class=(4, 4), height=48, width=64, frames=16
+    )
+    splits = world["root"] / "splits"
+    write_base2novel(world["labels"], world["train"], world["val"], splits, shots=2, seeds=[1])
+    return {"root": world["root"], "shard": world["shard"], "splits": splits, "weights": world["weights"]}
 
 
 def run_train(data: dict, method: str, out: Path, *extra: str) -> Path:

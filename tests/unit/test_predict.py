@@ -9,14 +9,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from tests.conftest import tiny_world
 from vifi.data.annotations import Item
 from vifi.data.dataset import ClipDataset
-from vifi.data.framestore import FrameStore, VideoDecodeError, extract_shard, list_videos
-from vifi.data.synthetic import generate_dataset
+from vifi.data.framestore import FrameStore, VideoDecodeError
 from vifi.data.transforms import NORMALIZATION, eval_transform, scale_size
 from vifi.engine import evaluate, predict
 from vifi.models.factory import ModelSpec, build_model
-from vifi.models.pretrained import build_clip, save_weights
 
 NAMES = ["red circle", "blue square", "green triangle"]
 INPUT = 32  # vifi-tiny's input size
@@ -25,32 +24,15 @@ INPUT = 32  # vifi-tiny's input size
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> dict:
     """Two 48x64 synthetic videos, their raw-codec frame store at the demo's short side, a random tiny CLIP."""
-    root = tmp_path_factory.mktemp("predict")
-    raw = root / "raw"
-    generate_dataset(
-        raw,
-        name="ucf101",
-        role="downstream",
-        classes=2,
-        train_per_class=(1, 1),
-        val_per_class=1,
-        splits=1,
-        seed=0,
-        height=48,
-        width=64,
-        frames=16,
-        fps=8,
-    )
-    keys = list_videos(raw / "videos")[:2]
-    shard = root / "frames.bin"
-    extract_shard(raw / "videos", keys, shard, short_side=scale_size(INPUT), codec="raw", progress=False)
-    torch.manual_seed(0)
-    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
+    world = tiny_world(
+        tmp_path_factory.mktemp("predict"), classes=2, height=48, width=64, frames=16,
+        short_side=scale_size(INPUT), codec="raw", videos=2,
+    )  # fmt: skip
     return {
-        "keys": keys,
-        "paths": [raw / "videos" / k for k in keys],
-        "shard": shard,
-        "weights": root / "clip.pt",
+        "keys": world["keys"],
+        "paths": [world["raw"] / "videos" / k for k in world["keys"]],
+        "shard": world["shard"],
+        "weights": world["weights"],
     }
 
 

@@ -12,46 +12,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import tool_env
-from vifi.data.framestore import extract_shard, list_videos
+from tests.conftest import tiny_world, tool_env
 from vifi.data.splits import write_base2novel
-from vifi.data.synthetic import generate_dataset
-from vifi.models.pretrained import build_clip, read_state_dict, save_weights
+from vifi.models.pretrained import read_state_dict
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> dict:
     """A 4-class synthetic dataset, its frame store, base-to-novel splits and a random tiny CLIP."""
-    root = tmp_path_factory.mktemp("resume")
-    raw = root / "raw"
-    generate_dataset(
-        raw,
-        name="ucf101",
-        role="downstream",
-        classes=8,
-        train_per_class=(6, 6),
-        val_per_class=2,
-        splits=1,
-        seed=0,
-        height=48,
-        width=64,
-        frames=16,
-        fps=8,
-    )
-    shard = root / "frames.bin"
-    extract_shard(raw / "videos", list_videos(raw / "videos"), shard, short_side=36, progress=False)
-    splits = root / "splits"
-    write_base2novel(
-        raw / "annotations/labels.csv",
-        raw / "annotations/train1.txt",
-        raw / "annotations/val1.txt",
-        splits,
-        shots=4,
-        seeds=[1],
-    )
-    torch.manual_seed(0)
-    save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
-    return {"root": root, "shard": shard, "splits": splits, "weights": root / "clip.pt"}
+    world = tiny_world(
+        tmp_path_factory.mktemp("resume"), classes=8, train_per_class=(6, 6), val_per_class=2, height=48,
+        width=64, frames=16,
+    )  # fmt: skip
+    splits = world["root"] / "splits"
+    write_base2novel(world["labels"], world["train"], world["val"], splits, shots=4, seeds=[1])
+    return {"root": world["root"], "shard": world["shard"], "splits": splits, "weights": world["weights"]}
 
 
 def train_cmd(run: dict, out: Path) -> list[str]:
