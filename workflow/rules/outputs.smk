@@ -1,7 +1,7 @@
 # What the report stage makes: which tables and figures the configured grid allows (functions only; the
 # rules are in report.smk).
 from snakemake.logging import logger
-from vifi.report.paper import missing_tex
+from vifi.report.tex import missing_tex
 
 TEMPLATES = "src/vifi/report/templates"
 # Each paper table and the protocol whose aggregate it reads.

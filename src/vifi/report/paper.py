@@ -33,10 +33,8 @@ from pathlib import Path
 from vifi.io import atomic_path
 from vifi.report.index import figure_text
 from vifi.report.tables import TABLES, latex_escape
+from vifi.report.tex import missing_tex
 
-TOOLS = ("latexmk", "pdflatex", "kpsewhich")
-STYLES = ("booktabs.sty", "graphicx.sty")  # what the document and the generated tables load
-INSTALL = "install latexmk and TeX Live (on Debian: scripts/system-deps.sh tex, as root)"
 LATEXMK = ("latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error")
 SECTIONS = ("zeroshot", "base2novel", "fewshot", "fullsup")  # the document's \resultsection order
 RESULTS = "vifi-results.tex"
@@ -45,18 +43,6 @@ TEX_SAFE_PATH = re.compile(r"[\w./-]+")  # no TeX special character or space in 
 
 class PaperError(RuntimeError):
     """The PDF cannot be built; the message names the document, the input or the missing tool."""
-
-
-def missing_tex() -> str | None:
-    """Why the PDF cannot be built here (a tool or LaTeX package not found), or None when it can."""
-    absent = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if absent:
-        return f"{', '.join(absent)} not found; {INSTALL}"
-    found = subprocess.run(["kpsewhich", *STYLES], capture_output=True, text=True, check=False).stdout
-    absent = [style for style in STYLES if style not in {Path(line).name for line in found.splitlines()}]
-    if absent:
-        return f"LaTeX package(s) {', '.join(absent)} not found; {INSTALL}"
-    return None
 
 
 def table_protocol(path: Path) -> str:
