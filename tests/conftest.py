@@ -86,3 +86,17 @@ def tiny_world(
         "root": root, "raw": raw, "keys": keys, "shard": shard, "weights": root / "clip.pt",
         "labels": notes / "labels.csv", "train": notes / "train1.txt", "val": notes / "val1.txt",
     }  # fmt: skip
+
+
+def tar_gz(members: dict[str, bytes]) -> bytes:
+    """A gzipped tarball of `{member name: bytes}`, as the publishers' archives are packed."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -13,13 +13,11 @@ import csv
 import datetime
 import functools
 import hashlib
-import io
 import ipaddress
 import re
 import shutil
 import ssl
 import subprocess
-import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, run, tar_gz
 from tests.integration.conftest import copy_checkout
 from vifi.data.framestore import FrameStore
 from vifi.data.synthetic import write_mp4
@@ -63,16 +61,6 @@ def encode_videos(folder: Path) -> dict[str, bytes]:
             videos[f"Tiny/{name}/v{i}.mp4"] = path.read_bytes()
     videos[BROKEN] = b""
     return videos
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def served_files(videos: dict[str, bytes]) -> dict[str, bytes]:

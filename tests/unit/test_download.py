@@ -12,7 +12,6 @@ import io
 import logging
 import os
 import socket
-import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import tar_gz
 from vifi.data import download as dl
 from vifi.data.registry import DatasetSpec, FileSpec, RegistryError, WeightSpec, load_registry, parse_registry
 
@@ -287,16 +287,6 @@ def test_manual_dataset_without_url_must_be_declared_manual() -> None:
 
 
 # --- fetching whole datasets: cache, manual placement, URL lists, installation --------------------------------
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
