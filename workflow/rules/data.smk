@@ -10,6 +10,8 @@ rule synthesize:
         directory("data/raw/{dataset}"),
     log:
         "logs/synthesize/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/synthesize/{dataset}.tsv"
     wildcard_constraints:
         dataset=one_of(SYNTHETIC_DATASETS),
     conda:
@@ -36,6 +38,8 @@ rule stills:
         "data/raw/stills.npz",
     log:
         "logs/stills.log",
+    benchmark:
+        "logs/benchmarks/stills.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -55,6 +59,8 @@ rule download:
         directory("data/raw/{dataset}"),
     log:
         "logs/download/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/download/{dataset}.tsv"
     wildcard_constraints:
         dataset=one_of(REAL_DATASETS),
     conda:
@@ -78,6 +84,8 @@ rule download_weights:
         "checkpoints/pretrained/{weights}.pt",
     log:
         "logs/download/weights-{weights}.log",
+    benchmark:
+        "logs/benchmarks/download/weights-{weights}.tsv"
     wildcard_constraints:
         weights=one_of(REGISTRY_WEIGHTS),
     conda:
@@ -100,6 +108,8 @@ rule extract:
         "data/frames/{dataset}/shard-{shard}-of-{n}.bin",
     log:
         "logs/extract/{dataset}-{shard}-of-{n}.log",
+    benchmark:
+        "logs/benchmarks/extract/{dataset}-{shard}-of-{n}.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -118,6 +128,8 @@ rule quarantine:
         "data/frames/{dataset}/quarantine.csv",
     log:
         "logs/quarantine/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/quarantine/{dataset}.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -149,6 +161,8 @@ rule splits_base2novel:
         ),
     log:
         "logs/splits/{dataset}-base2novel.log",
+    benchmark:
+        "logs/benchmarks/splits/{dataset}-base2novel.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -176,6 +190,8 @@ rule splits_fewshot:
         ),
     log:
         "logs/splits/{dataset}-fewshot.log",
+    benchmark:
+        "logs/benchmarks/splits/{dataset}-fewshot.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -201,6 +217,8 @@ rule splits_zeroshot:
         ),
     log:
         "logs/splits/{dataset}-zeroshot.log",
+    benchmark:
+        "logs/benchmarks/splits/{dataset}-zeroshot.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -222,6 +240,8 @@ rule splits_full:
         missing=multiext("data/splits/{dataset}/full/missing_videos", ".json", ".csv"),
     log:
         "logs/splits/{dataset}-full.log",
+    benchmark:
+        "logs/benchmarks/splits/{dataset}-full.tsv"
     conda:
         "../envs/vifi.yaml"
     params:

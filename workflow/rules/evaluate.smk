@@ -26,6 +26,8 @@ rule evaluate:
         "results/runs/{protocol}/{dataset}/{method}/{run}/metrics.json",
     log:
         "logs/evaluate/{protocol}/{dataset}/{method}/{run}.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{protocol}/{dataset}/{method}/{run}.tsv"
     conda:
         "../envs/vifi.yaml"
     threads: 1

@@ -16,6 +16,8 @@ rule pretrain:
         curve="checkpoints/pretrained/{arch}.curve.csv",
     log:
         "logs/pretrain/{arch}.log",
+    benchmark:
+        "logs/benchmarks/pretrain/{arch}.tsv"
     conda:
         "../envs/vifi.yaml"
     threads: workflow.cores

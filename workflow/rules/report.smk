@@ -11,6 +11,8 @@ rule aggregate:
         json="results/metrics/{protocol}.json",
     log:
         "logs/aggregate/{protocol}.log",
+    benchmark:
+        "logs/benchmarks/aggregate/{protocol}.tsv"
     conda:
         "../envs/vifi.yaml"
     shell:
@@ -25,6 +27,8 @@ rule flops:
         "results/metrics/flops/{method}.json",
     log:
         "logs/flops/{method}.log",
+    benchmark:
+        "logs/benchmarks/flops/{method}.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -53,6 +57,8 @@ rule render:
         ),
     log:
         "logs/render/{table}.log",
+    benchmark:
+        "logs/benchmarks/render/{table}.tsv"
     wildcard_constraints:
         table="|".join(TABLES),
     conda:
@@ -82,6 +88,8 @@ rule figure_metrics:
         ),
     log:
         "logs/figures/{kind}.log",
+    benchmark:
+        "logs/benchmarks/figures/{kind}.tsv"
     wildcard_constraints:
         kind="fewshot|base2novel",
     conda:
@@ -111,6 +119,8 @@ rule figure_curves:
         ),
     log:
         "logs/figures/curves_{protocol}.log",
+    benchmark:
+        "logs/benchmarks/figures/curves_{protocol}.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -138,6 +148,8 @@ rule embed:
         "results/embeddings/{dataset}/{method}.npz",
     log:
         "logs/embed/{dataset}/{method}.log",
+    benchmark:
+        "logs/benchmarks/embed/{dataset}/{method}.tsv"
     conda:
         "../envs/vifi.yaml"
     threads: 1
@@ -168,6 +180,8 @@ rule figure_tsne:
         ),
     log:
         "logs/figures/tsne_{dataset}.log",
+    benchmark:
+        "logs/benchmarks/figures/tsne_{dataset}.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -189,6 +203,8 @@ rule index:
         report("results/index.html", caption="../report/index.rst", category="Overview"),
     log:
         "logs/index.log",
+    benchmark:
+        "logs/benchmarks/index.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
@@ -208,6 +224,8 @@ rule paper:
         report("paper/main.pdf", caption="../report/paper.rst", category="Overview"),
     log:
         "logs/paper.log",
+    benchmark:
+        "logs/benchmarks/paper.tsv"
     conda:
         "../envs/vifi.yaml"
     shell:

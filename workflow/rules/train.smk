@@ -27,6 +27,8 @@ rule train:
         curve="results/runs/{protocol}/{dataset}/{method}/{run}/train_log.csv",
     log:
         "logs/train/{protocol}/{dataset}/{method}/{run}.log",
+    benchmark:
+        "logs/benchmarks/train/{protocol}/{dataset}/{method}/{run}.tsv"
     wildcard_constraints:
         method="image|text|vifi|prompt|evl",
     conda:
