@@ -30,6 +30,7 @@ from vifi.data.framestore import (
     read_index,
     resize_short_side,
     shard_keys,
+    write_manifest,
     write_quarantine,
 )
 from vifi.data.sampling import test_indices as centre_indices
@@ -261,6 +262,72 @@ def test_quarantine_cli_writes_csv_then_applies_the_limit(
     with pytest.raises(QuarantineLimitError, match=r"2 of 6 videos"):
         quarantine_main([*argv, "--max-fraction", "0.3"])
     assert len(read_csv(out)) == 3  # written before the check, so the log and the CSV agree
+
+
+def test_quarantine_cli_writes_the_manifest_only_when_the_check_passes(
+    quarantined_shards: list[Path], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "manifest.json"
+    argv = [
+        "--shards",
+        *map(str, quarantined_shards),
+        "--out",
+        str(tmp_path / "q.csv"),
+        "--manifest",
+        str(manifest),
+    ]
+    with pytest.raises(QuarantineLimitError):
+        quarantine_main([*argv, "--max-fraction", "0.3"])
+    assert not manifest.exists()
+    assert quarantine_main([*argv, "--max-fraction", "0.4"]) == 0
+    assert FrameStore([manifest]).failed == FrameStore(quarantined_shards).failed
+
+
+def test_manifest_opens_the_same_store_and_names_shards_relative_to_itself(
+    video_root: Path, tmp_path: Path
+) -> None:
+    keys = list_videos(video_root)
+    parts = [tmp_path / "frames" / f"shard-{i}.bin" for i in range(2)]
+    for i, part in enumerate(parts):
+        extract_shard(video_root, shard_keys(keys, i, 2), part, short_side=HEIGHT, progress=False)
+    manifest = write_manifest(parts, tmp_path / "frames" / "manifest.json")
+    assert [entry["file"] for entry in manifest["shards"]] == ["shard-0.bin", "shard-1.bin"]
+    moved = tmp_path / "moved"
+    (tmp_path / "frames").rename(moved)  # relative names: the store can move as a folder
+    store = FrameStore([moved / "manifest.json"])
+    assert store.keys() == keys
+    assert np.array_equal(
+        store.read("a/v0.mp4", [0, 3]), FrameStore(list(moved.glob("shard-*"))).read("a/v0.mp4", [0, 3])
+    )
+
+
+def test_manifest_changes_exactly_when_a_shard_does(video_root: Path, tmp_path: Path) -> None:
+    """Snakemake reruns frame readers when the manifest's content changes, so it must track shard content."""
+    shard, out = tmp_path / "s.bin", tmp_path / "m.json"
+    extract_shard(video_root, ["a/v0.mp4"], shard, short_side=HEIGHT, progress=False)
+    write_manifest([shard], out)
+    first = out.read_bytes()
+    extract_shard(video_root, ["a/v0.mp4"], shard, short_side=HEIGHT, progress=False)
+    write_manifest([shard], out)
+    assert out.read_bytes() == first  # the same extraction again: nothing downstream reruns
+    extract_shard(video_root, ["a/v0.mp4"], shard, short_side=HEIGHT, quality=50, progress=False)
+    write_manifest([shard], out)
+    assert out.read_bytes() != first
+
+
+def test_stale_or_missing_shard_in_a_manifest_is_named(video_root: Path, tmp_path: Path) -> None:
+    shard = tmp_path / "s.bin"
+    extract_shard(video_root, ["a/v0.mp4"], shard, short_side=HEIGHT, progress=False)
+    write_manifest([shard], tmp_path / "m.json")
+    extract_shard(video_root, ["a/v0.mp4", "a/v1.MP4"], shard, short_side=HEIGHT, progress=False)
+    with pytest.raises(framestore.ShardFormatError, match=r"s\.bin has \d+ bytes.*m\.json records"):
+        FrameStore([tmp_path / "m.json"])
+    shard.unlink()
+    with pytest.raises(framestore.ShardFormatError, match=r"s\.bin is missing"):
+        FrameStore([tmp_path / "m.json"])
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(framestore.ShardFormatError, match=r"bad\.json: not a frame-store manifest"):
+        FrameStore([tmp_path / "bad.json"])
 
 
 AWKWARD_NAMES = [

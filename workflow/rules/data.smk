@@ -120,12 +120,14 @@ rule extract:
 
 
 # A bad dataset stops here: split lists (and so training and evaluation) need its quarantine check to pass.
+# Jobs that read frames depend on the manifest, one small file naming the shards and their content hashes.
 rule quarantine:
     input:
         shards=frame_shards,
         code=code("data/framestore"),
     output:
-        "data/frames/{dataset}/quarantine.csv",
+        csv="data/frames/{dataset}/quarantine.csv",
+        manifest="data/frames/{dataset}/manifest.json",
     log:
         "logs/quarantine/{dataset}.log",
     benchmark:
@@ -136,7 +138,7 @@ rule quarantine:
         max_fraction=config["data"]["max_quarantined_fraction"],
     shell:
         "python -m vifi quarantine --shards {input.shards} --max-fraction {params.max_fraction}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.csv} --manifest {output.manifest} > {log} 2>&1"
 
 
 rule splits_base2novel:

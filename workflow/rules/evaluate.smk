@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        frames=frame_shards,
+        frames="data/frames/{dataset}/manifest.json",
         weights=eval_weights,
         sets=eval_files,
         code=code(

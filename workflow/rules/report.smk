@@ -134,7 +134,7 @@ rule figure_curves:
 # source-trained ViFi-CLIP.
 rule embed:
     input:
-        frames=frame_shards,
+        frames="data/frames/{dataset}/manifest.json",
         weights=lambda wc: eval_weights(
             Namespace(
                 protocol="zeroshot", dataset=wc.dataset, method=wc.method, run="main"

@@ -4,7 +4,7 @@
 rule train:
     input:
         unpack(train_inputs),
-        frames=frame_shards,
+        frames="data/frames/{dataset}/manifest.json",
         weights=init_weights,
         code=code(
             "engine/train",

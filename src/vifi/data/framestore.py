@@ -38,12 +38,20 @@ Index fields:
     failed        {key: reason} for quarantined videos; reasons do not contain the path
 
 Keys are video paths relative to the video root, in POSIX form; they are the paths of the split lists.
+
+A dataset's store is named by its manifest (`write_manifest`, written by `vifi quarantine` once the quarantine
+check passes): a JSON list of its shard files with their sizes and the SHA-256 of their indexes. Training and
+evaluation jobs depend on that one small file rather than on every shard, so a DAG over 64-shard datasets stays
+small, and its content changes exactly when a shard's content does (the index records every stored frame's
+size and the extraction options), which is what Snakemake's rerun decision looks at. `FrameStore` accepts
+manifests wherever it accepts shards.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import os
@@ -65,10 +73,11 @@ from tqdm import tqdm
 
 from vifi.argtypes import int_at_least
 from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
-from vifi.io import atomic_path, write_text
+from vifi.io import atomic_path, write_json, write_text
 
 MAGIC = b"VIFIFRM1"
 FORMAT = 2
+MANIFEST_FORMAT = 1
 READABLE_FORMATS = (1, 2)
 CODECS = ("jpeg", "raw")
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".webm", ".mkv"})
@@ -467,9 +476,8 @@ def _summary(out: Path, index: dict[str, Any], seconds: float) -> dict[str, Any]
     }
 
 
-def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
-    """Read a shard's JSON index without touching its payload; return it and the payload's file offset."""
-    path = Path(path)
+def _raw_index(path: Path) -> bytes:
+    """A shard's index bytes, after checking the magic and that the index is complete."""
     with open(path, "rb") as fh:
         header = fh.read(_HEADER.size)
         if len(header) != _HEADER.size:
@@ -480,11 +488,63 @@ def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
         raw = fh.read(length)
     if len(raw) != length:
         raise ShardFormatError(f"{path}: truncated index ({len(raw)} of {length} bytes)")
+    return raw
+
+
+def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
+    """Read a shard's JSON index without touching its payload; return it and the payload's file offset."""
+    path = Path(path)
+    raw = _raw_index(path)
     index = json.loads(raw.decode("utf-8"))
     if index.get("format") not in READABLE_FORMATS or index.get("codec") not in CODECS:
         found = f"format {index.get('format')!r}, codec {index.get('codec')!r}"
         raise ShardFormatError(f"{path}: unsupported shard ({found})")
-    return index, _HEADER.size + length
+    return index, _HEADER.size + len(raw)
+
+
+def write_manifest(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write the manifest naming a dataset's shards (paths relative to the manifest) atomically; return it."""
+    out = Path(out)
+    entries = [
+        {
+            "file": Path(os.path.relpath(path, out.parent)).as_posix(),
+            "bytes": path.stat().st_size,
+            "index_sha256": hashlib.sha256(_raw_index(path)).hexdigest(),
+        }
+        for path in map(Path, shards)
+    ]
+    manifest = {"format": MANIFEST_FORMAT, "shards": entries}
+    write_json(out, manifest)
+    return manifest
+
+
+def shard_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Shard files, with each manifest (`.json`) replaced by the shards it names.
+
+    A shard whose size differs from its manifest's record was rewritten after the manifest; reading it would
+    mix two extractions, so it is an error naming both files.
+    """
+    shards: list[Path] = []
+    for path in map(Path, paths):
+        if path.suffix != ".json":
+            shards.append(path)
+            continue
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            entries = manifest["shards"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ShardFormatError(f"{path}: not a frame-store manifest ({err})") from err
+        for entry in entries:
+            shard = path.parent / entry["file"]
+            size = shard.stat().st_size if shard.exists() else None
+            if size != entry["bytes"]:
+                found = "is missing" if size is None else f"has {size} bytes"
+                raise ShardFormatError(
+                    f"{shard} {found}, but its manifest {path} records {entry['bytes']} bytes: the shard "
+                    "changed after the manifest was written; rerun `vifi quarantine` (rule quarantine)"
+                )
+            shards.append(shard)
+    return shards
 
 
 class _Entry(NamedTuple):
@@ -508,7 +568,7 @@ class FrameStore:
     """
 
     def __init__(self, shards: Sequence[str | os.PathLike[str]]) -> None:
-        self.shards = [Path(s) for s in shards]
+        self.shards = shard_paths(shards)
         self._codecs: list[str] = []
         self._entries: dict[str, _Entry] = {}
         self._failed: dict[str, str] = {}
@@ -732,6 +792,9 @@ def build_quarantine_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-fraction", type=float, required=True, help="fail above this quarantined fraction (0-1)"
     )
+    parser.add_argument(
+        "--manifest", type=Path, help="frame-store manifest to write once the check passes (see write_manifest)"
+    )
     return parser
 
 
@@ -748,4 +811,6 @@ def quarantine_main(argv: Sequence[str] | None = None) -> int:
     }
     print(json.dumps(summary, indent=2, sort_keys=True))
     check_quarantine(quarantine, args.max_fraction)
+    if args.manifest:
+        write_manifest(args.shards, args.manifest)
     return 0

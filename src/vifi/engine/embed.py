@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> Embeddings:
 def build_parser() -> argparse.ArgumentParser:
     """The `vifi embed` flags: the model and data flags of `vifi evaluate`, one list, one view."""
     p = argparse.ArgumentParser(prog="vifi embed", description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store shard files")
+    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
     p.add_argument("--weights", type=Path, required=True)
     add_model_args(p)
     p.add_argument("--list", type=Path, required=True, help="split list of the videos to embed")

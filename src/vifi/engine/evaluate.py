@@ -180,7 +180,7 @@ def write_metrics(args: argparse.Namespace, results: dict, device: torch.device)
 def build_parser() -> argparse.ArgumentParser:
     """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`)."""
     p = argparse.ArgumentParser(prog="vifi evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store shard files")
+    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
     p.add_argument("--weights", type=Path, required=True)
     add_model_args(p)
     p.add_argument(

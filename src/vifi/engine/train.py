@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     """CLI flags: one per recipe knob, so Snakemake's params trigger and DVC both see every input."""
     p = argparse.ArgumentParser(prog="vifi train", description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store shard files")
+    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
     p.add_argument("--train-list", type=Path, required=True)
     p.add_argument("--labels", type=Path, required=True, help="label CSV of the training classes")
     p.add_argument("--weights", type=Path, required=True, help="initial weights (the bridge for `prompt`)")
