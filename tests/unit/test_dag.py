@@ -136,3 +136,18 @@ def test_paper_grid_dry_run_lists_every_job_quickly():
     counts = Counter({m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)})
     assert counts["train"] > 100 and counts["evaluate"] > 100, proc.stdout
     print(f"paper grid: {counts['total']} jobs planned in {seconds:.1f} s")
+
+
+def test_fully_supervised_source_runs_equal_to_zero_shot_ones_train_once(commands, tmp_path: Path):
+    """Same list, recipe and model: one training serves both tables; a different recipe trains its own."""
+    trained = jobs(commands, "train", "fullsup")
+    assert not [c for c in trained if "results/runs/fullsup/k400/vifi/" in c]
+    vifi = [c for c in jobs(commands, "evaluate", "fullsup", "vifi") if "--dataset k400 " in c]
+    assert vifi and all("--weights results/runs/zeroshot/k400/vifi/main/model.pt" in c for c in vifi)
+    assert any("--out results/runs/fullsup/k400/evl/main/model.pt" in c for c in trained)  # not in zero-shot
+    override = tmp_path / "frames.yaml"
+    override.write_text(yaml.safe_dump({"fullsup": {"train": {"epochs": 2}}}))
+    own = shell_commands("all", "--configfile", str(override))
+    assert any("--out results/runs/fullsup/k400/vifi/main/model.pt" in c for c in jobs(own, "train", "fullsup"))
+    evals = [c for c in jobs(own, "evaluate", "fullsup", "vifi") if "--dataset k400 " in c]
+    assert evals and all("--weights results/runs/fullsup/k400/vifi/main/model.pt" in c for c in evals)

@@ -69,16 +69,39 @@ def run_metrics(protocol):
     return [f"{run_dir(protocol, *r)}/metrics.json" for r in EVALUATED[protocol]()]
 
 
+def trained_dir(protocol, dataset, method, run):
+    """The run directory that trains a run's model.
+
+    A fully supervised run on the zero-shot source trains on the same list as the zero-shot protocol's model
+    of that method; when its recipe and model flags are also the same (the demo: same frames and epochs; not
+    the paper, 16 vs 32 frames), it is the same experiment, so it is trained once, under zeroshot/.
+    """
+    shared = (
+        protocol == "fullsup"
+        and dataset == ZS["source"]
+        and method in ZS["methods"]
+        and recipe("fullsup", method) == recipe("zeroshot", method)
+        and model_flags("fullsup", method) == model_flags("zeroshot", method)
+    )
+    if shared:
+        return run_dir("zeroshot", dataset, method, "main")
+    return run_dir(protocol, dataset, method, run)
+
+
+def protocol_models(protocol):
+    """The fine-tuned models one protocol evaluates (vanilla CLIP is never trained), without repeats."""
+    if protocol == "zeroshot":
+        grid = [(ZS["source"], m, "main") for m in ZS["methods"]]
+    else:
+        grid = EVALUATED[protocol]()
+    dirs = [trained_dir(protocol, *r) for r in grid if r[1] != "vanilla"]
+    return [f"{d}/model.pt" for d in dict.fromkeys(dirs)]
+
+
 def trained_models():
-    """Every fine-tuned model of the enabled protocols (vanilla CLIP is never trained)."""
-    runs = []
-    for protocol in PROTOCOLS:
-        if protocol == "zeroshot":
-            grid = [(ZS["source"], m, "main") for m in ZS["methods"]]
-        else:
-            grid = EVALUATED[protocol]()
-        runs += [f"{run_dir(protocol, *r)}/model.pt" for r in grid if r[1] != "vanilla"]
-    return runs
+    """Every fine-tuned model of the enabled protocols, each once."""
+    models = (m for protocol in PROTOCOLS for m in protocol_models(protocol))
+    return list(dict.fromkeys(models))
 
 
 def splits_dir(wildcards, protocol=None):
@@ -135,7 +158,7 @@ def eval_weights(wildcards):
         return pretrained_weights()
     if wildcards.protocol == "zeroshot":
         return f"{run_dir('zeroshot', ZS['source'], wildcards.method, 'main')}/model.pt"
-    return f"{run_dir(wildcards.protocol, wildcards.dataset, wildcards.method, wildcards.run)}/model.pt"
+    return f"{trained_dir(wildcards.protocol, wildcards.dataset, wildcards.method, wildcards.run)}/model.pt"
 
 
 def eval_flags(wildcards):

@@ -105,8 +105,7 @@ rule figure_curves:
     input:
         logs=lambda wc: [
             m.replace("model.pt", "train_log.csv")
-            for m in trained_models()
-            if m.startswith(f"results/runs/{wc.protocol}/")
+            for m in protocol_models(wc.protocol)
         ],
         code=code("report/figures"),
     output:
