@@ -17,7 +17,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "synthesize": ("vifi.data.synthetic", "main", "write one synthetic dataset (demo's download stage)"),
     "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
     "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
-    "quarantine": ("vifi.data.framestore", "quarantine_main", "merge shard failures into quarantine.csv"),
+    "quarantine": ("vifi.data.shards", "quarantine_main", "merge shard failures into quarantine.csv"),
     "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
     "protocols": ("vifi.data.protocols", "main", "write zero-shot, few-shot and fully supervised split lists"),
     "kinetics": ("vifi.data.kinetics", "main", "build a Kinetics split list from annotation CSVs"),

@@ -27,8 +27,8 @@ from vifi.data.framestore import (
     extract_shard,
     list_videos,
     resize_short_side,
-    write_quarantine,
 )
+from vifi.data.shards import write_quarantine
 
 HEIGHT, WIDTH, SHORT_SIDE, RATE = 32, 48, 32, 8
 

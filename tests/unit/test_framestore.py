@@ -18,23 +18,25 @@ from vifi.data.annotations import Item
 from vifi.data.dataset import ClipDataset, MissingVideosError
 from vifi.data.framestore import (
     FrameStore,
-    Quarantine,
-    QuarantineLimitError,
     QuarantineWarning,
-    check_quarantine,
     decode_video,
     extract_shard,
     kept_frame_numbers,
-    list_videos,
-    quarantine_main,
-    read_index,
     resize_short_side,
     shard_keys,
-    write_manifest,
-    write_quarantine,
 )
 from vifi.data.sampling import test_indices as centre_indices
 from vifi.data.sampling import train_indices
+from vifi.data.shards import (
+    Quarantine,
+    QuarantineLimitError,
+    check_quarantine,
+    list_videos,
+    quarantine_main,
+    read_index,
+    write_manifest,
+    write_quarantine,
+)
 from vifi.data.transforms import EvalTransform, TrainTransform
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 16
@@ -512,7 +514,7 @@ def test_format_1_shards_are_read_and_unknown_formats_rejected(raw_shard: Path, 
         for video in old["videos"].values():
             del video["kept"]
         raw = json.dumps(old).encode()
-        (tmp_path / name).write_bytes(framestore._HEADER.pack(framestore.MAGIC, len(raw)) + raw + payload)
+        (tmp_path / name).write_bytes(framestore.HEADER.pack(framestore.MAGIC, len(raw)) + raw + payload)
         return tmp_path / name
 
     old = FrameStore([rewrite("v1.vff", 1)])

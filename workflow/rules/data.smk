@@ -103,7 +103,7 @@ ruleorder: download_weights > pretrain
 rule extract:
     input:
         raw="data/raw/{dataset}",
-        code=code("data/framestore"),
+        code=code("data/framestore", "data/shards"),
     output:
         "data/frames/{dataset}/shard-{shard}-of-{n}.bin",
     log:
@@ -124,7 +124,7 @@ rule extract:
 rule quarantine:
     input:
         shards=frame_shards,
-        code=code("data/framestore"),
+        code=code("data/shards"),
     output:
         csv="data/frames/{dataset}/quarantine.csv",
         manifest="data/frames/{dataset}/manifest.json",
@@ -145,7 +145,7 @@ rule splits_base2novel:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
-        code=code("data/splits", "data/annotations", "data/resolve"),
+        code=code("data/splits", "data/annotations", "data/resolve", "data/shards"),
     output:
         labels=expand(
             "data/splits/{{dataset}}/base2novel/{part}_labels.csv",
@@ -179,7 +179,13 @@ rule splits_fewshot:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
-        code=code("data/protocols", "data/splits", "data/annotations", "data/resolve"),
+        code=code(
+            "data/protocols",
+            "data/splits",
+            "data/annotations",
+            "data/resolve",
+            "data/shards",
+        ),
     output:
         labels="data/splits/{dataset}/fewshot/labels.csv",
         val="data/splits/{dataset}/fewshot/val.txt",
@@ -207,7 +213,13 @@ rule splits_zeroshot:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
-        code=code("data/protocols", "data/splits", "data/annotations", "data/resolve"),
+        code=code(
+            "data/protocols",
+            "data/splits",
+            "data/annotations",
+            "data/resolve",
+            "data/shards",
+        ),
     output:
         lists=expand(
             "data/splits/{{dataset}}/zeroshot/split{s}_{part}",
@@ -234,7 +246,13 @@ rule splits_full:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
-        code=code("data/protocols", "data/splits", "data/annotations", "data/resolve"),
+        code=code(
+            "data/protocols",
+            "data/splits",
+            "data/annotations",
+            "data/resolve",
+            "data/shards",
+        ),
     output:
         lists=multiext(
             "data/splits/{dataset}/full/", "train.txt", "val.txt", "labels.csv"

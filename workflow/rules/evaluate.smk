@@ -19,6 +19,7 @@ rule evaluate:
             "data/transforms",
             "data/sampling",
             "data/framestore",
+            "data/shards",
             "metrics",
             "provenance",
         ),

@@ -21,6 +21,7 @@ rule train:
             "data/transforms",
             "data/sampling",
             "data/framestore",
+            "data/shards",
         ),
     output:
         weights="results/runs/{protocol}/{dataset}/{method}/{run}/model.pt",

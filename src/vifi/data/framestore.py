@@ -39,24 +39,15 @@ Index fields:
 
 Keys are video paths relative to the video root, in POSIX form; they are the paths of the split lists.
 
-A dataset's store is named by its manifest (`write_manifest`, written by `vifi quarantine` once the quarantine
-check passes): a JSON list of its shard files with their sizes and the SHA-256 of their indexes. Training and
-evaluation jobs depend on that one small file rather than on every shard, so a DAG over 64-shard datasets stays
-small, and its content changes exactly when a shard's content does (the index records every stored frame's
-size and the extraction options), which is what Snakemake's rerun decision looks at. `FrameStore` accepts
-manifests wherever it accepts shards.
+The index, the manifest and the quarantine bookkeeping, which need no decoder, are in `vifi.data.shards`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import io
 import json
 import os
 import shutil
-import struct
 import tempfile
 import time
 import warnings
@@ -72,22 +63,24 @@ import torchvision.io
 from tqdm import tqdm
 
 from vifi.argtypes import int_at_least
+from vifi.data.shards import (
+    CODECS,
+    HEADER,
+    MAGIC,
+    ShardFormatError,
+    list_videos,
+    read_index,
+    shard_paths,
+)
 from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
-from vifi.io import atomic_path, write_json, write_text
+from vifi.io import atomic_path
 
-MAGIC = b"VIFIFRM1"
 FORMAT = 2
-MANIFEST_FORMAT = 1
-READABLE_FORMATS = (1, 2)
-CODECS = ("jpeg", "raw")
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".webm", ".mkv"})
-_HEADER = struct.Struct("<8sQ")
 DECODE_CHUNK = 32
 # Extraction runs one process per shard, so one decoder thread per process uses the cores the scheduler gave it;
 # FFmpeg's automatic threading oversubscribes them: H.264 and VP9 decoding were up to 4x slower on shared cores.
 DECODE_THREADS = 1
 TRUNCATION_TOLERANCE = 0.05
-MAX_LISTED = 10
 
 
 class VideoDecodeError(RuntimeError):
@@ -98,16 +91,8 @@ class VideoDecodeError(RuntimeError):
         self.reason = reason
 
 
-class ShardFormatError(ValueError):
-    """A file is not a readable frame shard; the message names the file."""
-
-
 class QuarantineWarning(UserWarning):
     """A video could not be decoded at extraction and was recorded under `failed` instead."""
-
-
-class QuarantineLimitError(RuntimeError):
-    """Too many videos were quarantined; the message names the count, the fraction and the threshold."""
 
 
 class MissingVideoError(KeyError):
@@ -116,19 +101,6 @@ class MissingVideoError(KeyError):
     def __str__(self) -> str:
         # KeyError would print the repr of the message, quotes and escapes included.
         return str(self.args[0])
-
-
-def list_videos(video_root: str | os.PathLike[str]) -> list[str]:
-    """Sorted POSIX paths, relative to `video_root`, of the videos below it (hidden files/dirs skipped)."""
-    root = Path(video_root)
-    keys = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
-            keys.append(rel.as_posix())
-    return sorted(keys)
 
 
 def iter_frames(path: str | os.PathLike[str], short_side: int | None = None) -> Iterator[np.ndarray]:
@@ -450,7 +422,7 @@ def extract_shard(
         index_bytes = json.dumps(index, separators=(",", ":")).encode("utf-8")
         spool.seek(0)
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-            fh.write(_HEADER.pack(MAGIC, len(index_bytes)))
+            fh.write(HEADER.pack(MAGIC, len(index_bytes)))
             fh.write(index_bytes)
             shutil.copyfileobj(spool, fh, length=1 << 22)
     return _summary(out, index, time.perf_counter() - start)
@@ -474,77 +446,6 @@ def _summary(out: Path, index: dict[str, Any], seconds: float) -> dict[str, Any]
         "seconds": round(seconds, 3),
         "videos_per_second": (len(videos) + len(index["failed"])) / seconds if seconds > 0 else 0.0,
     }
-
-
-def _raw_index(path: Path) -> bytes:
-    """A shard's index bytes, after checking the magic and that the index is complete."""
-    with open(path, "rb") as fh:
-        header = fh.read(_HEADER.size)
-        if len(header) != _HEADER.size:
-            raise ShardFormatError(f"{path}: too short to be a frame shard ({len(header)} bytes)")
-        magic, length = _HEADER.unpack(header)
-        if magic != MAGIC:
-            raise ShardFormatError(f"{path}: not a frame shard (magic {magic!r}, expected {MAGIC!r})")
-        raw = fh.read(length)
-    if len(raw) != length:
-        raise ShardFormatError(f"{path}: truncated index ({len(raw)} of {length} bytes)")
-    return raw
-
-
-def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
-    """Read a shard's JSON index without touching its payload; return it and the payload's file offset."""
-    path = Path(path)
-    raw = _raw_index(path)
-    index = json.loads(raw.decode("utf-8"))
-    if index.get("format") not in READABLE_FORMATS or index.get("codec") not in CODECS:
-        found = f"format {index.get('format')!r}, codec {index.get('codec')!r}"
-        raise ShardFormatError(f"{path}: unsupported shard ({found})")
-    return index, _HEADER.size + len(raw)
-
-
-def write_manifest(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write the manifest naming a dataset's shards (paths relative to the manifest) atomically; return it."""
-    out = Path(out)
-    entries = [
-        {
-            "file": Path(os.path.relpath(path, out.parent)).as_posix(),
-            "bytes": path.stat().st_size,
-            "index_sha256": hashlib.sha256(_raw_index(path)).hexdigest(),
-        }
-        for path in map(Path, shards)
-    ]
-    manifest = {"format": MANIFEST_FORMAT, "shards": entries}
-    write_json(out, manifest)
-    return manifest
-
-
-def shard_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Shard files, with each manifest (`.json`) replaced by the shards it names.
-
-    A shard whose size differs from its manifest's record was rewritten after the manifest; reading it would
-    mix two extractions, so it is an error naming both files.
-    """
-    shards: list[Path] = []
-    for path in map(Path, paths):
-        if path.suffix != ".json":
-            shards.append(path)
-            continue
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            entries = manifest["shards"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ShardFormatError(f"{path}: not a frame-store manifest ({err})") from err
-        for entry in entries:
-            shard = path.parent / entry["file"]
-            size = shard.stat().st_size if shard.exists() else None
-            if size != entry["bytes"]:
-                found = "is missing" if size is None else f"has {size} bytes"
-                raise ShardFormatError(
-                    f"{shard} {found}, but its manifest {path} records {entry['bytes']} bytes: the shard "
-                    "changed after the manifest was written; rerun `vifi quarantine` (rule quarantine)"
-                )
-            shards.append(shard)
-    return shards
 
 
 class _Entry(NamedTuple):
@@ -685,66 +586,6 @@ class FrameStore:
         return torch.stack(decoded).permute(0, 2, 3, 1).numpy()
 
 
-class Quarantine(NamedTuple):
-    """The quarantined videos of a dataset's shards, `{key: reason}`, out of `total` videos listed for them."""
-
-    failed: dict[str, str]
-    total: int
-
-    @property
-    def fraction(self) -> float:
-        return len(self.failed) / self.total if self.total else 0.0
-
-
-def collect_quarantine(shards: Sequence[str | os.PathLike[str]]) -> Quarantine:
-    """Merge the `failed` entries of `shards` (reading only their indexes) and count the videos they cover."""
-    failed: dict[str, str] = {}
-    owner: dict[str, Path] = {}
-    for path in map(Path, shards):
-        index, _ = read_index(path)
-        for key in [*index["videos"], *index["failed"]]:
-            if key in owner:
-                raise ValueError(f"video {key!r} is in two shards: {owner[key]} and {path}")
-            owner[key] = path
-        failed.update(index["failed"])
-    return Quarantine(failed, len(owner))
-
-
-def write_quarantine(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Quarantine:
-    """Write the shards' quarantined videos to the CSV `out` (`video,reason`, sorted by video), atomically.
-
-    The CSV is written even when nothing was quarantined (header only), so that it is a dependable rule output
-    and a reviewer can see at a glance which raw files a run left out and why.
-    """
-    quarantine = collect_quarantine(shards)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["video", "reason"])
-    writer.writerows(sorted(quarantine.failed.items()))
-    write_text(out, buffer.getvalue())
-    return quarantine
-
-
-def check_quarantine(quarantine: Quarantine, max_fraction: float) -> None:
-    """Fail when more than `max_fraction` of the videos were quarantined.
-
-    A few broken files are normal in downloaded datasets; many mean a broken download or decoder, and results
-    computed on what is left would quietly differ from the paper's, so the run stops and names the first few.
-    """
-    if not 0.0 <= max_fraction <= 1.0:
-        raise ValueError(f"max_fraction must be in [0, 1], got {max_fraction}")
-    if quarantine.fraction <= max_fraction:
-        return
-    listed = sorted(quarantine.failed.items())[:MAX_LISTED]
-    examples = "; ".join(f"{key}: {reason}" for key, reason in listed)
-    more = len(quarantine.failed) - len(listed)
-    raise QuarantineLimitError(
-        f"{len(quarantine.failed)} of {quarantine.total} videos were quarantined (fraction "
-        f"{quarantine.fraction:.4f}), more than the threshold {max_fraction:.4f}: {examples}"
-        + (f"; and {more} more" if more else "")
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vifi extract", description="Decode one shard of a video folder into a frame shard."
@@ -779,38 +620,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         frames_per_video=args.frames_per_video,
     )
     print(json.dumps(summary, indent=2, sort_keys=True))
-    return 0
-
-
-def build_quarantine_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vifi quarantine",
-        description="Merge the quarantined videos of a dataset's shards into one CSV; fail above a fraction.",
-    )
-    parser.add_argument("--shards", type=Path, nargs="+", required=True, help="the dataset's shard files")
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write (columns video,reason)")
-    parser.add_argument(
-        "--max-fraction", type=float, required=True, help="fail above this quarantined fraction (0-1)"
-    )
-    parser.add_argument(
-        "--manifest", type=Path, help="frame-store manifest to write once the check passes (see write_manifest)"
-    )
-    return parser
-
-
-def quarantine_main(argv: Sequence[str] | None = None) -> int:
-    """Write `--out` from the shards' failures, print a JSON summary, then apply the `--max-fraction` check."""
-    args = build_quarantine_parser().parse_args(argv)
-    quarantine = write_quarantine(args.shards, args.out)
-    summary = {
-        "out": str(args.out),
-        "quarantined": len(quarantine.failed),
-        "total": quarantine.total,
-        "fraction": quarantine.fraction,
-        "max_fraction": args.max_fraction,
-    }
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    check_quarantine(quarantine, args.max_fraction)
-    if args.manifest:
-        write_manifest(args.shards, args.manifest)
     return 0

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from vifi.data.annotations import AnnotationError, Item
+from vifi.data.shards import list_videos
 from vifi.io import write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -165,11 +166,8 @@ class ListResolver:
     ) -> ListResolver:
         """List the videos under `video_root` exactly as the extract stage keys them.
 
-        The listing is imported from the frame store, so that the keys cannot drift from the store's; it is
-        imported here because the frame store pulls in torch, which list stages without a video root skip.
+        The listing is the frame store's own, so that the keys cannot drift from the store's.
         """
-        from vifi.data.framestore import list_videos
-
         if not Path(video_root).is_dir():
             raise FileNotFoundError(f"video root {video_root} is not a directory")
         failed = read_quarantine(quarantine) if quarantine is not None else {}
