@@ -100,3 +100,46 @@ def tar_gz(members: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An 8-class synthetic dataset, its frame store, base-to-novel splits (4 base classes) and a tiny CLIP.
+
+    Shared by the training tests (resume, DDP, kill points) so the session builds it once.
+    """
+    from vifi.data.splits import write_base2novel
+
+    world = tiny_world(
+        tmp_path_factory.mktemp("tiny run"), classes=8, train_per_class=(6, 6), val_per_class=2, height=48,
+        width=64, frames=16,
+    )  # fmt: skip
+    splits = world["root"] / "splits"
+    write_base2novel(world["labels"], world["train"], world["val"], splits, shots=4, seeds=[1])
+    return {
+        "root": world["root"], "shard": world["shard"], "weights": world["weights"],
+        "train": splits / "fs_base_s1_train.txt", "labels": splits / "base_labels.csv",
+    }  # fmt: skip
+
+
+def train_args(run: dict, out: Path, *, epochs: int = 4, train_list: Path | None = None) -> list[str]:
+    """`vifi train` arguments for `tiny_run` with every random augmentation on, writing under `out`."""
+    return [
+        "train", "--frames", str(run["shard"]), "--train-list", str(train_list or run["train"]),
+        "--labels", str(run["labels"]), "--weights", str(run["weights"]), "--arch", "vifi-tiny",
+        "--method", "vifi", "--num-frames", "4", "--epochs", str(epochs), "--warmup-epochs", "1",
+        "--lr", "1e-3", "--batch-size", "4", "--effective-batch", "4", "--mixup", "0.8", "--cutmix", "1.0",
+        "--hflip", "0.5", "--threads", "1", "--out", str(out / "model.pt"), "--log-csv", str(out / "log.csv"),
+    ]  # fmt: skip
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    """Every tensor of the two checkpoints is bit-identical."""
+    import torch
+
+    from vifi.models.pretrained import read_state_dict
+
+    sa, sb = read_state_dict(a), read_state_dict(b)
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key

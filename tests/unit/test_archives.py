@@ -57,6 +57,8 @@ def make_tar(path: Path, members: list[Member], compression: str = "gz") -> Path
                 info.type = tarfile.DIRTYPE
             elif stat.S_ISCHR(mode):
                 info.type = tarfile.CHRTYPE
+            elif stat.S_ISBLK(mode):
+                info.type = tarfile.BLKTYPE
             elif stat.S_ISFIFO(mode):
                 info.type = tarfile.FIFOTYPE
             info.mode, info.size = stat.S_IMODE(mode), len(data) if stat.S_ISREG(mode) else 0
@@ -170,6 +172,7 @@ HOSTILE: dict[str, list[Member]] = {
     "symlink to absolute target": [symlink("link", "/etc")],
     "symlink deep escape": [("d/", b"", DIR, ""), symlink("d/link", "../../outside/secret")],
     "char device": [("dev", b"", stat.S_IFCHR | 0o644, "")],
+    "block device": [("ok.txt", b"data", REG, ""), ("sda", b"", stat.S_IFBLK | 0o660, "")],
     "fifo": [("fifo", b"", stat.S_IFIFO | 0o644, "")],
 }
 

@@ -9,77 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
-from tests.conftest import tiny_world, tool_env
-from vifi.data.splits import write_base2novel
+from tests.conftest import assert_same_weights, tool_env, train_args
 from vifi.models.pretrained import read_state_dict
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> dict:
-    """A 4-class synthetic dataset, its frame store, base-to-novel splits and a random tiny CLIP."""
-    world = tiny_world(
-        tmp_path_factory.mktemp("resume"), classes=8, train_per_class=(6, 6), val_per_class=2, height=48,
-        width=64, frames=16,
-    )  # fmt: skip
-    splits = world["root"] / "splits"
-    write_base2novel(world["labels"], world["train"], world["val"], splits, shots=4, seeds=[1])
-    return {"root": world["root"], "shard": world["shard"], "splits": splits, "weights": world["weights"]}
-
-
 def train_cmd(run: dict, out: Path) -> list[str]:
-    s = run["splits"]
-    return [
-        sys.executable,
-        "-m",
-        "vifi",
-        "train",
-        "--frames",
-        str(run["shard"]),
-        "--train-list",
-        str(s / "fs_base_s1_train.txt"),
-        "--labels",
-        str(s / "base_labels.csv"),
-        "--weights",
-        str(run["weights"]),
-        "--arch",
-        "vifi-tiny",
-        "--method",
-        "vifi",
-        "--num-frames",
-        "4",
-        "--epochs",
-        "4",
-        "--warmup-epochs",
-        "1",
-        "--lr",
-        "1e-3",
-        "--batch-size",
-        "4",
-        "--effective-batch",
-        "4",
-        "--mixup",
-        "0.8",
-        "--cutmix",
-        "1.0",
-        "--hflip",
-        "0.5",
-        "--threads",
-        "1",
-        "--out",
-        str(out / "model.pt"),
-        "--log-csv",
-        str(out / "log.csv"),
-    ]
-
-
-def assert_same_weights(a: Path, b: Path) -> None:
-    sa, sb = read_state_dict(a), read_state_dict(b)
-    assert sa.keys() == sb.keys()
-    for key in sa:
-        assert torch.equal(sa[key], sb[key]), key
+    return [sys.executable, "-m", "vifi", *train_args(run, out)]
 
 
 def test_same_seed_same_weights_and_kill_then_rerun_resumes_exactly(tiny_run, tmp_path):
