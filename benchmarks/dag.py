@@ -1,0 +1,116 @@
+"""DAG overhead on the full paper-mode grid: `snakemake -n` from nothing, and a no-op rerun when all is done.
+
+Researchers narrow, extend and re-run the grid many times a day; every one of those commands pays Snakemake's
+DAG build first. Both figures are measured on a copy of the workflow in a scratch directory, so no data is
+needed: the dry run plans every job of `workflow/configs/paper.yaml`; for the no-op rerun every output the
+plan names is created empty (directory outputs as folders), `snakemake --touch` orders their times as the DAG
+does, and the timed `snakemake -n` must then find nothing to do. Each is timed `--repeat` times and the best
+is reported, as machine noise only ever adds. The target is 5 s each; the printed ratio is seconds / target.
+
+    .venv/bin/python benchmarks/dag.py [--repeat 3] [--out results/benchmarks/dag.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vifi.io import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_S = 5.0
+DIRECTORY_RULES = frozenset({"synthesize", "download"})  # rules whose output is a directory()
+PAPER = ["--configfile", "workflow/configs/paper.yaml"]
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the venv's snakemake in `workdir`; raise with its output on failure."""
+    cmd = [str(Path(sys.executable).with_name("snakemake")), *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def best_time(workdir: Path, repeat: int, *args: str) -> tuple[float, str]:
+    """The fastest of `repeat` runs, in seconds, and the output of the last."""
+    times, out = [], ""
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = snakemake(workdir, *args)
+        times.append(time.perf_counter() - start)
+        out = proc.stdout + proc.stderr
+    return min(times), out
+
+
+def job_count(output: str) -> int:
+    match = re.search(r"^total\s+(\d+)$", output, re.M)
+    if not match:
+        raise RuntimeError(f"no job count in the dry run's output:\n{output[-2000:]}")
+    return int(match.group(1))
+
+
+def create_outputs(workdir: Path) -> int:
+    """Create every planned output (empty), as a finished run would leave them; return how many."""
+    summary = snakemake(workdir, "--summary", *PAPER).stdout
+    count = 0
+    for line in summary.splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) < 3:
+            continue
+        path, rule = workdir / fields[0], fields[2]
+        if rule in DIRECTORY_RULES:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        count += 1
+    return count
+
+
+def scratch_copy(dest: Path) -> Path:
+    """The workflow, package, paper sources and params, without any data or results."""
+    for name in ("workflow", "src", "paper"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "params.yaml", dest / "params.yaml")
+    return dest
+
+
+def measure(repeat: int) -> dict[str, float | int]:
+    with tempfile.TemporaryDirectory(prefix="vifi-dag-") as tmp:
+        workdir = scratch_copy(Path(tmp))
+        dry_s, out = best_time(workdir, repeat, "-n", *PAPER, "--quiet", "rules")
+        jobs = job_count(out)
+        files = create_outputs(workdir)
+        snakemake(workdir, "--touch", "--cores", "1", *PAPER)
+        noop_s, out = best_time(workdir, repeat, "-n", *PAPER)
+        if "Nothing to be done" not in out:
+            raise RuntimeError(f"the no-op rerun planned jobs:\n{out[-3000:]}")
+    return {"jobs": jobs, "outputs": files, "dry_run_s": dry_s, "noop_rerun_s": noop_s, "target_s": TARGET_S}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
+    parser.add_argument("--out", type=Path, default=ROOT / "results/benchmarks/dag.json")
+    args = parser.parse_args(argv)
+    result = measure(args.repeat)
+    result |= {
+        "dry_run_ratio": result["dry_run_s"] / TARGET_S,
+        "noop_rerun_ratio": result["noop_rerun_s"] / TARGET_S,
+    }
+    print(f"paper grid: {result['jobs']} jobs, {result['outputs']} outputs; target {TARGET_S:.0f} s each")
+    for name, key in (("snakemake -n from nothing", "dry_run"), ("no-op rerun", "noop_rerun")):
+        print(f"{name:26s} {result[key + '_s']:6.2f} s = {result[key + '_ratio']:.2f} x target")
+    write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
