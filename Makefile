@@ -3,7 +3,7 @@ VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint sync
+.PHONY: setup demo test lint sync bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,13 @@ demo: setup
 test: setup
 	bash scripts/system-deps.sh tex browser
 	pytest -q
+
+# Performance benchmarks (not tests): each prints ratios measured side by side in one run and writes
+# results/benchmarks/<name>.json. About 25 minutes on 2 cores, the demo's own run included.
+bench: setup
+	python benchmarks/run_all.py
+	python benchmarks/dag.py
+	python benchmarks/demo.py
 
 lint: setup
 	ruff check . && ruff format --check . && snakefmt --check --no-format-shell workflow && snakemake --lint

@@ -1,0 +1,48 @@
+"""The benchmark entry point runs the cheap benchmarks end to end (`--quick`) and each writes its ratios.
+
+`loader.py --quick` encodes and extracts videos and counts a ViT-B/16 step; it takes about 20 s on its own,
+more than this suite's budget, so it is left to `benchmarks/run_all.py --quick`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, run
+
+QUICK = {
+    "extract_storage": [
+        f"k400_over_budget_photo_{fmt}_m{m}" for fmt in ("jpeg90", "jpeg75", "raw") for m in (32, 16)
+    ],
+    "eval_text_cache": [f"cached_over_per_forward_vifi-tiny_{k}" for k in (51, 101, 400)],
+    "train_step": [
+        "vifi-tiny_baseline_fraction_of_matmul_peak",
+        *(
+            f"vifi-tiny_{variant}_{what}_over_baseline"
+            for variant in ("checkpointing", "math_attention", "channels_last")
+            for what in ("time", "peak_memory")
+        ),
+    ],
+}
+
+
+def test_quick_benchmarks_write_positive_finite_ratios(tmp_path: Path) -> None:
+    run(
+        [sys.executable, "benchmarks/run_all.py", "--quick", "--out", str(tmp_path), "--only", *QUICK],
+        cwd=ROOT,
+        timeout=120,
+    )
+    for name, keys in QUICK.items():
+        ratios = json.loads((tmp_path / f"{name}.json").read_text())["ratios"]
+        assert sorted(ratios) == sorted(keys), name
+        bad = {key: value for key, value in ratios.items() if not (math.isfinite(value) and value > 0)}
+        assert not bad, f"{name}: {bad}"
+    evaluation = json.loads((tmp_path / "eval_text_cache.json").read_text())["ratios"]
+    assert evaluation["cached_over_per_forward_vifi-tiny_400"] > 1  # 400 prompts cost more than no prompts
+    extract = json.loads((tmp_path / "extract_storage.json").read_text())["ratios"]
+    # Fewer frames kept, fewer bytes; raw frames take more room than JPEG.
+    assert extract["k400_over_budget_photo_jpeg90_m16"] < extract["k400_over_budget_photo_jpeg90_m32"]
+    assert extract["k400_over_budget_photo_jpeg90_m16"] < extract["k400_over_budget_photo_raw_m16"]
