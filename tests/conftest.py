@@ -122,14 +122,18 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }  # fmt: skip
 
 
-def train_args(run: dict, out: Path, *, epochs: int = 4, train_list: Path | None = None) -> list[str]:
-    """`vifi train` arguments for `tiny_run` with every random augmentation on, writing under `out`."""
+def train_args(
+    run: dict, out: Path, *, epochs: int = 4, train_list: Path | None = None, resume_interval: float = 0
+) -> list[str]:
+    """`vifi train` arguments for `tiny_run` with every random augmentation on, writing under `out`; a resume
+    point after every epoch unless `resume_interval` says otherwise."""
     return [
         "train", "--frames", str(run["shard"]), "--train-list", str(train_list or run["train"]),
         "--labels", str(run["labels"]), "--weights", str(run["weights"]), "--arch", "vifi-tiny",
         "--method", "vifi", "--num-frames", "4", "--epochs", str(epochs), "--warmup-epochs", "1",
         "--lr", "1e-3", "--batch-size", "4", "--effective-batch", "4", "--mixup", "0.8", "--cutmix", "1.0",
         "--hflip", "0.5", "--threads", "1", "--out", str(out / "model.pt"), "--log-csv", str(out / "log.csv"),
+        "--resume-interval", str(resume_interval),
     ]  # fmt: skip
 
 

@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import assert_same_weights, tool_env, train_args
+from vifi.engine import checkpoint, train
 from vifi.models.pretrained import read_state_dict
 
 
@@ -83,3 +85,17 @@ def test_two_torchrun_processes_equal_one_process_on_the_same_global_batch(tiny_
             # scales the rounding noise left there up to LR-sized steps, differently per reduction order.
             x, y = torch.cat([x.chunk(3)[0], x.chunk(3)[2]]), torch.cat([y.chunk(3)[0], y.chunk(3)[2]])
         torch.testing.assert_close(y, x, rtol=1e-4, atol=2e-5, msg=key)
+
+
+@pytest.mark.parametrize(("interval", "saves"), [(0, 3), (3600, 0)])
+def test_resume_points_are_written_at_most_every_interval(tiny_run, tmp_path, monkeypatch, interval, saves):
+    """Every epoch but the last with interval 0; none in a run shorter than the interval. The interval does
+    not change what is computed, so it is left out of the fingerprint that guards resuming."""
+    written = []
+    monkeypatch.setattr(checkpoint, "save", lambda path, **state: written.append(state["epoch"]))
+    train.main(train_args(tiny_run, tmp_path, epochs=saves + 1 if saves else 2, resume_interval=interval)[1:])
+    assert written == list(range(1, saves + 1))
+    assert (tmp_path / "model.pt").is_file()
+    args = train.parser().parse_args(train_args(tiny_run, tmp_path)[1:])
+    other = train.parser().parse_args(train_args(tiny_run, tmp_path, resume_interval=5)[1:])
+    assert train.fingerprint(args) == train.fingerprint(other)

@@ -3,7 +3,8 @@
 Clips come from the frame store (decoded once, not every epoch), go through the paper's augmentations, are
 mixed with timm's mixup/cutmix (the cutmix box is the same in every frame), and train with soft-target
 cross-entropy under AdamW and timm's per-iteration cosine schedule. Text features are recomputed each step
-only when the text encoder trains. Each epoch ends with an atomic resume point.
+only when the text encoder trains. An epoch end at least `--resume-interval` seconds after the last resume
+point writes a new one, atomically.
 
 Every random draw is a function of (seed, epoch, item) or (seed, rank, epoch, step), never of how far a
 process's RNG happens to have advanced: a run resumed after a kill repeats the uninterrupted run exactly,
@@ -18,6 +19,7 @@ import csv
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,6 +43,8 @@ from vifi.models.factory import METHODS, add_model_args, build_model, saved_modu
 from vifi.models.pretrained import save_weights
 
 log = logging.getLogger(__name__)
+# Options that change how a run executes, not what it computes.
+NOT_IN_FINGERPRINT = ("threads", "workers", "resume_interval")
 
 
 class ClipMixup:
@@ -79,7 +83,7 @@ def criterion(args: argparse.Namespace) -> torch.nn.Module:
 
 def fingerprint(args: argparse.Namespace) -> str:
     """Hash of everything that defines the run, so a stale resume point from other settings is discarded."""
-    keys = {k: str(v) for k, v in sorted(vars(args).items()) if k not in ("threads", "workers")}
+    keys = {k: str(v) for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()
 
 
@@ -190,6 +194,7 @@ def run(args: argparse.Namespace) -> None:
         start, rows = state["epoch"], [tuple(r) for r in state["rows"]]
         log.info("resuming %s after epoch %d", args.out, start)
 
+    last_saved = time.monotonic()
     for epoch in range(start, args.epochs):
         model.train()
         sampler.set_epoch(epoch)
@@ -220,7 +225,9 @@ def run(args: argparse.Namespace) -> None:
         log.info(
             "epoch %d/%d: mean loss %.4f", epoch + 1, args.epochs, sum(r[2] for r in rows[-iters:]) / iters
         )
-        if world.is_main:
+        due = time.monotonic() - last_saved >= args.resume_interval
+        if world.is_main and due and epoch + 1 < args.epochs:
+            last_saved = time.monotonic()
             checkpoint.save(
                 resume_path,
                 fingerprint=fingerprint(args),
@@ -295,6 +302,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rng-seed", type=int, default=1024)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--resume-interval",
+        type=float,
+        default=60.0,
+        help="seconds between resume points, written at epoch ends (0: after every epoch); a resume point "
+        "holds the model and optimiser, so short runs that save one per epoch spend their time writing it",
+    )
     p.add_argument("--out", type=Path, required=True, help="final weights")
     p.add_argument("--log-csv", type=Path, required=True, help="per-step loss and LR")
     return p
