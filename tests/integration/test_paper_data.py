@@ -18,7 +18,6 @@ import re
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import ROOT, run, tar_gz
+from tests.conftest import ROOT, run, serving, tar_gz
 from tests.integration.conftest import copy_checkout
 from vifi.data.framestore import FrameStore
 from vifi.data.synthetic import write_mp4
@@ -163,13 +162,8 @@ def https_server(root: Path, cert: Path, key: Path) -> Iterator[tuple[str, list[
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"https://127.0.0.1:{server.server_address[1]}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_yaml(path: Path, doc: dict[str, Any]) -> Path:

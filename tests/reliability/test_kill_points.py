@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT, assert_same_weights, tool_env, train_args
+from tests.conftest import ROOT, assert_same_weights, serving, tool_env, train_args
 from tests.unit.test_report import RUNS, write_run
 from vifi.report import aggregate, tables
 
@@ -261,13 +261,9 @@ class _SlowServer(ThreadingHTTPServer):
 @pytest.fixture
 def slow_server() -> Iterator[_SlowServer]:
     srv = _SlowServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(srv):
+        yield srv
+        srv.release.set()  # let a stalled handler finish, so that shutdown does not wait on it
 
 
 _DOWNLOAD = (

@@ -12,7 +12,6 @@ import io
 import logging
 import os
 import socket
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import tar_gz
+from tests.conftest import serving, tar_gz
 from vifi.data import download as dl
 from vifi.data.registry import DatasetSpec, FileSpec, RegistryError, WeightSpec, load_registry, parse_registry
 
@@ -117,12 +116,8 @@ class _Server(ThreadingHTTPServer):
 @pytest.fixture
 def server() -> Iterator[_Server]:
     srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(srv):
+        yield srv
 
 
 def sha256(data: bytes) -> str:
