@@ -7,12 +7,11 @@ plan names is created empty (directory outputs as folders), `snakemake --touch` 
 does, and the timed `snakemake -n` must then find nothing to do. Each is timed `--repeat` times and the best
 is reported, as machine noise only ever adds. The target is 5 s each; the printed ratio is seconds / target.
 
-    .venv/bin/python benchmarks/dag.py [--repeat 3] [--out results/benchmarks/dag.json]
+    .venv/bin/python benchmarks/dag.py [--repeat 3] [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vifi.io import write_json
+from harness import build_parser, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 5.0
@@ -96,19 +95,16 @@ def measure(repeat: int) -> dict[str, float | int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = build_parser(__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
-    parser.add_argument("--out", type=Path, default=ROOT / "results/benchmarks/dag.json")
     args = parser.parse_args(argv)
-    result = measure(args.repeat)
-    result |= {
-        "dry_run_ratio": result["dry_run_s"] / TARGET_S,
-        "noop_rerun_ratio": result["noop_rerun_s"] / TARGET_S,
-    }
+    result = measure(1 if args.quick else args.repeat)
+    ratios = {"dry_run_over_target": result["dry_run_s"] / TARGET_S}
+    ratios["noop_rerun_over_target"] = result["noop_rerun_s"] / TARGET_S
     print(f"paper grid: {result['jobs']} jobs, {result['outputs']} outputs; target {TARGET_S:.0f} s each")
     for name, key in (("snakemake -n from nothing", "dry_run"), ("no-op rerun", "noop_rerun")):
-        print(f"{name:26s} {result[key + '_s']:6.2f} s = {result[key + '_ratio']:.2f} x target")
-    write_json(args.out, result)
+        print(f"{name:26s} {result[key + '_s']:6.2f} s = {ratios[key + '_over_target']:.2f} x target")
+    write_results(args.out, "dag", ratios, result)
     return 0
 
 
