@@ -83,6 +83,31 @@ def test_score_is_the_mean_of_per_view_softmaxes() -> None:
     assert not torch.allclose(probs, mean_logits, atol=1e-3), "views must be averaged after the softmax"
 
 
+class CountingForwards(FirstPixels):
+    """FirstPixels that records how many clips each forward receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def forward(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(video))
+        return super().forward(video, text)
+
+
+def test_score_forwards_at_most_max_clips_and_scores_the_same() -> None:
+    """A batch of 3 videos x 6 views is 18 clips: forwards of 4 give the scores of one forward of 18."""
+    torch.manual_seed(0)
+    batches = [(torch.randn(3, 6, 2, 3, 4, 4), torch.tensor([0, 4, 2]))]
+    text = torch.zeros(5, 8)
+    whole, chunked = CountingForwards(), CountingForwards()
+    expected, _ = evaluate.score(whole, batches, text, torch.device("cpu"))
+    probs, labels = evaluate.score(chunked, batches, text, torch.device("cpu"), max_clips=4)
+    assert whole.sizes == [18] and chunked.sizes == [4, 4, 4, 4, 2]
+    torch.testing.assert_close(probs, expected)
+    assert labels.tolist() == [0, 4, 2]
+
+
 def test_gathered_scores_are_put_in_list_order_and_must_cover_every_video_once() -> None:
     probs, labels = torch.eye(3), torch.tensor([0, 1, 2])
     ordered, ordered_labels = evaluate.in_list_order([2, 0, 1], probs, labels, 3, Path("val.txt"))
