@@ -37,10 +37,32 @@ def jobs(commands: list[str], stage: str, protocol: str, method: str | None = No
     ]
 
 
+def out_files(command: str) -> list[str]:
+    """The files after `--out` (one evaluation job may write several runs' metrics)."""
+    return command.split("--out ")[-1].split(" >")[0].split()
+
+
 def outputs(commands: list[str]) -> set[str]:
-    return {
-        m.group(1) for c in commands if (m := re.search(r"--out (results/runs/\S+)/(?:model\.pt|metrics)", c))
+    """The run directories the commands write into."""
+    return {f.rsplit("/", 1)[0] for c in commands for f in out_files(c) if f.startswith("results/runs/")}
+
+
+def test_seeds_and_shot_counts_of_a_method_are_evaluated_in_one_job(commands):
+    """Each run's own model, name and output, in the same order, in one job per method."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    grouped = {
+        "base2novel": [f"seed{s}" for s in params["base2novel"]["seeds"]],
+        "fewshot": [f"{k}shot" for k in params["fewshot"]["shots"]],
     }
+    for protocol, runs in grouped.items():
+        trained = [c for c in jobs(commands, "evaluate", protocol) if "--method vanilla " not in c]
+        assert trained and len({re.search(r"--method (\w+)", c).group(1) for c in trained}) == len(trained)
+        for c in trained:
+            names = re.search(r"--run-name ((?:\S+ )+)--out", c).group(1).split()
+            weights = re.search(r"--weights ((?:\S+ )+)--arch", c).group(1).split()
+            assert names == runs
+            assert [w.rsplit("/", 2)[1] for w in weights] == runs
+            assert [f.rsplit("/", 2)[1] for f in out_files(c)] == runs
 
 
 def test_every_protocol_has_its_runs(commands):
@@ -134,7 +156,10 @@ def test_paper_grid_dry_run_lists_every_job_quickly():
     proc = run(["snakemake", "-n", "--configfile", str(PAPER), "--quiet", "rules"], cwd=ROOT)
     seconds = time.perf_counter() - start
     counts = Counter({m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)})
-    assert counts["train"] > 100 and counts["evaluate"] > 100, proc.stdout
+    paper = yaml.safe_load(PAPER.read_text())
+    seeds, shots = len(paper["base2novel"]["seeds"]), len(paper["fewshot"]["shots"])
+    evaluated = counts["evaluate"] + seeds * counts["evaluate_seeds"] + shots * counts["evaluate_shots"]
+    assert counts["train"] > 100 and evaluated > 100, proc.stdout
     print(f"paper grid: {counts['total']} jobs planned in {seconds:.1f} s")
 
 

@@ -23,6 +23,7 @@ from vifi.data.sampling import test_indices as centre_indices
 from vifi.data.transforms import EvalTransform, ThreeCropTransform
 from vifi.engine import evaluate
 from vifi.models.factory import ModelSpec, build_model
+from vifi.models.pretrained import build_clip, save_weights
 
 FRAMES = 12
 VIDEOS = 7
@@ -190,6 +191,38 @@ def test_one_view_reproduces_single_view_scoring(eval_set: dict, tmp_path: Path)
     assert labels.tolist() == [item.label for item in items]
     acc = metrics.topk_accuracy(reference, labels, ks=(1, 5))
     assert (entry["top1"], entry["top5"]) == (acc[1], acc[5])
+
+
+def test_one_job_evaluates_several_runs_each_as_if_alone(eval_set: dict, tmp_path: Path) -> None:
+    """Two runs (two models) in one call write the files that two separate calls write."""
+    torch.manual_seed(2)
+    other = tmp_path / "other.pt"
+    save_weights(build_clip("vifi-tiny")[0], other)
+    alone = [
+        evaluate_here(evaluate_args(eval_set, tmp_path / "a.json")),
+        evaluate_here([*evaluate_args(eval_set, tmp_path / "b.json"), "--weights", str(other)]),
+    ]
+    args = evaluate_args(eval_set, tmp_path / "unused.json")
+    args[args.index("--weights") + 1 : args.index("--weights") + 2] = [str(eval_set["weights"]), str(other)]
+    args[args.index("--run-name") + 1 : args.index("--run-name") + 2] = ["seed1", "seed2"]
+    args[args.index("--out") + 1 : args.index("--out") + 2] = [
+        str(tmp_path / "ga.json"),
+        str(tmp_path / "gb.json"),
+    ]
+    evaluate_here(args)
+    together = [json.loads((tmp_path / name).read_text()) for name in ("ga.json", "gb.json")]
+    assert [r["metrics"] for r in together] == [r["metrics"] for r in alone]
+    assert alone[0]["metrics"] != alone[1]["metrics"], "the two models must score differently"
+    assert [r["run"] for r in together] == ["seed1", "seed2"]
+    assert together[1]["provenance"]["params"]["weights"] == str(other)
+
+
+def test_run_lists_of_different_lengths_are_refused(eval_set: dict, tmp_path: Path, capsys) -> None:
+    args = [*evaluate_args(eval_set, tmp_path / "a.json"), "--run-name", "seed1", "seed2"]
+    with pytest.raises(SystemExit):
+        evaluate.main(args)
+    assert "1 weights, 2 run names and 1 outputs" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists()
 
 
 def test_two_torchrun_processes_score_every_video_once_as_one_process(eval_set: dict, tmp_path: Path) -> None:

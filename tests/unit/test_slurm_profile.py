@@ -18,13 +18,14 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 
 
 def gpu_rules() -> set[str]:
-    """Rules whose `resources:` declare a gpu count, read from the rule files."""
-    names = set()
-    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"^(?=rule )", smk.read_text(), flags=re.MULTILINE):
+    """Rules whose `resources:` declare a gpu count, and rules derived from them (`use rule a as b`)."""
+    names, texts = set(), [smk.read_text() for smk in (ROOT / "workflow" / "rules").glob("*.smk")]
+    for text in texts:
+        for block in re.split(r"^(?=rule )", text, flags=re.MULTILINE):
             if (name := re.match(r"rule (\w+):", block)) and re.search(r"^\s+gpu=", block, flags=re.MULTILINE):
                 names.add(name.group(1))
-    return names
+    derived = (m.groups() for text in texts for m in re.finditer(r"^use rule (\w+) as (\w+)", text, re.M))
+    return names | {child for parent, child in derived if parent in names}
 
 
 def job_resources(dry_run: str) -> list[tuple[str, dict[str, str]]]:

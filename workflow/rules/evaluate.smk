@@ -1,4 +1,6 @@
-# Evaluation: each set against its own class names (METHODS.md §5); sets per protocol in grid.smk.
+# Evaluation: each set against its own class names (METHODS.md §5); sets per protocol in grid.smk. Rule
+# evaluate scores one run (`main`); evaluate_seeds and evaluate_shots score all base-to-novel seeds or few-shot
+# shot counts of a method in one job (grid.smk: eval_runs).
 
 
 rule evaluate:
@@ -29,6 +31,8 @@ rule evaluate:
         "logs/evaluate/{protocol}/{dataset}/{method}/{run}.log",
     benchmark:
         "logs/benchmarks/evaluate/{protocol}/{dataset}/{method}/{run}.tsv"
+    wildcard_constraints:
+        run="main",
     conda:
         "../envs/vifi.yaml"
     threads: 1
@@ -39,12 +43,41 @@ rule evaluate:
         model=lambda wc: model_flags(wc.protocol, wc.method),
         sets=eval_args,
         views=eval_flags,
+        runs=eval_runs,
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
         " python -m vifi evaluate --frames {input.frames} --weights {input.weights} --arch {params.arch}"
         " --method {wildcards.method} {params.model} {params.sets} {params.views} --threads {threads}"
-        " --protocol {wildcards.protocol} --dataset {wildcards.dataset} --run-name {wildcards.run}"
+        " --protocol {wildcards.protocol} --dataset {wildcards.dataset} --run-name {params.runs}"
         " --out {output} > {log} 2>&1"
+
+
+use rule evaluate as evaluate_seeds with:
+    output:
+        expand(
+            "results/runs/{{protocol}}/{{dataset}}/{{method}}/seed{seed}/metrics.json",
+            seed=config["base2novel"]["seeds"],
+        ),
+    log:
+        "logs/evaluate/{protocol}/{dataset}/{method}/seeds.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{protocol}/{dataset}/{method}/seeds.tsv"
+    wildcard_constraints:
+        protocol="base2novel",
+
+
+use rule evaluate as evaluate_shots with:
+    output:
+        expand(
+            "results/runs/{{protocol}}/{{dataset}}/{{method}}/{shots}shot/metrics.json",
+            shots=config["fewshot"]["shots"],
+        ),
+    log:
+        "logs/evaluate/{protocol}/{dataset}/{method}/shots.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{protocol}/{dataset}/{method}/shots.tsv"
+    wildcard_constraints:
+        protocol="fewshot",
 
 
 rule runs_all:

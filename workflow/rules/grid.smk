@@ -152,13 +152,33 @@ def eval_args(wildcards):
     return " ".join(f"--eval {n} {lst} {lab}" for n, lst, lab in eval_sets(wildcards))
 
 
+GROUPED_RUNS = {
+    "base2novel": lambda: [f"seed{s}" for s in config["base2novel"]["seeds"]],
+    "fewshot": lambda: [f"{k}shot" for k in config["fewshot"]["shots"]],
+}
+
+
+def eval_runs(wildcards):
+    """The runs one evaluation job scores: its own `run`, or every seed or shot count of a method.
+
+    A method's base-to-novel seeds and few-shot shot counts share a dataset and evaluation sets, so one job
+    scores them all (rules evaluate_seeds and evaluate_shots): in the demo a job's imports cost more than
+    scoring a model.
+    """
+    run = getattr(wildcards, "run", None)
+    return [run] if run else GROUPED_RUNS[wildcards.protocol]()
+
+
 def eval_weights(wildcards):
-    """Vanilla CLIP as loaded; zero-shot targets use the source's model; others their own run's model."""
+    """Per run: vanilla CLIP as loaded; the source's model for zero-shot targets; else the run's own model."""
     if wildcards.method == "vanilla":
-        return pretrained_weights()
+        return [pretrained_weights()]
     if wildcards.protocol == "zeroshot":
-        return f"{run_dir('zeroshot', ZS['source'], wildcards.method, 'main')}/model.pt"
-    return f"{trained_dir(wildcards.protocol, wildcards.dataset, wildcards.method, wildcards.run)}/model.pt"
+        return [
+            f"{run_dir('zeroshot', ZS['source'], wildcards.method, 'main')}/model.pt"
+        ]
+    where = (wildcards.protocol, wildcards.dataset, wildcards.method)
+    return [f"{trained_dir(*where, run)}/model.pt" for run in eval_runs(wildcards)]
 
 
 def eval_flags(wildcards):

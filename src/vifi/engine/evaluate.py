@@ -152,20 +152,37 @@ def evaluate_set(
     }
 
 
-def run(args: argparse.Namespace) -> None:
-    """Evaluate every requested set and write one metrics file with provenance (process 0)."""
-    torch.set_num_threads(args.threads)
+def runs(args: argparse.Namespace) -> list[argparse.Namespace]:
+    """One namespace per `(weights, run name, out)` triple, each as if the run had been evaluated alone."""
+    lengths = {len(args.weights), len(args.run_name), len(args.out)}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"--weights, --run-name and --out need one value per run; got {len(args.weights)} weights, "
+            f"{len(args.run_name)} run names and {len(args.out)} outputs"
+        )
+    per_run = zip(args.weights, args.run_name, args.out, strict=True)
+    return [argparse.Namespace(**{**vars(args), "weights": w, "run_name": r, "out": o}) for w, r, o in per_run]
+
+
+def run(todo: list[argparse.Namespace]) -> None:
+    """Evaluate every requested set for each run and write each run's metrics file (process 0).
+
+    Several runs of one dataset (the seeds or shot counts of a method) share one process because a job's
+    imports cost more than evaluating a demo model; each run's file is written as soon as it is scored.
+    """
+    torch.set_num_threads(todo[0].threads)
     world = distributed.init()
     try:
-        trained = args.method != "vanilla"  # vanilla CLIP is evaluated as loaded
-        model = build_model(spec_from_args(args), args.weights, trained=trained).to(world.device).eval()
-        store = FrameStore(args.frames)
-        results = {
-            name: evaluate_set(model, store, name, Path(lst), Path(lab), args, world)
-            for name, lst, lab in args.eval
-        }
-        if world.is_main:
-            write_metrics(args, results, world.device)
+        store = FrameStore(todo[0].frames)
+        for one in todo:
+            trained = one.method != "vanilla"  # vanilla CLIP is evaluated as loaded
+            model = build_model(spec_from_args(one), one.weights, trained=trained).to(world.device).eval()
+            results = {
+                name: evaluate_set(model, store, name, Path(lst), Path(lab), one, world)
+                for name, lst, lab in one.eval
+            }
+            if world.is_main:
+                write_metrics(one, results, world.device)
     finally:
         distributed.shutdown(world)
 
@@ -190,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`)."""
     p = argparse.ArgumentParser(prog="vifi evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
-    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument(
+        "--weights", type=Path, nargs="+", required=True, help="the model of each run (one per --run-name)"
+    )
     add_model_args(p)
     p.add_argument(
         "--eval",
@@ -212,14 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument(
         "--run-name",
+        nargs="+",
         required=True,
-        help="the run within its (protocol, dataset, method): seed<k>, <K>shot or main",
+        help="each run within its (protocol, dataset, method): seed<k>, <K>shot or main",
     )
-    p.add_argument("--out", type=Path, required=True, help="metrics.json to write")
+    p.add_argument("--out", type=Path, nargs="+", required=True, help="each run's metrics.json to write")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m vifi evaluate`."""
-    run(build_parser().parse_args(argv))
+    parser = build_parser()
+    try:
+        todo = runs(parser.parse_args(argv))
+    except ValueError as err:
+        parser.error(str(err))
+    run(todo)
     return 0
