@@ -7,18 +7,23 @@ import random
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import v2
 
+from vifi.data import transforms
 from vifi.data.transforms import (
     CLIP_MEAN_255,
     CLIP_STD_255,
     EVL_RANDAUGMENT,
+    HUE,
     IMAGENET_MEAN_255,
     IMAGENET_STD_255,
+    ClipColorJitter,
     EvalTransform,
     EVLTrainTransform,
     ThreeCropTransform,
     TrainTransform,
     eval_transform,
+    jitter_schedule,
     multi_scale_crop_box,
     rand_augment_clip,
     rescaled_shape,
@@ -82,6 +87,73 @@ def test_train_jitter_differs_per_frame_and_augmentation_varies() -> None:
     plain = TrainTransform(32, color_jitter=0.0, grayscale=0.0)
     outputs = [plain(frames) for _ in range(10)]
     assert any(not torch.equal(outputs[0], o) for o in outputs[1:])
+
+
+class PerFrameJitter:
+    """The paper's jitter as a loop: `v2.ColorJitter` called on each frame in turn, drawing per call."""
+
+    def __init__(self) -> None:
+        self.jitter = v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.jitter(frame) for frame in clip])
+
+
+def jitter_test_frames(t: int, h: int, w: int) -> np.ndarray:
+    """Random colours, a grey band (r = g = b) where blends land on whole grey levels, and black pixels."""
+    frames = random_frames(t, h, w)
+    frames[:, : h // 3] = frames[:, : h // 3, :, :1]
+    frames[:, -2:, :4] = 0
+    return frames
+
+
+def outputs_and_next_draw(
+    transform: TrainTransform, frames: np.ndarray, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    return transform(frames), torch.rand(8)
+
+
+@pytest.mark.parametrize("frames_shape", [(8, 48, 64), (6, 36, 48)])  # resized, and cropped without a resize
+def test_train_jitter_equals_the_per_frame_loop(frames_shape: tuple[int, int, int]) -> None:
+    frames = jitter_test_frames(*frames_shape)
+    batched = TrainTransform(32, color_jitter=1.0, grayscale=0.0)
+    looped = TrainTransform(32, color_jitter=1.0, grayscale=0.0)
+    looped.jitter = PerFrameJitter()
+    for seed in range(8):
+        out, next_draw = outputs_and_next_draw(batched, frames, seed)
+        expected, expected_next_draw = outputs_and_next_draw(looped, frames, seed)
+        assert torch.equal(out, expected)
+        assert torch.equal(next_draw, expected_next_draw)  # the RNG stream goes on as after the loop
+
+
+@pytest.mark.parametrize("call_pixels", [transforms.JITTER_CALL_PIXELS, 400])
+def test_clip_jitter_equals_the_per_frame_loop_on_non_square_frames(
+    call_pixels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transforms, "JITTER_CALL_PIXELS", call_pixels)  # 400: one 17 x 29 frame per call
+    frames = jitter_test_frames(7, 17, 29)
+    clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    jitter, loop = ClipColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1), PerFrameJitter()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        out = jitter(clip)
+        torch.manual_seed(seed)
+        assert torch.equal(out, loop(clip))
+    assert np.array_equal(frames, jitter_test_frames(7, 17, 29))  # the input is left as it was
+
+
+def test_jitter_schedule_keeps_each_frames_order_and_runs_hue_once() -> None:
+    torch.manual_seed(0)
+    for _ in range(20):
+        orders = [torch.randperm(4).tolist() for _ in range(8)]
+        steps = list(jitter_schedule(orders))
+        applied: list[list[int]] = [[] for _ in orders]
+        for op, frames in steps:
+            for frame in frames:
+                applied[frame].append(op)
+        assert applied == orders
+        assert [op for op, _ in steps].count(HUE) == 1
 
 
 def test_train_grayscale_makes_channels_equal() -> None:

@@ -1,9 +1,10 @@
 """Spatial transforms of ViFi-CLIP (METHODS §4.3), generalised from the paper's 224 input to any size.
 
 The official pipeline chains mmaction transforms on lists of per-frame numpy images. Here every geometric
-step (resize, crop, flip, grayscale, normalise) runs once on the whole `(T, 3, H, W)` uint8 tensor, and only
-the colour jitter loops over frames, because the paper draws its factors per frame. All randomness comes from
-torch's global RNG, so the seeding that `DataLoader` does for each worker applies.
+step (resize, crop, flip, grayscale, normalise) runs once on the whole `(T, 3, H, W)` uint8 tensor. The paper
+draws the colour jitter's factors and op order per frame; `ClipColorJitter` still runs each op in batched calls,
+on all the frames due for it, with a factor per frame. All randomness comes from torch's global RNG, so the
+seeding that `DataLoader` does for each worker applies.
 
 Resizes inside the transforms are bilinear without antialiasing, as `mmcv.imresize` (cv2 `INTER_LINEAR`)
 does. Colour jitter and grayscale run on tensors rather than PIL images; their rounding can differ from
@@ -26,6 +27,7 @@ from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from torchvision.transforms import RandomResizedCrop, v2
 from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_grayscale_image, _rgb_to_hsv
 
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
 IMAGENET_STD_255 = (58.395, 57.12, 57.375)
@@ -120,6 +122,109 @@ class Normalize:
         return ((clip.float() - self.mean) / self.std).contiguous()
 
 
+def _blend(clip: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    """torchvision's `_blend` of uint8 frames and float `other` with a float64 `ratio` per frame, back to uint8.
+
+    torchvision adds `other` with `alpha=1 - ratio`, a fused multiply-add, and takes `1 - ratio` in float64 from
+    its python float; `addcmul_` fuses the same way, so each frame comes out bit for bit as torchvision's.
+    """
+    mixed = clip.mul(ratio.float()).addcmul_(other, (1 - ratio).float())
+    return mixed.clamp_(0, 255).to(torch.uint8)
+
+
+def _brightness(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """`F.adjust_brightness` with one factor per frame."""
+    return clip.mul(factor.float()).clamp_(0, 255).to(torch.uint8)
+
+
+def _grey(clip: torch.Tensor) -> torch.Tensor:
+    """Float `(T, 1, H, W)` grey levels of uint8 frames, floored as torchvision's contrast and saturation do."""
+    return _rgb_to_grayscale_image(clip, preserve_dtype=False).floor_()
+
+
+def _contrast(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """`F.adjust_contrast` with one factor per frame: blend towards the frame's mean grey level.
+
+    The mean fills a whole grey plane: `addcmul_` is several times slower when no operand varies over pixels.
+    """
+    grey = _grey(clip)
+    return _blend(clip, grey.copy_(grey.mean(dim=(-3, -2, -1), keepdim=True)), factor)
+
+
+def _saturation(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """`F.adjust_saturation` with one factor per frame: blend towards the frame's grayscale."""
+    return _blend(clip, _grey(clip), factor)
+
+
+def _hue(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """`F.adjust_hue` with one factor per frame, through torchvision's own batched RGB <-> HSV conversions."""
+    hue, saturation, value = _rgb_to_hsv(F.to_dtype(clip, torch.float32, scale=True)).unbind(dim=-3)
+    hue = hue.add_(factor.float().view(-1, 1, 1)).remainder_(1.0)
+    rgb = _hsv_to_rgb(torch.stack((hue, saturation, value), dim=-3))
+    return F.to_dtype(rgb, torch.uint8, scale=True)
+
+
+# Indexed as `v2.ColorJitter`'s `fn_idx` indexes them; each name is also the name of the op's factor.
+JITTER_OPS = (("brightness", _brightness), ("contrast", _contrast), ("saturation", _saturation), ("hue", _hue))
+HUE = 3
+# Pixels jittered together: small frames share each op's calls, which saves per-call overhead; a 224 px frame
+# goes alone, since batching frames that large leaves the cache and runs slower than frame by frame.
+JITTER_CALL_PIXELS = 2**16
+
+
+def jitter_schedule(orders: Sequence[Sequence[int]]) -> Iterator[tuple[int, list[int]]]:
+    """Steps `(op, frames)` that run every frame's ops in the frame's own order, each step batched over frames.
+
+    Each step runs the op that is next for the most frames, but hue, the slow op, only once every frame waits
+    for it: each frame has hue once, so the frames take one hue call and a few calls of each cheap op around it.
+    """
+    pending = [list(order) for order in orders]
+    while any(pending):
+        waiting: dict[int, list[int]] = {}
+        for frame, ops in enumerate(pending):
+            if ops:
+                waiting.setdefault(ops[0], []).append(frame)
+        op = max(waiting, key=lambda o: (o != HUE, len(waiting[o])))
+        for frame in waiting[op]:
+            pending[frame].pop(0)
+        yield op, waiting[op]
+
+
+class ClipColorJitter:
+    """`v2.ColorJitter` on every frame of a uint8 `(T, 3, H, W)` clip, each frame with its own draw.
+
+    Frame after frame, the op order and the four factors are drawn by `v2.ColorJitter.make_params` itself, so a
+    seeded run draws what a per-frame loop over `v2.ColorJitter` draws. torchvision's functional ops take one
+    factor per call, so the ops above repeat their arithmetic with a factor per frame, and each runs at once on
+    the frames that `jitter_schedule` groups. Every op works frame by frame, so the output equals the loop's.
+    """
+
+    def __init__(self, *, brightness: float, contrast: float, saturation: float, hue: float) -> None:
+        self.jitter = v2.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        params = [self.jitter.make_params([]) for _ in range(len(clip))]
+        frames = list(clip.unbind())
+        per_call = max(1, JITTER_CALL_PIXELS // (clip.shape[-2] * clip.shape[-1]))
+        jittered = []
+        for start in range(0, len(frames), per_call):
+            jittered += self._jitter(frames[start : start + per_call], params[start : start + per_call])
+        return torch.stack(jittered)
+
+    @staticmethod
+    def _jitter(frames: list[torch.Tensor], params: list[dict]) -> list[torch.Tensor]:
+        """The uint8 `frames` jittered, frame `t` with the op order and factors in `params[t]`."""
+        frames = list(frames)
+        for op_id, group in jitter_schedule([p["fn_idx"].tolist() for p in params]):
+            name, op = JITTER_OPS[op_id]
+            factor = torch.tensor([params[t][f"{name}_factor"] for t in group], dtype=torch.float64)
+            # A lone frame goes in as a view: no op writes to its input.
+            batch = frames[group[0]][None] if len(group) == 1 else torch.stack([frames[t] for t in group])
+            for t, frame in zip(group, op(batch, factor.view(-1, 1, 1, 1)).unbind(), strict=True):
+                frames[t] = frame
+        return frames
+
+
 class TrainTransform:
     """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale."""
 
@@ -137,7 +242,7 @@ class TrainTransform:
         self.hflip = hflip
         self.color_jitter = color_jitter
         self.grayscale = grayscale
-        self.jitter = v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+        self.jitter = ClipColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
         self.normalize = Normalize(mean, std)
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
@@ -149,7 +254,7 @@ class TrainTransform:
         if _coin(self.hflip):
             clip = clip.flip(-1)
         if _coin(self.color_jitter):
-            clip = torch.stack([self.jitter(frame) for frame in clip])
+            clip = self.jitter(clip)
         if _coin(self.grayscale):
             clip = F.rgb_to_grayscale(clip, num_output_channels=3)
         return self.normalize(clip)
