@@ -97,3 +97,25 @@ def test_gradient_checkpointing_gives_the_same_weights(data, tmp_path):
     assert plain.keys() == ckpt.keys()
     for key in plain:
         torch.testing.assert_close(plain[key], ckpt[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.parametrize("method", ["evl", "prompt"])
+def test_new_parameters_are_drawn_from_the_rng_seed(data, method):
+    """EVL's decoder and the prompt vectors start the same in every run of one seed, differently for another."""
+    extra = PROMPTS if method == "prompt" else []
+
+    def initial(seed: int, draw_before: bool) -> dict[str, torch.Tensor]:
+        if draw_before:
+            torch.rand(7)  # whatever ran earlier in the process must not matter
+        argv = [
+            "--frames", str(data["shard"]), "--train-list", "x", "--labels", "y", "--out", "z",
+            "--log-csv", "w", "--weights", str(data["weights"]), "--arch", "vifi-tiny", "--method", method,
+            "--num-frames", "4", "--epochs", "1", "--lr", "1e-3", "--batch-size", "2", "--effective-batch", "2",
+            "--rng-seed", str(seed), *extra,
+        ]  # fmt: skip
+        return train.initial_model(train.parser().parse_args(argv)).state_dict()
+
+    first, again, other = initial(1, False), initial(1, True), initial(2, False)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first)

@@ -154,13 +154,22 @@ def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, wo
     return dataset, sampler, loader
 
 
+def initial_model(args: argparse.Namespace) -> nn.Module:
+    """The model before training, its new parts (EVL's decoder, prompt vectors) drawn from `--rng-seed`.
+
+    Without the seed those parts differ from run to run, and so would every EVL and prompting result.
+    """
+    torch.manual_seed(args.rng_seed)
+    return build_model(spec_from_args(args), args.weights)
+
+
 def run(args: argparse.Namespace) -> None:
     """Train, logging loss and LR per mini-batch, then save the final weights (rank 0)."""
     torch.set_num_threads(args.threads)
     world = distributed.init()
     accumulation = distributed.accumulation_steps(args.effective_batch, args.batch_size, world.size)
     classnames = read_labels(args.labels)
-    model = build_model(spec_from_args(args), args.weights).to(world.device)
+    model = initial_model(args).to(world.device)
     saved = saved_module(model)
     dataset, sampler, loader = build_loader(args, len(classnames), model.clip.visual.image_size[0], world)
     iters = len(loader)
