@@ -65,6 +65,13 @@ def test_seeds_and_shot_counts_of_a_method_are_evaluated_in_one_job(commands):
             assert [f.rsplit("/", 2)[1] for f in out_files(c)] == runs
 
 
+def test_reordered_config_keys_change_no_command(commands, tmp_path: Path):
+    """An override file with params.yaml's values in another key order must not trigger any rerun."""
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(yaml.safe_load((ROOT / "params.yaml").read_text()), sort_keys=True))
+    assert sorted(shell_commands("all", "--configfile", str(reordered))) == sorted(commands)
+
+
 def test_every_protocol_has_its_runs(commands):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     b2n, fs, zs = params["base2novel"], params["fewshot"], params["zeroshot"]

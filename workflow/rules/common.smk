@@ -50,9 +50,13 @@ def code(*modules):
 
 
 def flags(section, skip=()):
-    """CLI flags from a params.yaml section, so every knob reaches the stage and Snakemake's params trigger."""
+    """CLI flags from a params.yaml section, so every knob reaches the stage and Snakemake's params trigger.
+
+    Sorted by key: the same values in another order (an override file written by hand or by a tool) must give
+    the same command, or Snakemake's params trigger would redo every job.
+    """
     parts = []
-    for key, value in section.items():
+    for key, value in sorted(section.items()):
         if key in skip or value is None:
             continue
         name = key.replace("_", "-")
