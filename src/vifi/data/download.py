@@ -29,11 +29,11 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import requests
-from tqdm import tqdm
 
 from vifi.data.archives import ArchiveError, extract_into, extract_parts, staging_dir
 from vifi.data.registry import DatasetSpec, FileSpec, Registry, RegistryError, WeightSpec, load_registry
 from vifi.io import atomic_path
+from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _transfer(
         length = response.headers.get("Content-Length")
         expected = start + int(length) if length and length.isdigit() else None
         label = part.name.removesuffix(".part")
-        bar = tqdm(total=expected, initial=start, unit="B", unit_scale=True, desc=label, disable=None)
+        bar = progress_bar(total=expected, initial=start, unit="B", unit_scale=True, desc=label, disable=None)
         with open(part, "ab" if resumed else "wb") as fh, bar:
             for chunk in response.iter_content(CHUNK):
                 fh.write(chunk)  # a connection closed before Content-Length bytes raises in iter_content

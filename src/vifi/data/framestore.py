@@ -60,7 +60,6 @@ import av
 import numpy as np
 import torch
 import torchvision.io
-from tqdm import tqdm
 
 from vifi.argtypes import int_at_least
 from vifi.data.shards import (
@@ -74,6 +73,7 @@ from vifi.data.shards import (
 )
 from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
 from vifi.io import atomic_path
+from vifi.progress import progress_bar
 
 FORMAT = 2
 DECODE_CHUNK = 32
@@ -301,7 +301,7 @@ def _extract_into(
     """
     videos: dict[str, Any] = {}
     failed: dict[str, str] = {}
-    for key in tqdm(keys, desc="extract", unit="video", disable=not progress):
+    for key in progress_bar(keys, desc="extract", unit="video", disable=not progress):
         offset = spool.tell()
         try:
             videos[key] = {

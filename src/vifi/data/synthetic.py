@@ -32,12 +32,12 @@ from typing import Any
 
 import av
 import numpy as np
-from tqdm import tqdm
 
 from vifi.argtypes import int_at_least
 from vifi.data.annotations import Item, read_labels, write_labels, write_list
 from vifi.data.world import COLOURS, ROLES, SHAPES, ClassSpec, render_clip, render_still, select_classes
 from vifi.io import atomic_path, write_json
+from vifi.progress import progress_bar
 
 # Purposes of the random streams of one dataset; a new purpose gets a new number, so old streams stay put.
 _SELECT, _IMBALANCE, _GROUPS, _VIDEO, _STILLS = range(5)
@@ -271,7 +271,7 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan) -> None:
 
 def _write_videos(root: Path, plan: DatasetPlan) -> None:
     v = plan.video
-    with tqdm(total=sum(plan.videos_per_class), desc=f"synthesize {plan.name}", unit="video") as bar:
+    with progress_bar(total=sum(plan.videos_per_class), desc=f"synthesize {plan.name}", unit="video") as bar:
         for spec, count in zip(plan.classes, plan.videos_per_class, strict=True):
             (root / spec.slug).mkdir(parents=True)
             for index in range(count):
@@ -376,7 +376,7 @@ def generate_stills(
     order = np.concatenate(rounds)[:count]
     images = np.empty((count, height, width, 3), dtype=np.uint8)
     captions = []
-    for k, pair in enumerate(tqdm(order, desc="stills", unit="image")):
+    for k, pair in enumerate(progress_bar(order, desc="stills", unit="image")):
         images[k], caption = render_still(*pairs[pair], rng, height, width)
         captions.append(caption)
     _write_npz(Path(out_path), images=images, captions=np.array(captions))

@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from vifi.argtypes import int_at_least
 from vifi.data.annotations import Item, read_labels, read_list
@@ -30,6 +29,7 @@ from vifi.data.framestore import FrameStore
 from vifi.data.transforms import NORMALIZATION, eval_transform
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import add_model_args, build_model, spec_from_args
+from vifi.progress import progress_bar
 from vifi.report.embeddings import Embeddings, save_embeddings
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def spread(items: Sequence[Item], max_videos: int | None) -> list[Item]:
 def embed(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm video embeddings `(N, D)` and labels `(N,)` of a loader of `(B, T, 3, H, W)` clips."""
     vectors, labels = [], []
-    for clips, y in tqdm(loader, desc="embed", leave=False):
+    for clips, y in progress_bar(loader, desc="embed", leave=False):
         with autocast(device):
             video = model.encode_video(clips.to(device))
         vectors.append(F.normalize(video.float(), dim=-1).cpu())

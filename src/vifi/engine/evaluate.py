@@ -21,7 +21,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from vifi import metrics, provenance
 from vifi.argtypes import int_at_least
@@ -33,6 +32,7 @@ from vifi.engine import distributed
 from vifi.engine.devices import autocast, describe
 from vifi.io import write_json
 from vifi.models.factory import add_model_args, build_model, spec_from_args
+from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def score(
     shown when `desc` is given.
     """
     probs, labels = [torch.empty(0, len(text))], [torch.empty(0, dtype=torch.long)]
-    for views, y in tqdm(loader, desc=desc, leave=False, disable=desc is None):
+    for views, y in progress_bar(loader, desc=desc, leave=False, disable=desc is None):
         clips = views.flatten(0, 1)
         with autocast(device):
             logits = torch.cat([model(part.to(device), text) for part in clips.split(max_clips or len(clips))])

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from vifi.data.transforms import EvalTransform
 from vifi.engine import schedule
 from vifi.engine.devices import autocast, pick_device, seed_everything
 from vifi.io import atomic_path
 from vifi.models.pretrained import build_clip, save_weights
+from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its temperature here during pretraining
@@ -68,7 +68,7 @@ def train(args: argparse.Namespace) -> None:
     rows = []
     for epoch in range(args.epochs):
         order = torch.randperm(len(images))
-        bar = tqdm(range(iters), desc=f"pretrain epoch {epoch + 1}/{args.epochs}", leave=False)
+        bar = progress_bar(range(iters), desc=f"pretrain epoch {epoch + 1}/{args.epochs}", leave=False)
         for it in bar:
             idx = order[it * args.batch_size : (it + 1) * args.batch_size]
             distinct, batch_ids = caption_ids[idx].unique(return_inverse=True)  # encode each caption once

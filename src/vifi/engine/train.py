@@ -30,7 +30,6 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
@@ -41,6 +40,7 @@ from vifi.engine.devices import autocast
 from vifi.io import atomic_path
 from vifi.models.factory import METHODS, add_model_args, build_model, saved_module, spec_from_args
 from vifi.models.pretrained import save_weights
+from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
 # Options that change how a run executes, not what it computes.
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> None:
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
         optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(
+        bar = progress_bar(
             loader,
             desc=f"{args.method} epoch {epoch + 1}/{args.epochs}",
             leave=False,
