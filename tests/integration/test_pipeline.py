@@ -54,6 +54,19 @@ def test_second_dvc_repro_is_a_noop_and_snakemake_agrees(smoke_repo: Path):
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
+def test_more_loader_workers_rerun_nothing(smoke_repo: Path, tmp_path: Path):
+    """Loader workers set a job's speed, not its result: finished runs stay finished when they change."""
+    faster = tmp_path / "faster.yaml"
+    faster.write_text("train:\n  workers: 2\nevaluate:\n  workers: 3\n")
+    dry = run(["snakemake", "-n", "--configfile", str(faster)], cwd=smoke_repo)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+    forced = run(
+        ["snakemake", "-n", "-F", "-p", "--cores", "8", "--configfile", str(faster)], cwd=smoke_repo
+    ).stdout
+    assert re.search(r"vifi train .*--threads 3 --workers 2 ", forced), "the new count must reach the job"
+    assert re.search(r"vifi evaluate .*--threads 4 --workers 3 ", forced)
+
+
 def test_raw_data_and_checkpoints_push_to_the_default_remote(smoke_repo: Path):
     """The synthetic raw data, the pretrained CLIP and the fine-tuned runs are DVC-tracked and pushable."""
     run(["dvc", "push"], cwd=smoke_repo)

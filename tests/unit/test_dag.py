@@ -72,6 +72,18 @@ def test_reordered_config_keys_change_no_command(commands, tmp_path: Path):
     assert sorted(shell_commands("all", "--configfile", str(reordered))) == sorted(commands)
 
 
+def test_paper_jobs_load_data_with_their_configured_workers():
+    """Paper mode feeds each GPU with loader processes, in training and in multi-view evaluation alike."""
+    paper = yaml.safe_load(PAPER.read_text())
+    commands = shell_commands(
+        "all", "--cores", "64", "--configfile", str(PAPER)
+    )  # threads are capped at --cores
+    for stage in ("train", "evaluate"):
+        workers = paper[stage]["workers"]
+        staged = [c for c in commands if f"vifi {stage} " in c]
+        assert staged and all(f"--threads {workers + 1} --workers {workers} " in c for c in staged), stage
+
+
 def test_every_protocol_has_its_runs(commands):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     b2n, fs, zs = params["base2novel"], params["fewshot"], params["zeroshot"]

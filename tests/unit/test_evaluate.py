@@ -236,3 +236,12 @@ def test_two_torchrun_processes_score_every_video_once_as_one_process(eval_set: 
     ddp = json.loads((tmp_path / "ddp.json").read_text())["metrics"]["val"]
     assert ddp["videos"] == VIDEOS and ddp["views"] == {"clips": 2, "crops": 3}
     assert ddp == single["metrics"]["val"]
+
+
+def test_loader_workers_score_the_same_views(eval_set: dict, tmp_path: Path) -> None:
+    """Loader processes (`evaluate.workers`) decode the same 2 x 3 views per video as the main process."""
+    views = ("--num-clips", "2", "--num-crops", "3")
+    alone = evaluate_here(evaluate_args(eval_set, tmp_path / "w0.json", *views))
+    helped = evaluate_here(evaluate_args(eval_set, tmp_path / "w2.json", *views, "--workers", "2"))
+    assert helped["metrics"] == alone["metrics"]
+    assert helped["provenance"]["params"]["workers"] == "2"

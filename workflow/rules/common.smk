@@ -70,6 +70,11 @@ def flags(section, skip=()):
     return " ".join(parts)
 
 
+# Keys that set how fast a job runs, never what it computes: they reach the stage through `threads` and
+# `resources`, not `params`, so giving the data loaders more workers reruns nothing.
+SPEED_KEYS = ("workers",)
+
+
 def recipe(protocol, method):
     """`train`, then the protocol's `train`, the method's `recipes`, the protocol's `recipes` for the method.
 

@@ -35,9 +35,10 @@ rule evaluate:
         run="main",
     conda:
         "../envs/vifi.yaml"
-    threads: 1
+    threads: 1 + config["evaluate"]["workers"]
     resources:
         gpu=1,
+        workers=lambda wc, threads: threads - 1,  # the loader processes that fit in the threads granted
     params:
         arch=config["model"]["arch"],
         model=lambda wc: model_flags(wc.protocol, wc.method),
@@ -47,7 +48,8 @@ rule evaluate:
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
         " python -m vifi evaluate --frames {input.frames} --weights {input.weights} --arch {params.arch}"
-        " --method {wildcards.method} {params.model} {params.sets} {params.views} --threads {threads}"
+        " --method {wildcards.method} {params.model} {params.sets} {params.views}"
+        " --threads {threads} --workers {resources.workers}"
         " --protocol {wildcards.protocol} --dataset {wildcards.dataset} --run-name {params.runs}"
         " --out {output} > {log} 2>&1"
 

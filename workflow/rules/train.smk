@@ -37,15 +37,17 @@ rule train:
     threads: 1 + config["train"]["workers"]
     resources:
         gpu=1,
+        workers=lambda wc, threads: threads - 1,  # the loader processes that fit in the threads granted
     params:
         model=lambda wc: model_flags(wc.protocol, wc.method),
-        recipe=lambda wc: flags(recipe(wc.protocol, wc.method)),
+        recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
         arch=config["model"]["arch"],
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
         " python -m vifi train --frames {input.frames} --train-list {input.train_list}"
         " --labels {input.labels} --weights {input.weights} --arch {params.arch}"
-        " --method {wildcards.method} {params.model} {params.recipe} --threads {threads}"
+        " --method {wildcards.method} {params.model} {params.recipe}"
+        " --threads {threads} --workers {resources.workers}"
         " --out {output.weights} --log-csv {output.curve} > {log} 2>&1"
 
 
