@@ -1,0 +1,90 @@
+"""All four protocols and all six methods run end to end on a tiny grid (tests/integration/every_protocol.yaml).
+
+The smoke repository of the other integration tests runs base-to-novel only; this run covers zero-shot
+transfer, few-shot, the fully supervised multi-view evaluation with FLOP counts, prompting from the zero-shot
+ViFi-CLIP and EVL, through to every table, figure and the results page.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run
+from tests.integration.conftest import copy_checkout
+
+pytestmark = pytest.mark.integration
+
+OVERRIDE = ROOT / "tests/integration/every_protocol.yaml"
+TABLES = ("base2novel", "prompting", "zeroshot", "fewshot", "fullsup", "evl_vs_vifi")
+
+
+@dataclass(frozen=True)
+class Finished:
+    repo: Path
+    grid: dict
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Finished:
+    """A fresh copy of the checkout after `snakemake --cores 2` over the tiny grid."""
+    repo = tmp_path_factory.mktemp("every-protocol") / "repo"
+    copy_checkout(repo)
+    start = time.perf_counter()
+    run(["snakemake", "--cores", "2", "--configfile", str(OVERRIDE)], cwd=repo, timeout=900)
+    return Finished(repo, yaml.safe_load(OVERRIDE.read_text()), time.perf_counter() - start)
+
+
+def aggregate(finished: Finished, protocol: str) -> pd.DataFrame:
+    return pd.read_csv(finished.repo / f"results/aggregates/{protocol}.csv")
+
+
+def test_every_protocol_aggregates_every_configured_method(finished: Finished) -> None:
+    grid = finished.grid
+    expected = {
+        "zeroshot": {(d, m) for d in grid["zeroshot"]["targets"] for m in grid["zeroshot"]["methods"]},
+        "base2novel": {("ucf101", m) for m in grid["base2novel"]["methods"]},
+        "fewshot": {("ucf101", m) for m in ("vifi", "prompt", "evl")},  # params.yaml's few-shot methods
+        "fullsup": {(d, m) for d, methods in grid["fullsup"]["grid"].items() for m in methods},
+    }
+    for protocol, rows in expected.items():
+        table = aggregate(finished, protocol)
+        assert set(zip(table["dataset"], table["method"], strict=True)) == rows, (protocol, table.to_string())
+    fullsup = aggregate(finished, "fullsup")
+    assert (fullsup["clips"] == 2).all() and (fullsup["crops"] == 3).all()
+    assert fullsup["top1"].between(0, 100).all()
+
+
+def test_every_table_figure_and_the_page_are_written(finished: Finished) -> None:
+    results = finished.repo / "results"
+    for table in TABLES:
+        for ext in ("tex", "html"):
+            assert (results / f"tables/{table}.{ext}").stat().st_size > 0, (table, ext)
+    figures = {p.stem for p in (results / "figures").glob("*.png")}
+    assert figures >= {"fewshot", "base2novel", "tsne_ucf101"}
+    page = (results / "index.html").read_text()
+    assert page.count("<table") >= len(TABLES) and page.count("data:image/png;base64,") == len(figures)
+
+
+def test_flops_are_counted_for_each_fully_supervised_method(finished: Finished) -> None:
+    for method in {m for methods in finished.grid["fullsup"]["grid"].values() for m in methods}:
+        counted = json.loads((finished.repo / f"results/metrics/flops/{method}.json").read_text())
+        assert counted[method] > 0, counted
+
+
+def test_prompting_trained_from_the_zero_shot_vifi_model(finished: Finished) -> None:
+    log = (finished.repo / "logs/train/base2novel/ucf101/prompt/seed1.log").read_text()
+    assert "tensors from results/runs/zeroshot/k400/vifi/main/model.pt" in log, log[-2000:]
+
+
+def test_nothing_is_left_to_do(finished: Finished) -> None:
+    dry = run(["snakemake", "-n", "--configfile", str(OVERRIDE)], cwd=finished.repo)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+    print(f"every protocol, tiny grid: {finished.seconds:.0f} s")
