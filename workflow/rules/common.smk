@@ -75,6 +75,11 @@ def flags(section, skip=()):
 SPEED_KEYS = ("workers",)
 
 
+def loader_workers(wildcards, threads):
+    """Data-loader processes beside a job's main one: what its threads leave, once `--cores` has capped them."""
+    return threads - 1
+
+
 def recipe(protocol, method):
     """`train`, then the protocol's `train`, the method's `recipes`, the protocol's `recipes` for the method.
 

@@ -38,7 +38,7 @@ rule evaluate:
     threads: 1 + config["evaluate"]["workers"]
     resources:
         gpu=1,
-        workers=lambda wc, threads: threads - 1,  # the loader processes that fit in the threads granted
+        workers=loader_workers,
     params:
         arch=config["model"]["arch"],
         model=lambda wc: model_flags(wc.protocol, wc.method),

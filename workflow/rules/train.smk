@@ -37,7 +37,7 @@ rule train:
     threads: 1 + config["train"]["workers"]
     resources:
         gpu=1,
-        workers=lambda wc, threads: threads - 1,  # the loader processes that fit in the threads granted
+        workers=loader_workers,
     params:
         model=lambda wc: model_flags(wc.protocol, wc.method),
         recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
