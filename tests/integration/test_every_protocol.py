@@ -1,5 +1,7 @@
 """All four protocols and all six methods run end to end on a tiny grid (tests/integration/every_protocol.yaml).
 
+Image-FT and text-FT run in the zero-shot protocol, the other methods in several.
+
 The smoke repository of the other integration tests runs base-to-novel only; this run covers zero-shot
 transfer, few-shot, the fully supervised multi-view evaluation with FLOP counts, prompting from the zero-shot
 ViFi-CLIP and EVL, through to every table, figure and the results page.
