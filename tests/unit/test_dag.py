@@ -75,9 +75,8 @@ def test_reordered_config_keys_change_no_command(commands, tmp_path: Path):
 def test_paper_jobs_load_data_with_their_configured_workers():
     """Paper mode feeds each GPU with loader processes, in training and in multi-view evaluation alike."""
     paper = yaml.safe_load(PAPER.read_text())
-    commands = shell_commands(
-        "all", "--cores", "64", "--configfile", str(PAPER)
-    )  # threads are capped at --cores
+    # Snakemake caps threads at --cores, and the workers with them: ask for more cores than any job needs.
+    commands = shell_commands("all", "--cores", "64", "--configfile", str(PAPER))
     for stage in ("train", "evaluate"):
         workers = paper[stage]["workers"]
         staged = [c for c in commands if f"vifi {stage} " in c]
