@@ -441,6 +441,24 @@ def test_dataset_samples_train_and_test_indices(raw_shard: Path) -> None:
     assert not all(torch.equal(train[0][0], train[0][0]) for _ in range(10))
 
 
+def test_seeded_dataset_draws_touch_only_the_cpu_generator(
+    raw_shard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seeded item must not reseed CUDA: `fork_rng(devices=[])` would not restore it (and queuing the seed
+    on a CPU host costs a stack trace per video)."""
+    store = FrameStore([raw_shard])
+    dataset = ClipDataset(store, [Item("a/v0.mp4", 0)], 4, TrainTransform(32), train=True, seed=3)
+    first = dataset[0][0]
+    reseeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: reseeded.append(seed))
+    before = torch.get_rng_state()
+    assert torch.equal(dataset[0][0], first)  # the same stream for the same (seed, epoch, item)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert reseeded == []
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[0][0], first)
+
+
 def test_dataset_names_missing_videos(raw_shard: Path) -> None:
     store = FrameStore([raw_shard])
     items = [Item("a/v0.mp4", 0)] + [Item(f"gone/{i}.mp4", 1) for i in range(12)]

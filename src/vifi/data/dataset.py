@@ -75,10 +75,16 @@ class ClipDataset(Dataset):
             return self._load(index)
         # Each (seed, epoch, item) gets its own random stream, so the clip a video yields does not depend
         # on which process, worker or batch position loads it: 2 processes equal 1, and a resumed run
-        # repeats the draws of an uninterrupted one.
+        # repeats the draws of an uninterrupted one. Only the CPU generator is seeded: `torch.manual_seed`
+        # would also reseed (or, before their first use, queue a seed with a recorded stack for) CUDA, XPU
+        # and MTIA, which `fork_rng(devices=[])` does not restore, and the queuing alone cost 5% of a demo
+        # training job.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]))
+            torch.default_generator.manual_seed(self._stream(index))
             return self._load(index)
+
+    def _stream(self, index: int) -> int:
+        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
 
     def _load(self, index: int) -> tuple[torch.Tensor, int]:
         item = self.items[index]
