@@ -38,8 +38,8 @@ def jobs(commands: list[str], stage: str, protocol: str, method: str | None = No
 
 
 def out_files(command: str) -> list[str]:
-    """The files after `--out` (one evaluation job may write several runs' metrics)."""
-    return command.split("--out ")[-1].split(" >")[0].split()
+    """The files after each `--out` (one evaluation job may write several runs' or datasets' metrics)."""
+    return [f for part in command.split("--out ")[1:] for f in part.split(" >")[0].split(" --")[0].split()]
 
 
 def outputs(commands: list[str]) -> set[str]:
@@ -58,7 +58,7 @@ def test_seeds_and_shot_counts_of_a_method_are_evaluated_in_one_job(commands):
         trained = [c for c in jobs(commands, "evaluate", protocol) if "--method vanilla " not in c]
         assert trained and len({re.search(r"--method (\w+)", c).group(1) for c in trained}) == len(trained)
         for c in trained:
-            names = re.search(r"--run-name ((?:\S+ )+)--out", c).group(1).split()
+            names = re.search(r"--run-name ((?:\S+ )+)--dataset", c).group(1).split()
             weights = re.search(r"--weights ((?:\S+ )+)--arch", c).group(1).split()
             assert names == runs
             assert [w.rsplit("/", 2)[1] for w in weights] == runs
@@ -99,9 +99,11 @@ def test_every_protocol_has_its_runs(commands):
     fewshot = outputs(jobs(commands, "evaluate", "fewshot"))
     assert len(fewshot) == len(fs["datasets"]) * len(fs["shots"]) * len(fs["methods"])
     assert {r.rsplit("/", 1)[1] for r in fewshot} == {f"{k}shot" for k in fs["shots"]}
-    zeroshot = jobs(commands, "evaluate", "zeroshot")
-    assert len(zeroshot) == len(zs["targets"]) * len(zs["methods"])
-    assert all(c.count("--eval split") == len(zs["splits"]) for c in zeroshot)
+    zeroshot = jobs(commands, "evaluate", "zeroshot")  # one job per method scores every target
+    assert len(zeroshot) == len(zs["methods"])
+    assert all(re.findall(r"--dataset (\w+)", c) == zs["targets"] for c in zeroshot)
+    assert all(c.count("--eval split") == len(zs["splits"]) * len(zs["targets"]) for c in zeroshot)
+    assert len(outputs(zeroshot)) == len(zs["targets"]) * len(zs["methods"])
     fullsup = jobs(commands, "evaluate", "fullsup")
     assert fullsup and all("--num-clips 4 --num-crops 3" in c for c in fullsup)
 

@@ -217,6 +217,36 @@ def test_one_job_evaluates_several_runs_each_as_if_alone(eval_set: dict, tmp_pat
     assert together[1]["provenance"]["params"]["weights"] == str(other)
 
 
+def dataset_section(data: dict, dataset: str, out: Path) -> list[str]:
+    """The `--dataset` section of `vifi evaluate`: that dataset's frames, set and metrics file."""
+    return [
+        *("--dataset", dataset, "--frames", str(data["shard"])),
+        *("--eval", "val", str(data["list"]), str(data["labels"]), "--out", str(out)),
+    ]
+
+
+def test_one_job_evaluates_a_model_on_several_datasets_each_as_if_alone(
+    eval_set: dict, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Each `--dataset` section (the zero-shot targets) scores its own frames and set into its own file."""
+    world = tiny_world(tmp_path_factory.mktemp("second"), classes=3, frames=FRAMES)
+    second = {"shard": world["shard"], "list": world["val"], "labels": world["labels"]}
+    weights = str(eval_set["weights"])
+    shared = ["--weights", weights, "--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"]
+    shared += ["--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--run-name", "main"]
+    sections = [("hmdb51", eval_set), ("k600", second)]
+    for name, data in sections:
+        evaluate_here([*shared, *dataset_section(data, name, tmp_path / f"{name}-alone.json")])
+    grouped = [arg for name, data in sections for arg in dataset_section(data, name, tmp_path / name)]
+    evaluate_here([*shared, *grouped])
+    for name, data in sections:
+        alone, together = (json.loads((tmp_path / f).read_text()) for f in (f"{name}-alone.json", name))
+        assert together["dataset"] == name and together["metrics"] == alone["metrics"]
+        assert together["provenance"]["params"]["frames"] == [str(data["shard"])]
+    videos = [json.loads((tmp_path / name).read_text())["metrics"]["val"]["videos"] for name, _ in sections]
+    assert videos == [VIDEOS, 3]
+
+
 def test_run_lists_of_different_lengths_are_refused(eval_set: dict, tmp_path: Path, capsys) -> None:
     args = [*evaluate_args(eval_set, tmp_path / "a.json"), "--run-name", "seed1", "seed2"]
     with pytest.raises(SystemExit):

@@ -1,15 +1,17 @@
 # Evaluation: each set against its own class names (METHODS.md §5); sets per protocol in grid.smk. Rule
 # evaluate scores one run (`main`); evaluate_seeds and evaluate_shots score all base-to-novel seeds or few-shot
-# shot counts of a method in one job (grid.smk: eval_runs).
+# shot counts of a method in one job (grid.smk: eval_runs), evaluate_targets a zero-shot model on every
+# target (eval_datasets).
 
 
 rule evaluate:
     input:
-        frames="data/frames/{dataset}/manifest.json",
+        frames=eval_frames,
         weights=eval_weights,
         sets=eval_files,
         code=code(
             "engine/evaluate",
+            "argtypes",
             "engine/devices",
             "engine/distributed",
             "models/factory",
@@ -32,6 +34,7 @@ rule evaluate:
     benchmark:
         "logs/benchmarks/evaluate/{protocol}/{dataset}/{method}/{run}.tsv"
     wildcard_constraints:
+        protocol="base2novel|fullsup",
         run="main",
     conda:
         "../envs/vifi.yaml"
@@ -42,16 +45,15 @@ rule evaluate:
     params:
         arch=config["model"]["arch"],
         model=lambda wc: model_flags(wc.protocol, wc.method),
-        sets=eval_args,
         views=eval_flags,
         runs=eval_runs,
+        datasets=eval_args,
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
-        " python -m vifi evaluate --frames {input.frames} --weights {input.weights} --arch {params.arch}"
-        " --method {wildcards.method} {params.model} {params.sets} {params.views}"
+        " python -m vifi evaluate --weights {input.weights} --arch {params.arch}"
+        " --method {wildcards.method} {params.model} {params.views}"
         " --threads {threads} --workers {resources.workers}"
-        " --protocol {wildcards.protocol} --dataset {wildcards.dataset} --run-name {params.runs}"
-        " --out {output} > {log} 2>&1"
+        " --protocol {wildcards.protocol} --run-name {params.runs} {params.datasets} > {log} 2>&1"
 
 
 use rule evaluate as evaluate_seeds with:
@@ -80,6 +82,20 @@ use rule evaluate as evaluate_shots with:
         "logs/benchmarks/evaluate/{protocol}/{dataset}/{method}/shots.tsv"
     wildcard_constraints:
         protocol="fewshot",
+
+
+use rule evaluate as evaluate_targets with:
+    output:
+        expand(
+            "results/runs/{{protocol}}/{dataset}/{{method}}/main/metrics.json",
+            dataset=ZS["targets"],
+        ),
+    log:
+        "logs/evaluate/{protocol}/{method}/targets.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{protocol}/{method}/targets.tsv"
+    wildcard_constraints:
+        protocol="zeroshot",
 
 
 rule runs_all:

@@ -127,34 +127,68 @@ def train_inputs(wildcards):
     return {"train_list": f"{d}/train.txt", "labels": f"{d}/labels.csv"}
 
 
-def eval_sets(wildcards):
-    """(name, list, labels) of each evaluation set of one run (METHODS.md §5.2)."""
-    if wildcards.protocol == "base2novel":
-        d = splits_dir(wildcards)
-        return [
-            (p, f"{d}/{p}_val.txt", f"{d}/{p}_labels.csv") for p in ("base", "novel")
-        ]
-    if wildcards.protocol == "zeroshot":
-        d = splits_dir(wildcards)
-        return [
-            (f"split{s}", f"{d}/split{s}_val.txt", f"{d}/split{s}_labels.csv")
-            for s in ZS["splits"]
-        ]
-    d = splits_dir(wildcards, "fewshot" if wildcards.protocol == "fewshot" else "full")
+def eval_sets(protocol, dataset):
+    """(name, list, labels) of each evaluation set of one dataset's runs (METHODS.md §5.2)."""
+    names = {
+        "base2novel": ["base", "novel"],
+        "zeroshot": [f"split{s}" for s in ZS["splits"]],
+    }
+    if protocol in names:
+        d = f"data/splits/{dataset}/{protocol}"
+        return [(n, f"{d}/{n}_val.txt", f"{d}/{n}_labels.csv") for n in names[protocol]]
+    d = f"data/splits/{dataset}/{'fewshot' if protocol == 'fewshot' else 'full'}"
     return [("val", f"{d}/val.txt", f"{d}/labels.csv")]
 
 
+def eval_datasets(wildcards):
+    """The datasets one evaluation job scores: its own, or every zero-shot target (rule evaluate_targets).
+
+    A zero-shot model is scored on every target in one job, as a method's seeds or shot counts are: in the
+    demo a job's imports cost four times the scoring.
+    """
+    dataset = getattr(wildcards, "dataset", None)
+    return [dataset] if dataset else ZS["targets"]
+
+
+def frames_manifest(dataset):
+    return f"data/frames/{dataset}/manifest.json"
+
+
+def eval_frames(wildcards):
+    return [frames_manifest(d) for d in eval_datasets(wildcards)]
+
+
 def eval_files(wildcards):
-    return [path for _, lst, lab in eval_sets(wildcards) for path in (lst, lab)]
+    return [
+        path
+        for d in eval_datasets(wildcards)
+        for _, lst, lab in eval_sets(wildcards.protocol, d)
+        for path in (lst, lab)
+    ]
 
 
 def eval_args(wildcards):
-    return " ".join(f"--eval {n} {lst} {lab}" for n, lst, lab in eval_sets(wildcards))
+    """Per dataset, the `vifi evaluate` section naming its frames, sets and each run's metrics file."""
+    sections = []
+    for d in eval_datasets(wildcards):
+        sets = eval_sets(wildcards.protocol, d)
+        outs = [
+            f"{run_dir(wildcards.protocol, d, wildcards.method, run)}/metrics.json"
+            for run in eval_runs(wildcards)
+        ]
+        sections.append(
+            f"--dataset {d} --frames {frames_manifest(d)} "
+            + " ".join(f"--eval {n} {lst} {lab}" for n, lst, lab in sets)
+            + f" --out {' '.join(outs)}"
+        )
+    return " ".join(sections)
 
 
 GROUPED_RUNS = {
     "base2novel": lambda: [f"seed{s}" for s in config["base2novel"]["seeds"]],
     "fewshot": lambda: [f"{k}shot" for k in config["fewshot"]["shots"]],
+    # One run per target, every target in one job (eval_datasets).
+    "zeroshot": lambda: ["main"],
 }
 
 

@@ -8,12 +8,17 @@ A video's score is the mean of the per-view softmax over its `--num-clips` x `--
 torchrun each process scores the videos `rank::world` (no padding, nothing dropped, unlike the official
 loader) and process 0 gathers them, checks that every listed video was scored exactly once, and writes the
 metrics; plain `python -m vifi evaluate` is the world of one.
+
+One process may score several datasets: options after each `--dataset` (its `--frames`, `--eval` sets and
+`--out` files) belong to that dataset, those before the first `--dataset` to all of them. The zero-shot
+protocol scores each model on every target this way, paying for the imports once.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from vifi import metrics, provenance
-from vifi.argtypes import int_at_least
+from vifi.argtypes import int_at_least, sections
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
@@ -167,14 +172,18 @@ def runs(args: argparse.Namespace) -> list[argparse.Namespace]:
 def run(todo: list[argparse.Namespace]) -> None:
     """Evaluate every requested set for each run and write each run's metrics file (process 0).
 
-    Several runs of one dataset (the seeds or shot counts of a method) share one process because a job's
-    imports cost more than evaluating a demo model; each run's file is written as soon as it is scored.
+    Several runs (the seeds or shot counts of a method, or one model on several datasets) share one process
+    because a job's imports cost more than evaluating a demo model; each run's file is written as soon as it
+    is scored.
     """
     torch.set_num_threads(todo[0].threads)
     world = distributed.init()
+    stores: dict[tuple[Path, ...], FrameStore] = {}
     try:
-        store = FrameStore(todo[0].frames)
         for one in todo:
+            if tuple(one.frames) not in stores:
+                stores[tuple(one.frames)] = FrameStore(one.frames)
+            store = stores[tuple(one.frames)]
             trained = one.method != "vanilla"  # vanilla CLIP is evaluated as loaded
             model = build_model(spec_from_args(one), one.weights, trained=trained).to(world.device).eval()
             results = {
@@ -228,7 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--protocol", required=True)
-    p.add_argument("--dataset", required=True)
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="a dataset; each repeat starts a section with that dataset's --frames, --eval sets and --out",
+    )
     p.add_argument(
         "--run-name",
         nargs="+",
@@ -242,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m vifi evaluate`."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        todo = runs(parser.parse_args(argv))
+        todo = [one for part in sections(argv, "--dataset") for one in runs(parser.parse_args(part))]
     except ValueError as err:
         parser.error(str(err))
     run(todo)
