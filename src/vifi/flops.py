@@ -16,6 +16,9 @@ Text encoding is reported per class prompt, apart from the per-view cost: evalua
 once, and training re-encodes it once per mini-batch only when the text side trains (`text_trains`).
 
     python -m vifi.flops --arch ViT-B-16 --method vifi --num-frames 16
+    python -m vifi.flops --arch ViT-B-16 --json f.json --method vifi --num-frames 16 --method evl --num-frames 8
+
+Each `--method` starts a section of that method's own flags; flags before the first apply to all of them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -33,6 +37,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from vifi.argtypes import sections
 from vifi.io import write_json
 from vifi.models.evl import EVLBase, EVLConfig, OpenVocabEVL
 from vifi.models.factory import ModelSpec, add_model_args, spec_from_args
@@ -182,15 +187,27 @@ def describe(cost: ViewCost) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print a method's costs; `--json` also writes `{method: GFLOPs per view}` for the compute column."""
-    parser = argparse.ArgumentParser(prog="python -m vifi.flops", description=__doc__.split("\n\n")[0])
+    """Print each method's costs; `--json` also writes `{method: GFLOPs per view}` for the compute column."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vifi.flops",
+        description=__doc__.split("\n\n")[0],
+        epilog="Each --method starts a section with that method's flags; those before the first are shared.",
+    )
     add_model_args(parser)
     parser.add_argument("--json", type=Path, help="write {method: GFLOPs per view} here")
-    args = parser.parse_args(argv)
-    cost = measure(spec_from_args(args))
-    print(describe(cost))
-    if args.json is not None:
-        write_json(args.json, {args.method: cost.forward / GIGA})
+    per_method = [
+        parser.parse_args(part) for part in sections(sys.argv[1:] if argv is None else argv, "--method")
+    ]
+    gflops = {}
+    for args in per_method:
+        cost = measure(spec_from_args(args))
+        print(describe(cost))
+        gflops[args.method] = cost.forward / GIGA
+    files = {args.json for args in per_method if args.json is not None}
+    if len(files) > 1:
+        parser.error(f"--json names one file for every method, not {len(files)}")
+    if files:
+        write_json(files.pop(), gflops)
     return 0
 
 

@@ -106,3 +106,27 @@ def test_cli_json_holds_the_printed_gflops_per_view(tmp_path, capsys):
     )
     ((method, gflops),) = json.loads(out.read_text()).items()
     assert method == "evl" and f"{gflops:.1f} GFLOPs/view" in capsys.readouterr().out
+
+
+def test_cli_counts_each_method_section_as_if_alone(tmp_path):
+    """One call for the fully supervised table's methods: each `--method` with its own flags and frames."""
+    alone = {}
+    for method, extra in [("vifi", ["--num-frames", "4"]), ("evl", ["--num-frames", "2", "--evl-layers", "2"])]:
+        main(["--arch", ARCH, "--method", method, *extra, "--json", str(tmp_path / f"{method}.json")])
+        alone |= json.loads((tmp_path / f"{method}.json").read_text())
+    out = tmp_path / "both.json"
+    sections = [
+        "--method",
+        "vifi",
+        "--num-frames",
+        "4",
+        "--method",
+        "evl",
+        "--num-frames",
+        "2",
+        "--evl-layers",
+        "2",
+    ]
+    assert main(["--arch", ARCH, "--json", str(out), *sections]) == 0
+    assert json.loads(out.read_text()) == alone
+    assert alone["vifi"] != alone["evl"]

@@ -33,10 +33,19 @@ ENABLED_TABLES = [name for name in TABLES if table_enabled(name)]
 
 
 def flops_files(wildcards):
-    """GFLOPs per view of each K400 fully supervised method, for the fully supervised table."""
-    if wildcards.table != "fullsup":
-        return []
-    return [f"results/metrics/flops/{m}.json" for m in FULLSUP_GRID.get("k400", [])]
+    """GFLOPs per view of the K400 fully supervised methods, for the fully supervised table."""
+    return ["results/metrics/flops/k400.json"] if wildcards.table == "fullsup" else []
+
+
+def flops_sections(wildcards):
+    """One `--method` section per fully supervised method of the dataset: its model flags and frames.
+
+    All of them are counted in one job: in the demo importing torch takes longer than counting.
+    """
+    return " ".join(
+        f"--method {m} {model_flags('fullsup', m)} --num-frames {recipe('fullsup', m)['num_frames']}"
+        for m in FULLSUP_GRID[wildcards.dataset]
+    )
 
 
 def figures():

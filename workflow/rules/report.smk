@@ -22,22 +22,20 @@ rule aggregate:
 
 rule flops:
     input:
-        code=code("flops", "models/factory"),
+        code=code("flops", "argtypes", "models/factory"),
     output:
-        "results/metrics/flops/{method}.json",
+        "results/metrics/flops/{dataset}.json",
     log:
-        "logs/flops/{method}.log",
+        "logs/flops/{dataset}.log",
     benchmark:
-        "logs/benchmarks/flops/{method}.tsv"
+        "logs/benchmarks/flops/{dataset}.tsv"
     conda:
         "../envs/vifi.yaml"
     params:
         arch=config["model"]["arch"],
-        model=lambda wc: model_flags("fullsup", wc.method),
-        frames=lambda wc: recipe("fullsup", wc.method)["num_frames"],
+        methods=flops_sections,
     shell:
-        "python -m vifi.flops --arch {params.arch} --method {wildcards.method} {params.model}"
-        " --num-frames {params.frames} --json {output} > {log} 2>&1"
+        "python -m vifi.flops --arch {params.arch} --json {output} {params.methods} > {log} 2>&1"
 
 
 rule render:
