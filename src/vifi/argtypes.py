@@ -7,6 +7,7 @@ stage, and every stage should word it the same way.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 
@@ -25,12 +26,14 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def sections(argv: Sequence[str], flag: str) -> list[list[str]]:
+def sections(argv: Sequence[str] | None, flag: str) -> list[list[str]]:
     """Each section's arguments: the shared ones (before the first `flag`), then its own, up to the next `flag`.
 
     One process can then do the work of several jobs (a model on several datasets, several models' FLOPs),
-    each section parsed as if it were alone, and pay for importing torch once.
+    each section parsed as if it were alone, and pay for importing torch once. `argv=None` reads the process's
+    own arguments, as argparse does.
     """
+    argv = sys.argv[1:] if argv is None else argv
     starts = [i for i, arg in enumerate(argv) if arg.split("=", 1)[0] == flag]
     if len(starts) < 2:
         return [list(argv)]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -195,9 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_model_args(parser)
     parser.add_argument("--json", type=Path, help="write {method: GFLOPs per view} here")
-    per_method = [
-        parser.parse_args(part) for part in sections(sys.argv[1:] if argv is None else argv, "--method")
-    ]
+    per_method = [parser.parse_args(part) for part in sections(argv, "--method")]
     gflops = {}
     for args in per_method:
         cost = measure(spec_from_args(args))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -179,13 +178,18 @@ def run(todo: list[argparse.Namespace]) -> None:
     torch.set_num_threads(todo[0].threads)
     world = distributed.init()
     stores: dict[tuple[Path, ...], FrameStore] = {}
+    built, model = None, None
     try:
         for one in todo:
-            if tuple(one.frames) not in stores:
-                stores[tuple(one.frames)] = FrameStore(one.frames)
-            store = stores[tuple(one.frames)]
-            trained = one.method != "vanilla"  # vanilla CLIP is evaluated as loaded
-            model = build_model(spec_from_args(one), one.weights, trained=trained).to(world.device).eval()
+            frames = tuple(one.frames)
+            if frames not in stores:
+                stores[frames] = FrameStore(one.frames)
+            store = stores[frames]
+            spec = spec_from_args(one)
+            if built != (spec, one.weights):  # a zero-shot model is built once for all its targets
+                trained = one.method != "vanilla"  # vanilla CLIP is evaluated as loaded
+                model = build_model(spec, one.weights, trained=trained).to(world.device).eval()
+                built = (spec, one.weights)
             results = {
                 name: evaluate_set(model, store, name, Path(lst), Path(lab), one, world)
                 for name, lst, lab in one.eval
@@ -255,7 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m vifi evaluate`."""
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else argv
     try:
         todo = [one for part in sections(argv, "--dataset") for one in runs(parser.parse_args(part))]
     except ValueError as err:
