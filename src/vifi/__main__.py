@@ -21,6 +21,11 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
     "protocols": ("vifi.data.protocols", "main", "write zero-shot, few-shot and fully supervised split lists"),
     "kinetics": ("vifi.data.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
+    "audit": (
+        "vifi.data.audit",
+        "main",
+        "check each list's label ids against the class its videos' paths and annotations name",
+    ),
     "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
     "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),
     "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
