@@ -34,8 +34,8 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import ROOT, run, serving, tar_gz
 from tests.integration.conftest import copy_checkout
+from vifi.data.encode import write_mp4
 from vifi.data.framestore import FrameStore
-from vifi.data.synthetic import write_mp4
 
 pytestmark = pytest.mark.integration
 
