@@ -17,8 +17,10 @@ once, and training re-encodes it once per mini-batch only when the text side tra
 
     python -m vifi.flops --arch ViT-B-16 --method vifi --num-frames 16
     python -m vifi.flops --arch ViT-B-16 --json f.json --method vifi --num-frames 16 --method evl --num-frames 8
+    python -m vifi.flops --arch openai --weights ViT-B-16.pt --method vifi --num-frames 16
 
 Each `--method` starts a section of that method's own flags; flags before the first apply to all of them.
+`--arch openai` counts the architecture that the checkpoint `--weights` holds (only its shapes are read).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from vifi.argtypes import sections
 from vifi.io import write_json
 from vifi.models.evl import EVLBase, EVLConfig, OpenVocabEVL
 from vifi.models.factory import ModelSpec, add_model_args, spec_from_args
-from vifi.models.pretrained import build_clip
+from vifi.models.pretrained import WeightsError, build_clip
 from vifi.models.prompts import PromptedCLIP
 from vifi.models.vificlip import VideoCLIP
 
@@ -116,15 +118,18 @@ def text_flops(model: nn.Module, tokens: torch.Tensor, *, train: bool = False) -
 
 
 @functools.cache
-def _meta_clip(arch: str) -> tuple[nn.Module, object]:
+def _meta_clip(arch: str, weights: Path | None) -> tuple[nn.Module, object]:
     """One CLIP per architecture, built once (random init is the slow part) and moved to `meta`."""
-    clip, tokenizer = build_clip(arch)
+    clip, tokenizer = build_clip(arch, weights)
     return clip.to("meta"), tokenizer
 
 
-def meta_model(spec: ModelSpec) -> nn.Module:
-    """`spec`'s model on the `meta` device: the architecture of `build_model`, without any weights."""
-    template, tokenizer = _meta_clip(spec.arch)
+def meta_model(spec: ModelSpec, weights: Path | None = None) -> nn.Module:
+    """`spec`'s model on the `meta` device: the architecture of `build_model`, without any weights.
+
+    `weights` is read only for `--arch openai`, whose architecture is the checkpoint's.
+    """
+    template, tokenizer = _meta_clip(spec.arch, weights)
     clip = copy.deepcopy(template)
     if spec.grad_checkpointing:
         clip.set_grad_checkpointing(True)
@@ -154,9 +159,9 @@ class ViewCost:
         return self.text_train > 0
 
 
-def measure(spec: ModelSpec) -> ViewCost:
-    """Count `spec`'s costs at the CLIP's own input size (224 px for ViT-B/16)."""
-    model = meta_model(spec)
+def measure(spec: ModelSpec, weights: Path | None = None) -> ViewCost:
+    """Count `spec`'s costs at the CLIP's own input size (224 px for ViT-B/16); `weights` as `meta_model`."""
+    model = meta_model(spec, weights)
     tokens = model.tokenize(["class"])  # every prompt is padded to the context length, so any name will do
     text_forward = text_flops(model, tokens)
     text_train = text_flops(model, tokens, train=True) if model.text_trains else 0
@@ -194,10 +199,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_model_args(parser)
     parser.add_argument("--json", type=Path, help="write {method: GFLOPs per view} here")
+    parser.add_argument(
+        "--weights", type=Path, help="with --arch openai: the checkpoint whose architecture is counted"
+    )
     per_method = [parser.parse_args(part) for part in sections(argv, "--method")]
     gflops = {}
     for args in per_method:
-        cost = measure(spec_from_args(args))
+        try:
+            cost = measure(spec_from_args(args), args.weights)
+        except WeightsError as err:
+            parser.error(str(err))
         print(describe(cost))
         gflops[args.method] = cost.forward / GIGA
     files = {args.json for args in per_method if args.json is not None}

@@ -23,7 +23,7 @@ from vifi.data.transforms import EvalTransform
 from vifi.engine import schedule
 from vifi.engine.devices import autocast, pick_device, seed_everything
 from vifi.io import atomic_path
-from vifi.models.pretrained import build_clip, save_weights
+from vifi.models.pretrained import OPENAI_ARCH, build_clip, save_weights
 from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -103,5 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write")
     parser.add_argument("--log-csv", type=Path, required=True, help="per-step loss and LR")
-    train(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if args.arch == OPENAI_ARCH:
+        parser.error(f"--arch {OPENAI_ARCH} names a checkpoint's architecture; pretraining starts from none")
+    train(args)
     return 0

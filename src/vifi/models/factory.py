@@ -21,7 +21,7 @@ from pathlib import Path
 from torch import nn
 
 from vifi.models.evl import EVLConfig, OpenVocabEVL
-from vifi.models.pretrained import WeightsError, build_clip, load_weights, read_state_dict
+from vifi.models.pretrained import OPENAI_ARCH, WeightsError, build_clip, load_weights, read_state_dict
 from vifi.models.prompts import PromptedCLIP, load_prompted_weights
 from vifi.models.vificlip import METHODS as CLIP_METHODS
 from vifi.models.vificlip import VideoCLIP
@@ -79,7 +79,7 @@ def build_model(spec: ModelSpec, weights: str | Path, *, trained: bool = False) 
     prompts may be missing (they keep their initialisation, as in the paper's bridge step).
     """
     path = Path(weights)
-    clip, tokenizer = build_clip(spec.arch)
+    clip, tokenizer = build_clip(spec.arch, path)
     if spec.grad_checkpointing:
         clip.set_grad_checkpointing(True)
     if spec.method == "evl":
@@ -103,7 +103,11 @@ def saved_module(model: nn.Module) -> nn.Module:
 
 def add_model_args(parser: argparse.ArgumentParser, methods: tuple[str, ...] = METHODS) -> None:
     """The architecture flags `vifi train` and `vifi evaluate` share, so both build the same model."""
-    parser.add_argument("--arch", required=True, help="open_clip architecture name, e.g. ViT-B-16")
+    parser.add_argument(
+        "--arch",
+        required=True,
+        help=f"open_clip architecture, e.g. ViT-B-16-quickgelu, or {OPENAI_ARCH!r}: the one the weights hold",
+    )
     parser.add_argument("--method", choices=methods, required=True)
     parser.add_argument("--num-frames", type=int, required=True)
     parser.add_argument("--n-ctx-vision", type=int, default=PromptSettings.n_ctx_vision)
