@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,40 @@ def test_default_checkpoint_is_the_demo_vifi_clip_else_vanilla_clip(
     predict.DEMO_CHECKPOINT.touch()
     assert predict.resolve_checkpoint(None, "vifi") == (predict.DEMO_CHECKPOINT, "vifi")
     assert capsys.readouterr().err == ""
+
+
+def test_video_names_beginning_with_a_dash_are_videos(videos: dict, tmp_path: Path, monkeypatch, capsys):
+    """A Kinetics id such as `--coBvtS-eQ_000010_000020.mp4` scores as its file; after `--` all are videos."""
+    monkeypatch.chdir(tmp_path)
+    dashed = "--coBvtS-eQ_000010_000020.mp4"
+    shutil.copy(videos["paths"][0], dashed)
+    shown = ["--labels", ",".join(NAMES), "--top-k", "3", "--json"]
+    assert run_predict(videos, [videos["paths"][0], Path(dashed)], *shown) == 0
+    plain, named = json.loads(capsys.readouterr().out)
+    assert named == {**plain, "video": dashed}
+
+    options = ["--checkpoint", str(videos["weights"]), "--num-frames", "4", *shown]
+    assert predict.main([*options, "--", dashed, "-missing.mp4"]) == 1
+    captured = capsys.readouterr()
+    scored, missing = json.loads(captured.out)
+    assert scored == named
+    assert missing["video"] == "-missing.mp4" and "No such file" in missing["error"]
+    assert "vifi predict: cannot decode -missing.mp4" in captured.err
+
+
+def test_only_existing_dash_files_and_arguments_after_the_end_of_options_are_shielded(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An option, even one named like an existing file, stays an option; `--` itself is dropped."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("-a.mp4", "--json", "b.mp4"):
+        Path(name).touch()
+    argv = ["-a.mp4", "--json", "--labels=x", "-gone.mp4", "b.mp4", "--", "-c.mp4", "d.mp4", "--"]
+    shielded = predict.shield_dash_videos(argv, {"--json", "--labels"})
+    assert shielded == ["./-a.mp4", "--json", "--labels=x", "-gone.mp4", "b.mp4", "./-c.mp4", "d.mp4", "./--"]
+
+
+def test_help_documents_names_beginning_with_a_dash() -> None:
+    text = predict.build_parser().format_help()
+    assert "'--' ends the options, and every argument after it is a video:" in text
+    assert "vifi predict --labels archery,bowling -- --coBvtS-eQ_000010_000020.mp4" in text

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +32,12 @@ from vifi.data.sampling import test_indices
 from vifi.data.transforms import NORMALIZATION, EvalTransform, eval_transform, scale_size
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import ModelSpec, build_model
-from vifi.models.pretrained import WeightsError
+from vifi.models.pretrained import OPENAI_ARCH, WeightsError
 from vifi.models.vificlip import METHODS
 
-# The demo's ViFi-CLIP (fully supervised on the Kinetics-400 role), else the image-pretrained demo CLIP.
-DEMO_CHECKPOINT = Path("results/runs/fullsup/k400/vifi/main/model.pt")
+# The demo's ViFi-CLIP, trained on every class of the Kinetics-400 role: the zero-shot source model, which the
+# demo's fully supervised table reuses rather than training again. Else the image-pretrained demo CLIP.
+DEMO_CHECKPOINT = Path("results/runs/zeroshot/k400/vifi/main/model.pt")
 PRETRAINED_CHECKPOINT = Path("checkpoints/pretrained/vifi-tiny.pt")
 
 
@@ -162,9 +163,24 @@ def format_record(record: dict) -> str:
     return "\n".join(rows)
 
 
+DASH_HELP = """\
+videos whose names begin with '-':
+  an existing file such as --coBvtS-eQ_000010_000020.mp4 (a Kinetics id) is read as a video, not an option;
+  '--' ends the options, and every argument after it is a video:
+    vifi predict --labels archery,bowling -- --coBvtS-eQ_000010_000020.mp4 -not-yet-there.mp4
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vifi predict", description=__doc__.splitlines()[0])
-    p.add_argument("videos", type=Path, nargs="+", metavar="VIDEO", help="video files to classify")
+    p = argparse.ArgumentParser(
+        prog="vifi predict",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=DASH_HELP,
+    )
+    p.add_argument(
+        "videos", type=Path, nargs="+", metavar="VIDEO", help="video files to classify (names with '-': below)"
+    )
     names = p.add_mutually_exclusive_group(required=True)
     names.add_argument("--labels", help='comma-separated class names, e.g. "archery,bowling,juggling"')
     names.add_argument(
@@ -176,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model weights (default: {DEMO_CHECKPOINT} if present, else {PRETRAINED_CHECKPOINT} as "
         "vanilla CLIP)",
     )
-    p.add_argument("--arch", default="vifi-tiny", help="open_clip architecture of the checkpoint")
+    p.add_argument(
+        "--arch",
+        default="vifi-tiny",
+        help=f"open_clip architecture of the checkpoint, or {OPENAI_ARCH!r}: the one an OpenAI-format file has",
+    )
     p.add_argument("--method", choices=METHODS, default="vifi", help="what was fine-tuned; sets the prompt")
     p.add_argument("--num-frames", type=int_at_least(1), default=8, help="frames sampled per video")
     p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
@@ -185,10 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def shield_dash_videos(argv: Sequence[str], options: Collection[str]) -> list[str]:
+    """`argv` with `./` before each video path that argparse would take for an option, and without `--`.
+
+    Those are every argument after `--` (the end of options) that begins with `-`, and before it every
+    existing file whose name begins with `-` and is not one of `options` (Kinetics ids such as
+    `--coBvtS-eQ_000010_000020.mp4`). The prefix changes nothing else: `Path("./-a.mp4")` is `-a.mp4`.
+    """
+    shielded = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return shielded + [f"./{a}" if a.startswith("-") else a for a in argv[i + 1 :]]
+        option = arg.split("=", 1)[0] in options
+        shielded.append(f"./{arg}" if arg.startswith("-") and not option and Path(arg).is_file() else arg)
+    return shielded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`vifi predict`: exit 1 if any video failed, 0 if all were scored; bad labels or weights exit 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    options = {name for action in parser._actions for name in action.option_strings}
+    argv = sys.argv[1:] if argv is None else argv
+    # Intermixed: videos may come before and after the options, as `--` leaves them after.
+    args = parser.parse_intermixed_args(shield_dash_videos(argv, options))
     try:
         if args.labels is not None:
             classnames = check_labels(args.labels.split(","), "--labels")
