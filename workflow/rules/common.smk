@@ -3,6 +3,7 @@ import json
 from argparse import Namespace
 import os
 import re
+import shlex
 import sys
 
 import yaml
@@ -66,8 +67,15 @@ def flags(section, skip=()):
             parts.append(f"--{name}" if value else f"--no-{name}")
             continue
         values = value if isinstance(value, list) else [value]
-        parts.append(f"--{name} " + " ".join(str(v) for v in values))
+        parts.append(f"--{name} {shell_words(values)}")
     return " ".join(parts)
+
+
+def shell_words(values):
+    """Each value as exactly one shell word, space-separated: a path with a space or `;` from params (or
+    `dvc exp run -S`) must reach its stage as one argument, never split or run as a command.
+    """
+    return " ".join(shlex.quote(str(v)) for v in values)
 
 
 # Keys that set how fast a job runs, never what it computes: they reach the stage through `threads` and
@@ -140,7 +148,7 @@ def split_args(wildcards, input):
         f" --max-missing-fraction {config['data']['max_missing_fraction']}"
     )
     if OFFICIAL:
-        return f"--official {OFFICIAL} --dataset {wildcards.dataset} {resolve}"
+        return f"--official {shlex.quote(OFFICIAL)} --dataset {wildcards.dataset} {resolve}"
     notes = f"{input.raw}/annotations"
     return (
         f"--labels {notes}/labels.csv --train-list {notes}/train{b2n['split']}.txt"
@@ -165,9 +173,12 @@ def protocol_split_args(protocol):
         notes = f"{input.raw}/annotations"
         given = config["fullsup"].get("lists", {}).get(wildcards.dataset)
         if protocol == "fullsup" and given:
-            source = f"--labels {given['labels']} --train-list {given['train']} --val-list {given['val']}"
+            source = (
+                f"--labels {shlex.quote(given['labels'])} --train-list {shlex.quote(given['train'])}"
+                f" --val-list {shlex.quote(given['val'])}"
+            )
         elif OFFICIAL and protocol != "fullsup":
-            source = f"--official {OFFICIAL} --dataset {wildcards.dataset}"
+            source = f"--official {shlex.quote(OFFICIAL)} --dataset {wildcards.dataset}"
         elif protocol == "fullsup":
             source = f"--labels {notes}/labels.csv --train-list {notes}/train1.txt --val-list {notes}/val1.txt"
         elif protocol == "fewshot":

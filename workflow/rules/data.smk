@@ -28,7 +28,7 @@ rule synthesize:
         ),
     shell:
         "python -m vifi synthesize --name {wildcards.dataset} {params.spec} {params.world} {params.exclude}"
-        " --out {output} > {log} 2>&1"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule stills:
@@ -46,7 +46,7 @@ rule stills:
         n_stills=config["synthetic"]["stills"],
         world=flags(config["synthetic"], skip=("datasets", "stills", "frames", "fps")),
     shell:
-        "python -m vifi stills --count {params.n_stills} {params.world} --out {output} > {log} 2>&1"
+        "python -m vifi stills --count {params.n_stills} {params.world} --out {output:q} > {log:q} 2>&1"
 
 
 # Paper mode's raw data: the registry entry's files, from the archive cache, the hand-placed files or the
@@ -70,9 +70,9 @@ rule download:
         entry=registry_entry,
         opts=download_flags(),
     shell:
-        "python -m vifi download --dataset {params.key} {params.opts} --out {output} > {log} 2>&1"
-        " && if [ ! -d {output}/videos ]; then echo '{output} has no videos/ folder: registry entry"
-        " {params.key} must extract its video files under videos/ (extract_to)' | tee -a {log} >&2; exit 1; fi"
+        "python -m vifi download --dataset {params.key:q} {params.opts} --out {output:q} > {log:q} 2>&1"
+        " && if [ ! -d {output:q}/videos ]; then echo {output:q}' has no videos/ folder: registry entry '"
+        "{params.key:q}' must extract its video files under videos/ (extract_to)' | tee -a {log:q} >&2; exit 1; fi"
 
 
 # Registry checkpoints (e.g. model.weights: checkpoints/pretrained/ViT-B-16.pt) are downloaded and verified
@@ -94,7 +94,7 @@ rule download_weights:
         entry=weights_entry,
         opts=download_flags(),
     shell:
-        "python -m vifi download --weights {wildcards.weights} {params.opts} --out {output} > {log} 2>&1"
+        "python -m vifi download --weights {wildcards.weights:q} {params.opts} --out {output:q} > {log:q} 2>&1"
 
 
 ruleorder: download_weights > pretrain
@@ -115,8 +115,8 @@ rule extract:
     params:
         opts=flags(config["extract"], skip=("shards",)),
     shell:
-        "python -m vifi extract --videos {input.raw}/videos --shard {wildcards.shard}"
-        " --num-shards {wildcards.n} {params.opts} --out {output} > {log} 2>&1"
+        "python -m vifi extract --videos {input.raw:q}/videos --shard {wildcards.shard}"
+        " --num-shards {wildcards.n} {params.opts} --out {output:q} > {log:q} 2>&1"
 
 
 # A bad dataset stops here: split lists (and so training and evaluation) need its quarantine check to pass.
@@ -137,8 +137,8 @@ rule quarantine:
     params:
         max_fraction=config["data"]["max_quarantined_fraction"],
     shell:
-        "python -m vifi quarantine --shards {input.shards} --max-fraction {params.max_fraction}"
-        " --out {output.csv} --manifest {output.manifest} > {log} 2>&1"
+        "python -m vifi quarantine --shards {input.shards:q} --max-fraction {params.max_fraction}"
+        " --out {output.csv:q} --manifest {output.manifest:q} > {log:q} 2>&1"
 
 
 rule splits_base2novel:
@@ -172,7 +172,7 @@ rule splits_base2novel:
         seeds=" ".join(map(str, config["base2novel"]["seeds"])),
         out_dir=lambda wc, output: os.path.dirname(output.labels[0]),
     shell:
-        "python -m vifi splits {params.source} --seeds {params.seeds} --out-dir {params.out_dir} > {log} 2>&1"
+        "python -m vifi splits {params.source} --seeds {params.seeds} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule splits_fewshot:
@@ -206,7 +206,8 @@ rule splits_fewshot:
         source=protocol_split_args("fewshot"),
         out_dir=lambda wc, output: os.path.dirname(output.labels),
     shell:
-        "python -m vifi protocols --protocol fewshot {params.source} --out-dir {params.out_dir} > {log} 2>&1"
+        "python -m vifi protocols --protocol fewshot {params.source} --out-dir {params.out_dir:q}"
+        " > {log:q} 2>&1"
 
 
 rule splits_zeroshot:
@@ -239,7 +240,8 @@ rule splits_zeroshot:
         source=protocol_split_args("zeroshot"),
         out_dir=lambda wc, output: os.path.dirname(output.missing[0]),
     shell:
-        "python -m vifi protocols --protocol zeroshot {params.source} --out-dir {params.out_dir} > {log} 2>&1"
+        "python -m vifi protocols --protocol zeroshot {params.source} --out-dir {params.out_dir:q}"
+        " > {log:q} 2>&1"
 
 
 rule splits_full:
@@ -268,7 +270,8 @@ rule splits_full:
         source=protocol_split_args("fullsup"),
         out_dir=lambda wc, output: os.path.dirname(output.missing[0]),
     shell:
-        "python -m vifi protocols --protocol fullsup {params.source} --out-dir {params.out_dir} > {log} 2>&1"
+        "python -m vifi protocols --protocol fullsup {params.source} --out-dir {params.out_dir:q}"
+        " > {log:q} 2>&1"
 
 
 rule data_all:

@@ -50,10 +50,10 @@ rule evaluate:
         datasets=eval_args,
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
-        " python -m vifi evaluate --weights {input.weights} --arch {params.arch}"
+        " python -m vifi evaluate --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.views}"
         " --threads {threads} --workers {resources.workers}"
-        " --protocol {wildcards.protocol} --run-name {params.runs} {params.datasets} > {log} 2>&1"
+        " --protocol {wildcards.protocol} --run-name {params.runs:q} {params.datasets} > {log:q} 2>&1"
 
 
 use rule evaluate as evaluate_seeds with:

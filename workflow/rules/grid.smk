@@ -177,9 +177,9 @@ def eval_args(wildcards):
             for run in eval_runs(wildcards)
         ]
         sections.append(
-            f"--dataset {d} --frames {frames_manifest(d)} "
-            + " ".join(f"--eval {n} {lst} {lab}" for n, lst, lab in sets)
-            + f" --out {' '.join(outs)}"
+            f"--dataset {d} --frames {shell_words([frames_manifest(d)])} "
+            + " ".join(f"--eval {n} {shell_words([lst, lab])}" for n, lst, lab in sets)
+            + f" --out {shell_words(outs)}"
         )
     return " ".join(sections)
 

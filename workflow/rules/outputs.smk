@@ -48,6 +48,14 @@ def flops_sections(wildcards):
     )
 
 
+def flops_weights(wildcards):
+    """The checkpoint whose architecture `model.arch: openai` counts; a named architecture needs none.
+
+    "openai" is vifi.models.pretrained.OPENAI_ARCH, not imported: that would load torch at every DAG build.
+    """
+    return [pretrained_weights()] if config["model"]["arch"] == "openai" else []
+
+
 def figures():
     """Every figure the enabled protocols allow, as (pdf, png) paths."""
     names = [

@@ -27,8 +27,8 @@ rule pretrain:
         opts=flags(config["pretrain"]),
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --"
-        " python -m vifi pretrain --stills {input.stills} --arch {wildcards.arch} {params.opts}"
-        " --out {output.weights} --log-csv {output.curve} > {log} 2>&1"
+        " python -m vifi pretrain --stills {input.stills:q} --arch {wildcards.arch:q} {params.opts}"
+        " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 
 
 rule pretrain_all:

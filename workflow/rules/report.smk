@@ -16,12 +16,13 @@ rule aggregate:
     conda:
         "../envs/vifi.yaml"
     shell:
-        "python -m vifi aggregate --protocol {wildcards.protocol} --out-csv {output.csv}"
-        " --out-json {output.json} {input.metrics} > {log} 2>&1"
+        "python -m vifi aggregate --protocol {wildcards.protocol} --out-csv {output.csv:q}"
+        " --out-json {output.json:q} {input.metrics:q} > {log:q} 2>&1"
 
 
 rule flops:
     input:
+        weights=flops_weights,
         code=code("flops", "argtypes", "models/factory"),
     output:
         "results/metrics/flops/{dataset}.json",
@@ -33,9 +34,13 @@ rule flops:
         "../envs/vifi.yaml"
     params:
         arch=config["model"]["arch"],
+        weights=lambda wc, input: (
+            flags({"weights": input.weights[0]}) if input.weights else ""
+        ),
         methods=flops_sections,
     shell:
-        "python -m vifi.flops --arch {params.arch} --json {output} {params.methods} > {log} 2>&1"
+        "python -m vifi.flops --arch {params.arch:q} {params.weights} --json {output:q} {params.methods}"
+        " > {log:q} 2>&1"
 
 
 rule render:
@@ -64,13 +69,13 @@ rule render:
     params:
         mode=config["mode"],
         flops=lambda wc, input: (
-            f"--flops {' '.join(input.flops)}" if input.flops else ""
+            f"--flops {shell_words(input.flops)}" if input.flops else ""
         ),
         tolerance=config["report"]["tolerance"],
     shell:
-        "python -m vifi render --table {wildcards.table} --metrics {input.metrics} --mode {params.mode}"
-        " {params.flops} --tolerance {params.tolerance} --out-tex {output.tex}"
-        " --out-html {output.html} > {log} 2>&1"
+        "python -m vifi render --table {wildcards.table} --metrics {input.metrics:q} --mode {params.mode}"
+        " {params.flops} --tolerance {params.tolerance} --out-tex {output.tex:q}"
+        " --out-html {output.html:q} > {log:q} 2>&1"
 
 
 rule figure_metrics:
@@ -95,8 +100,8 @@ rule figure_metrics:
     params:
         mode=config["mode"],
     shell:
-        "python -m vifi figures --kind {wildcards.kind} --mode {params.mode} --metrics {input.metrics}"
-        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+        "python -m vifi figures --kind {wildcards.kind} --mode {params.mode} --metrics {input.metrics:q}"
+        " --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_curves:
@@ -123,8 +128,8 @@ rule figure_curves:
     params:
         mode=config["mode"],
     shell:
-        "python -m vifi figures --kind curves --mode {params.mode} --logs {input.logs}"
-        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+        "python -m vifi figures --kind curves --mode {params.mode} --logs {input.logs:q}"
+        " --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
 
 
 # The paper's main figure: zero-shot video embeddings of the first target's split 1, vanilla CLIP vs the
@@ -157,9 +162,9 @@ rule embed:
         frames=recipe("zeroshot", "vifi")["num_frames"],
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --"
-        " python -m vifi embed --frames {input.frames} --weights {input.weights} --arch {params.arch}"
-        " --method {wildcards.method} --num-frames {params.frames} --list {input.split[0]}"
-        " --labels {input.split[1]} --out {output} > {log} 2>&1"
+        " python -m vifi embed --frames {input.frames:q} --weights {input.weights:q} --arch {params.arch:q}"
+        " --method {wildcards.method} --num-frames {params.frames} --list {input.split[0]:q}"
+        " --labels {input.split[1]:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule figure_tsne:
@@ -185,8 +190,8 @@ rule figure_tsne:
         mode=config["mode"],
     shell:
         "python -m vifi figures --kind tsne --mode {params.mode}"
-        " --embeddings vanilla={input.vanilla} vifi={input.vifi}"
-        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+        " --embeddings vanilla={input.vanilla:q} vifi={input.vifi:q}"
+        " --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
 
 
 rule index:
@@ -207,8 +212,8 @@ rule index:
     params:
         mode=config["mode"],
     shell:
-        "python -m vifi index --mode {params.mode} --tables {input.tables} --figures {input.figures}"
-        " --metrics {input.metrics} --out {output} > {log} 2>&1"
+        "python -m vifi index --mode {params.mode} --tables {input.tables:q} --figures {input.figures:q}"
+        " --metrics {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule paper:
@@ -226,8 +231,8 @@ rule paper:
     conda:
         "../envs/vifi.yaml"
     shell:
-        "python -m vifi paper --tex {input.tex} --tables {input.tables} --figures {input.figures}"
-        " --out {output} > {log} 2>&1"
+        "python -m vifi paper --tex {input.tex:q} --tables {input.tables:q} --figures {input.figures:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule report_all:

@@ -44,11 +44,11 @@ rule train:
         arch=config["model"]["arch"],
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
-        " python -m vifi train --frames {input.frames} --train-list {input.train_list}"
-        " --labels {input.labels} --weights {input.weights} --arch {params.arch}"
+        " python -m vifi train --frames {input.frames:q} --train-list {input.train_list:q}"
+        " --labels {input.labels:q} --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.recipe}"
         " --threads {threads} --workers {resources.workers}"
-        " --out {output.weights} --log-csv {output.curve} > {log} 2>&1"
+        " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 
 
 rule train_all:
