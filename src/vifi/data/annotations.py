@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -25,6 +26,15 @@ from vifi.io import write_text
 # The paper's full label lists shipped with the package, by file prefix (`<prefix>_labels.csv`).
 PAPER_LABELS = ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
 MAX_LISTED = 10
+
+# Files of the datasets' own formats that look enough like label CSVs and split lists to be passed by mistake;
+# `vifi.data.official` reads them.
+_CLASS_IND_LINE = re.compile(r"\s*\d+\s+\S.*")
+_UCF_TRAIN_FILE = re.compile(r"trainlist\d+\.txt")
+_UCF_TEST_FILE = re.compile(r"testlist\d+\.txt")
+_UCF_TEST_LINE = re.compile(r"[^/\s]+/v_\S+\.avi")
+_HMDB_SPLIT_FILE = re.compile(r".+_test_split\d+\.txt")
+_OFFICIAL_READER = "vifi.data.official.read_annotations({fmt!r}, <dataset root>)"
 
 
 class AnnotationError(ValueError):
@@ -44,6 +54,12 @@ def read_labels(path: str | Path) -> list[str]:
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
     rows = list(csv.reader(io.StringIO(text)))
+    if rows and len(rows[0]) == 1 and _CLASS_IND_LINE.fullmatch(rows[0][0]):
+        raise AnnotationError(
+            f"{path}:1: expected the header 'id,name', found {rows[0][0]!r}: this looks like UCF-101's "
+            f"classInd.txt ('<id> <name>' lines, ids 1-based); read it with "
+            f"{_OFFICIAL_READER.format(fmt='ucf101')}"
+        )
     if not rows or [c.strip() for c in rows[0]] != ["id", "name"]:
         raise AnnotationError(f"{path}: expected the header 'id,name', found {rows[:1]}")
     names: list[str] = []
@@ -56,6 +72,11 @@ def read_labels(path: str | Path) -> list[str]:
             idx = int(row[0])
         except ValueError as err:
             raise AnnotationError(f"{path}:{lineno}: label id {row[0]!r} is not an integer") from err
+        if idx == 1 and not names:
+            raise AnnotationError(
+                f"{path}:{lineno}: the ids look 1-based (the first is 1); label CSVs number classes from 0. "
+                f"For UCF-101's classInd.txt use {_OFFICIAL_READER.format(fmt='ucf101')}"
+            )
         if idx != len(names):
             raise AnnotationError(f"{path}:{lineno}: label id {idx} out of order, expected {len(names)}")
         names.append(row[1])
@@ -74,24 +95,69 @@ def write_labels(path: str | Path, names: list[str]) -> None:
 
 
 def read_list(path: str | Path, num_classes: int | None = None) -> list[Item]:
-    """Read a `<path> <label>` split list; the path may contain spaces, the label is the last field."""
+    """Read a `<path> <label>` split list; the path may contain spaces, the label is the last field.
+
+    The datasets' own split files look alike but mean something else (HMDB-51's 7030 tags, UCF-101's 1-based
+    ids, UCF-101's unlabelled test lists); they are refused with a message that says what the file is and which
+    reader takes it, rather than read as wrong label ids.
+    """
     path = Path(path)
-    items: list[Item] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        video, sep, label = line.rpartition(" ")
-        if not sep or not video.strip():
-            raise AnnotationError(f"{path}:{lineno}: expected '<video path> <label id>', found {line!r}")
-        try:
-            label_id = int(label)
-        except ValueError as err:
-            raise AnnotationError(f"{path}:{lineno}: label {label!r} is not an integer") from err
-        if label_id < 0 or (num_classes is not None and label_id >= num_classes):
-            raise AnnotationError(f"{path}:{lineno}: label {label_id} outside 0..{(num_classes or 0) - 1}")
-        items.append(Item(video.strip(), label_id))
-    return items
+    lines = [
+        (lineno, raw)
+        for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if raw.strip()
+    ]
+    _refuse_hmdb_split(path, lines)
+    numbered = [(lineno, _list_item(path, lineno, raw.strip())) for lineno, raw in lines]
+    _refuse_one_based(path, [item.label for _, item in numbered], num_classes)
+    for lineno, item in numbered:
+        if item.label < 0 or (num_classes is not None and item.label >= num_classes):
+            raise AnnotationError(f"{path}:{lineno}: label {item.label} outside 0..{(num_classes or 0) - 1}")
+    return [item for _, item in numbered]
+
+
+def _list_item(path: Path, lineno: int, line: str) -> Item:
+    video, sep, label = line.rpartition(" ")
+    unlabelled = not sep or not video.strip() or not label.lstrip("-").isdigit()
+    if unlabelled and (_UCF_TEST_FILE.fullmatch(path.name) or _UCF_TEST_LINE.fullmatch(line)):
+        raise AnnotationError(
+            f"{path}:{lineno}: found {line!r} with no label: this looks like a UCF-101 test list "
+            f"(testlistNN.txt), whose videos take their class from their folder; read it with "
+            f"{_OFFICIAL_READER.format(fmt='ucf101')}"
+        )
+    if not sep or not video.strip():
+        raise AnnotationError(f"{path}:{lineno}: expected '<video path> <label id>', found {line!r}")
+    try:
+        return Item(video.strip(), int(label))
+    except ValueError as err:
+        raise AnnotationError(f"{path}:{lineno}: label {label!r} is not an integer") from err
+
+
+def _refuse_hmdb_split(path: Path, lines: Sequence[tuple[int, str]]) -> None:
+    """HMDB-51's 7030 files read like lists with labels 0..2: their tags (1 train, 2 test, 0 unused) would
+    become class ids. They are known by name, or by their tags with the trailing space every line has."""
+    tagged = bool(lines) and all(
+        raw.endswith((" ", "\t")) and raw.split()[-1] in ("0", "1", "2") for _, raw in lines
+    )
+    if _HMDB_SPLIT_FILE.fullmatch(path.name) or tagged:
+        raise AnnotationError(
+            f"{path}: this is an HMDB-51 7030 split file ('<video> <tag> ' lines: 1 = train, 2 = test, "
+            f"0 = unused), not a list of label ids; read it with {_OFFICIAL_READER.format(fmt='hmdb51')}"
+        )
+
+
+def _refuse_one_based(path: Path, labels: Sequence[int], num_classes: int | None) -> None:
+    """A list numbered 1..K (UCF-101's trainlistNN.txt uses classInd.txt's ids) would shift every class by one
+    and only fail, if at all, at the first line of the last class."""
+    if not labels or min(labels) < 1:
+        return
+    if _UCF_TRAIN_FILE.fullmatch(path.name) or (num_classes is not None and max(labels) == num_classes):
+        raise AnnotationError(
+            f"{path}: labels run {min(labels)}..{max(labels)}"
+            + (f" for {num_classes} classes" if num_classes is not None else "")
+            + ": the ids look 1-based, as in UCF-101's trainlistNN.txt; split lists number classes from 0. "
+            f"Read UCF-101's lists with {_OFFICIAL_READER.format(fmt='ucf101')}"
+        )
 
 
 def write_list(path: str | Path, items: list[Item]) -> None:
