@@ -18,6 +18,7 @@ well under a minute.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import pandas as pd
@@ -245,6 +246,7 @@ def print_checks(costs: dict[ModelSpec, ViewCost]) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # takes no options but --help
     jobs = zero_shot() + base_to_novel() + few_shot() + fully_supervised()
     specs = {job.spec for job in jobs} | {ModelSpec("evl", ARCH, 8)}
     costs = {spec: measure(spec) for spec in sorted(specs, key=repr)}

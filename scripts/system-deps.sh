@@ -11,6 +11,11 @@
 # it is a warning, so that an offline machine can still run everything else.
 set -euo pipefail
 
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"  # the comment block above
+    exit 0
+fi
+
 declare -A PACKAGES_OF=(
     [tex]="latexmk texlive-latex-base texlive-latex-recommended"
     [browser]="chromium fonts-dejavu-core"
