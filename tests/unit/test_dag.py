@@ -136,6 +136,14 @@ def test_evl_runs_its_own_recipe_and_evaluates_with_its_sampling(commands):
     assert evaluations and all("--sampling dense --stride 2" in c for c in evaluations)
 
 
+def test_predict_default_checkpoint_is_a_model_the_demo_trains(commands):
+    """`vifi predict` without --checkpoint must find a model after `make demo`."""
+    from vifi.engine.predict import DEMO_CHECKPOINT  # imports torch: only here
+
+    trained = [f for c in commands if "vifi train " in c for f in out_files(c)]
+    assert str(DEMO_CHECKPOINT) in trained
+
+
 def test_gpu_jobs_go_through_the_device_pool(commands):
     gpu = [c for c in commands if "vifi train " in c or "vifi evaluate " in c or "vifi pretrain " in c]
     assert gpu and all("python -m vifi.gpu_pool -n 1" in c for c in gpu)
