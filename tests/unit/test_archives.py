@@ -19,10 +19,19 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
+from vifi.data import archives
+from vifi.data import download as dl
 from vifi.data.archives import (
+    SPACE_MARGIN,
+    SPACE_SLACK_PERCENT,
     ArchiveError,
+    InsufficientSpaceError,
+    MissingPartError,
+    TruncatedArchiveError,
     UnsafeArchiveError,
     check_links,
     detect_format,
@@ -30,6 +39,7 @@ from vifi.data.archives import (
     extract_into,
     extract_parts,
 )
+from vifi.data.registry import DatasetSpec, FileSpec
 
 # One member: (name, content, mode, link target). Link targets only matter for symlinks and hardlinks.
 Member = tuple[str, bytes, int, str]
@@ -376,3 +386,228 @@ def test_parts_in_the_wrong_order_fail_cleanly(site: Path) -> None:
     root.mkdir()
     with pytest.raises(ArchiveError):
         extract_parts(parts[::-1], root)
+
+
+# --- free space -----------------------------------------------------------------------------------------------
+
+
+def spare(needed: int) -> int:
+    """What extraction keeps free on top of `needed` bytes: the fixed margin and 1% slack."""
+    return SPACE_MARGIN + needed * SPACE_SLACK_PERCENT // 100
+
+
+def fake_free_space(monkeypatch: pytest.MonkeyPatch, free: int) -> list[Path]:
+    """Report `free` bytes for every path, whatever the disk holds; returns the paths asked about."""
+    asked: list[Path] = []
+
+    def free_space(path: Path) -> int:
+        asked.append(Path(path))
+        return free
+
+    monkeypatch.setattr(archives, "free_space", free_space)
+    return asked
+
+
+# Three files of 128,000 bytes.
+SIZED = [file_(f"UCF-101/Cls{i}/v_Cls{i}_g01_c01.avi", bytes(range(256)) * 500) for i in range(3)]
+
+
+@pytest.mark.parametrize("fmt", sorted(MAKERS))
+def test_an_archive_that_does_not_fit_is_refused_before_anything_is_written(
+    site: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zip and RAR headers declare 384,000 bytes; a tar is taken at its own size, its content being unknown."""
+    archive = MAKERS[fmt](site / "a", SIZED)
+    needed = archive.stat().st_size if fmt == "tar.gz" else 384_000
+    free = needed + spare(needed) - 1
+    fake_free_space(monkeypatch, free)
+    with pytest.raises(InsufficientSpaceError) as err:
+        extract(archive, site / "out")
+    assert str(err.value).startswith(f"{archive}: extracting it needs {needed:,} bytes (")
+    assert f"but only {free:,} bytes (64." in str(err.value)
+    assert_untouched(site, archive)
+
+
+def test_an_archive_that_just_fits_is_extracted(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = make_zip(site / "a.zip", SIZED)
+    asked = fake_free_space(monkeypatch, 384_000 + spare(384_000))
+    out = extract(archive, site / "out")
+    assert len(tree(out)) == 7  # 3 files, their 3 class folders and UCF-101/
+    assert len(asked) == 4  # up front, then before each of the 3 files
+    assert all(path.parent == site and path.name.startswith(".out.") for path in asked)  # the staging dir
+
+
+def used(root: Path, *, besides: Path | None = None) -> int:
+    """Bytes of the files under `root`, for a fake disk whose free space shrinks as extraction writes."""
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and f != besides)
+
+
+def test_nested_archives_are_checked_against_what_they_declare(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HMDB-51: the outer RAR holds a RAR per class, each checked before it is extracted next to itself."""
+    inner = make_rar(site / "hug.rar", [file_("hug/a.avi", b"x" * 300_000)])
+    outer = make_rar(site / "outer.rar", [file_("hug.rar", inner.read_bytes())])
+    size = inner.stat().st_size
+    inner.unlink()
+    disk = size + spare(size)  # room for the inner RAR, but not for its content next to it
+    monkeypatch.setattr(archives, "free_space", lambda path: disk - used(site, besides=outer))
+    with pytest.raises(InsufficientSpaceError, match=r"hug\.rar: extracting it needs 300,000 bytes"):
+        extract(outer, site / "out", nested=[".rar"])
+    assert_untouched(site, outer)
+
+
+def test_a_streamed_tar_checks_each_member_as_it_arrives(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A joined tar.gz of zeros compresses to almost nothing: the up-front check passes, member 2 does not."""
+    members = [file_(f"v/{i}.webm", bytes(200_000)) for i in range(3)]
+    whole = make_tar(site / "whole", members)
+    parts = split_bytes(whole.read_bytes(), site, "p", 2)
+    whole.unlink()
+    root = site / "out"
+    root.mkdir()
+    disk = 250_000 + spare(200_000)  # room for one member
+    monkeypatch.setattr(archives, "free_space", lambda path: disk - used(root))
+    with pytest.raises(InsufficientSpaceError) as err:
+        extract_parts(parts, root)
+    message = str(err.value)
+    assert "(2 parts): entry 'v/1.webm' needs 200,000 bytes (195.3 KiB) plus 64.0 MiB to spare" in message
+    assert f"but only {disk - 200_000:,} bytes" in message
+    assert tree(root) == {"v": "dir", "v/0.webm": bytes(200_000)}  # written before the disk filled
+
+
+def test_split_parts_that_do_not_fit_are_refused_before_reading(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = make_tar(site / "whole", [file_("v/0.webm", bytes(range(256)) * 400)], "")
+    parts = split_bytes(whole.read_bytes(), site, "p", 3)
+    whole.unlink()
+    root = site / "out"
+    root.mkdir()
+    size = sum(p.stat().st_size for p in parts)
+    fake_free_space(monkeypatch, size + spare(size) - 1)
+    with pytest.raises(
+        InsufficientSpaceError, match=rf"\(3 parts\): joining and extracting it needs {size:,} bytes"
+    ):
+        extract_parts(parts, root)
+    assert list(root.iterdir()) == []
+
+
+# --- missing and truncated parts ------------------------------------------------------------------------------
+
+
+def ssv2_parts(site: Path, joined: str = "tar.gz", n: int = 3) -> list[Path]:
+    """A joined archive of five 30,000-byte videos in `n` parts; seeded, so each cut falls in the same place."""
+    rng = np.random.default_rng(0)
+    members = [file_(f"20bn-something-something-v2/{i}.webm", rng.bytes(30_000)) for i in range(5)]
+    whole = MAKERS[joined](site / "whole", members)
+    parts = split_bytes(whole.read_bytes(), site, "20bn-something-something-v2", n)
+    whole.unlink()
+    (site / "out").mkdir()
+    return parts
+
+
+def test_a_missing_part_is_named_before_anything_is_read(site: Path) -> None:
+    parts = ssv2_parts(site)
+    parts[1].unlink()
+    with pytest.raises(MissingPartError) as err:
+        extract_parts(parts, site / "out")
+    assert str(err.value) == f"split archive: missing {parts[1]} (part 2 of 3)"
+    assert list((site / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("joined", ["tar.gz", "zip"])
+def test_a_truncated_last_part_is_named(site: Path, joined: str) -> None:
+    parts = ssv2_parts(site, joined)
+    parts[-1].write_bytes(parts[-1].read_bytes()[:-20_000])
+    with pytest.raises(TruncatedArchiveError) as err:
+        extract_parts(parts, site / "out")
+    message = str(err.value)
+    assert message.startswith(
+        f"the archive joined from {parts[0]} .. 20bn-something-something-v2-02 (3 parts): ends"
+    )
+    assert message.endswith(
+        f"Its last part, {parts[-1]}, looks truncated, or parts after it are missing: obtain it again"
+    )
+    if joined == "tar.gz":  # the zip loses its closing directory, the tar a member
+        assert "ends in the middle of entry '20bn-something-something-v2/4.webm' (truncated)" in message
+
+
+def test_a_bare_tar_cut_between_members_is_truncated_too(site: Path) -> None:
+    """tarfile takes a missing header for the end of the archive; the end-of-archive marker tells them apart."""
+    members = [file_(f"v/{i}.webm", bytes(range(256)) * 4) for i in range(3)]  # 1,024 bytes: no padding
+    data = make_tar(site / "whole", members, "").read_bytes()
+    (site / "whole").unlink()
+    parts = split_bytes(data[: 2 * (512 + 1024)], site, "p", 2)  # the third member and the marker are gone
+    (site / "out").mkdir()
+    with pytest.raises(
+        TruncatedArchiveError, match=r"\(2 parts\): ends after 2 files, before its end-of-archive"
+    ):
+        extract_parts(parts, site / "out")
+
+
+def test_a_short_part_in_the_middle_is_pointed_out(site: Path) -> None:
+    parts = ssv2_parts(site, n=4)
+    parts[1].write_bytes(parts[1].read_bytes()[:-100])
+    with pytest.raises(ArchiveError) as err:
+        extract_parts(parts, site / "out")
+    size = parts[0].stat().st_size
+    assert type(err.value) is ArchiveError
+    short = f"{parts[1]} ({size - 100:,} bytes)"
+    assert str(err.value).endswith(
+        f"; smaller than the first part ({size:,} bytes), so probably truncated: {short}"
+    )
+
+
+def test_a_truncated_single_archive_names_the_entry_it_stops_in(site: Path) -> None:
+    rng = np.random.default_rng(0)
+    data = make_tar(site / "a", [file_("x", rng.bytes(200_000))]).read_bytes()
+    (site / "a.tar.gz").write_bytes(data[:100_000])
+    with pytest.raises(
+        TruncatedArchiveError, match=r"a\.tar\.gz: ends in the middle of entry 'x' \(truncated\)$"
+    ):
+        extract(site / "a.tar.gz", site / "out")
+
+
+def ssv2_like(parts: int) -> DatasetSpec:
+    return DatasetSpec(
+        key="ssv2",
+        title="SSv2",
+        homepage="https://example.org/register",
+        licence="research only",
+        access="manual",
+        notes="",
+        files=(
+            FileSpec("20bn-something-something-v2", None, None, None, "split", "videos", "videos", parts=parts),
+        ),
+    )
+
+
+def test_a_truncated_part_reaches_the_download_stage_by_name(
+    site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = ssv2_parts(site)
+    parts[-1].write_bytes(parts[-1].read_bytes()[:-20_000])
+    found = dl.locate_manual(ssv2_like(3), site)
+    with pytest.raises(TruncatedArchiveError, match=re.escape(f"Its last part, {parts[-1]}, looks truncated")):
+        dl.install_dataset(ssv2_like(3), found, site / "raw")
+    assert not (site / "raw").exists()
+    registry = site.parent / "registry.yaml"
+    split = {"name": "20bn-something-something-v2", "format": "split", "parts": 3, "role": "videos"}
+    weights = {"arch": "ViT-T/1", "url": "https://example.org/ViT-T.pt", "sha256": "0" * 64, "licence": "MIT"}
+    dataset = {"title": "SSv2", "homepage": "https://example.org", "licence": "research", "access": "manual"}
+    registry.write_text(
+        yaml.safe_dump({"datasets": {"ssv2": {**dataset, "files": [split]}}, "weights": {"T": weights}})
+    )
+    argv = [*("--dataset", "ssv2", "--registry", str(registry), "--out", str(site / "raw")), "--manual-dir"]
+    assert dl.main([*argv, str(site), "--cache", str(site.parent / "cache")]) == 1
+    assert f"Its last part, {parts[-1]}, looks truncated" in caplog.text
+    assert not (site / "raw").exists()
+
+
+def test_a_missing_part_reaches_the_download_stage_by_name(site: Path) -> None:
+    parts = ssv2_parts(site)
+    parts[1].unlink()
+    with pytest.raises(dl.ManualPlacementError) as err:
+        dl.locate_manual(ssv2_like(3), site)
+    assert f"1 file(s) missing. Put them under {site}," in str(err.value)
+    assert "\n  20bn-something-something-v2-01\n" in str(err.value)

@@ -11,6 +11,12 @@ plain stream of entries and one writer does all the checking and writing:
   that its real path is inside the target, so nothing reaches outside through a link created earlier;
 - file contents are written with `O_NOFOLLOW | O_EXCL`, never through an existing link.
 
+Extraction also refuses to fill the disk: before anything is written, the sizes the archive declares (zip and
+RAR headers; a tar's own size, since a compressed tar's content is only known while streaming) must fit into
+the destination's free space with a margin to spare, and so must each member before it is written. An archive
+that ends early, such as a split archive whose last part was cut short, is reported as truncated, naming the
+part, and a missing part is named before anything is read.
+
 `extract` writes into a temporary sibling directory and renames it over the target only when complete.
 RAR support comes from libarchive (the `libarchive-c` binding and the system library, Debian `libarchive13`);
 tar and zip need only the standard library.
@@ -35,6 +41,10 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 CHUNK = 1 << 20
+# Left free after any extraction: a full disk breaks every other job on the machine. The 1% covers file system
+# overhead (each file's last block, directories), which the declared sizes do not include.
+SPACE_MARGIN = 64 << 20
+SPACE_SLACK_PERCENT = 1
 _RAR_MAGIC = b"Rar!\x1a\x07"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -48,6 +58,18 @@ class UnsafeArchiveError(ArchiveError):
     """An entry would write or point outside the extraction directory, or is a device node."""
 
 
+class InsufficientSpaceError(ArchiveError):
+    """What an archive declares does not fit into the destination's free space; names both byte counts."""
+
+
+class TruncatedArchiveError(ArchiveError):
+    """The archive (for a split archive: its joined parts) ends before its last entry or its end marker."""
+
+
+class MissingPartError(ArchiveError):
+    """A part of a split archive is absent; the message names each missing part's path."""
+
+
 @dataclass(frozen=True)
 class _Entry:
     """One archive member, format-neutral. `chunks` yields the content of files and is read exactly once."""
@@ -56,6 +78,7 @@ class _Entry:
     kind: str  # "file", "dir", "symlink", "hardlink" or "special"
     link: str = ""
     chunks: Iterable[bytes] = ()
+    size: int = 0  # what the archive's header declares for a file's content
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -90,7 +113,8 @@ def _tar_entries(tf: tarfile.TarFile) -> Iterator[_Entry]:
         elif member.islnk():
             yield _Entry(member.name, "hardlink", member.linkname)
         elif member.isreg():
-            yield _Entry(member.name, "file", chunks=_chunks(functools.partial(tf.extractfile, member)))
+            chunks = _chunks(functools.partial(tf.extractfile, member))
+            yield _Entry(member.name, "file", chunks=chunks, size=member.size)
         else:
             yield _Entry(member.name, "special")
 
@@ -106,7 +130,8 @@ def _zip_entries(zf: zipfile.ZipFile) -> Iterator[_Entry]:
         elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):
             yield _Entry(info.filename, "special")
         else:
-            yield _Entry(info.filename, "file", chunks=_chunks(functools.partial(zf.open, info)))
+            chunks = _chunks(functools.partial(zf.open, info))
+            yield _Entry(info.filename, "file", chunks=chunks, size=info.file_size)
 
 
 def _libarchive_entries(path: Path) -> Iterator[_Entry]:
@@ -128,11 +153,13 @@ def _libarchive_entries(path: Path) -> Iterator[_Entry]:
                 elif entry.islnk:
                     yield _Entry(name, "hardlink", entry.linkpath or "")
                 elif entry.isreg:
-                    yield _Entry(name, "file", chunks=entry.get_blocks())
+                    yield _Entry(name, "file", chunks=entry.get_blocks(), size=entry.size or 0)
                 else:
                     yield _Entry(name, "special")
     except libarchive.ArchiveError as err:
-        raise ArchiveError(str(err)) from err
+        message = str(err.msg)  # str(err) appends libarchive's return codes and a C pointer
+        kind = TruncatedArchiveError if "truncated" in message.lower() else ArchiveError
+        raise kind(message) from err
 
 
 @contextlib.contextmanager
@@ -140,12 +167,53 @@ def _open_entries(path: Path) -> Iterator[Iterator[_Entry]]:
     fmt = detect_format(path)
     if fmt == "rar":
         yield _libarchive_entries(path)
-    elif fmt == "zip":
-        with zipfile.ZipFile(path) as zf:
-            yield _zip_entries(zf)
-    else:
-        with tarfile.open(path, mode="r:*") as tf:
-            yield _tar_entries(tf)
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            if fmt == "zip":
+                entries = _zip_entries(stack.enter_context(zipfile.ZipFile(path)))
+            else:
+                entries = _tar_entries(stack.enter_context(tarfile.open(path, mode="r:*")))
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+            raise ArchiveError(f"{path}: {err}") from err
+        yield entries
+
+
+def free_space(path: str | os.PathLike[str]) -> int:
+    """Bytes free for an unprivileged writer on the file system holding `path`."""
+    return shutil.disk_usage(path).free
+
+
+def _human(size: int) -> str:
+    """`size` in binary units, for messages that give the exact byte count too."""
+    for exponent, unit in ((40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size >= 1 << exponent:
+            return f"{size / (1 << exponent):.1f} {unit}"
+    return f"{size} B"
+
+
+def _check_space(needed: int, root: Path, what: str) -> None:
+    """Refuse to write `needed` bytes under `root` unless they fit with the margin and slack to spare."""
+    spare = SPACE_MARGIN + needed * SPACE_SLACK_PERCENT // 100
+    free = free_space(root)
+    if needed + spare > free:
+        raise InsufficientSpaceError(
+            f"{what} needs {needed:,} bytes ({_human(needed)}) plus {_human(spare)} to spare, but only "
+            f"{free:,} bytes ({_human(free)}) are free in {root}"
+        )
+
+
+def _declared_bytes(archive: Path) -> int:
+    """What extracting `archive` writes, as far as is known before writing: the members' sizes from zip and
+    RAR headers; for a tar, its own size, as a compressed tar's content is only known while it streams (each
+    member is checked before it is written). Videos do not compress, so a tar of them holds about its size."""
+    if detect_format(archive) == "tar":
+        return archive.stat().st_size
+    try:
+        with _open_entries(archive) as entries:
+            return sum(entry.size for entry in entries)
+    except ArchiveError as err:
+        raise type(err)(f"{archive}: {err}") from err
 
 
 def _safe_relpath(name: str) -> PurePosixPath | None:
@@ -250,19 +318,43 @@ def _write_entry(root: Path, entry: _Entry) -> Path | None:
     return dest
 
 
+def _ends_early(err: BaseException) -> bool:
+    """Whether reading stopped because the data ran out: gzip/bz2/xz streams raise EOFError, and tarfile this
+    ReadError when a member's content is cut short."""
+    return isinstance(err, EOFError) or (
+        isinstance(err, tarfile.ReadError) and "unexpected end of data" in str(err)
+    )
+
+
 def _write_entries(entries: Iterable[_Entry], root: Path, source: object) -> list[Path]:
+    """Write every entry under `root`, checking the free space before each file; errors name `source`."""
     root = Path(os.path.realpath(root))
     written: list[Path] = []
+    current = None
     try:
         for entry in entries:
+            current = entry.name
+            if entry.kind == "file":
+                _check_space(entry.size, root, f"entry {entry.name!r}")
             path = _write_entry(root, entry)
             if path is not None:
                 written.append(path)
+            current = None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError) as err:
+        if _ends_early(err):
+            where = f"in the middle of entry {current!r}" if current else f"after {len(written)} files"
+            raise TruncatedArchiveError(f"{source}: ends {where} (truncated)") from err
         raise ArchiveError(f"{source}: {err}") from err
     except ArchiveError as err:
         raise type(err)(f"{source}: {err}") from err
     return written
+
+
+def _extract_checked(archive: Path, root: Path) -> list[Path]:
+    """Extract one archive into `root` once its declared size has passed the free-space check."""
+    _check_space(_declared_bytes(archive), root, f"{archive}: extracting it")
+    with _open_entries(archive) as entries:
+        return _write_entries(entries, root, archive)
 
 
 def _extract_nested(files: Sequence[Path], suffixes: Sequence[str]) -> list[Path]:
@@ -270,8 +362,7 @@ def _extract_nested(files: Sequence[Path], suffixes: Sequence[str]) -> list[Path
     written: list[Path] = []
     for path in files:
         if path.name.endswith(tuple(suffixes)):
-            with _open_entries(path) as entries:
-                written += _write_entries(entries, path.parent, path)
+            written += _extract_checked(path, path.parent)
             path.unlink()
         else:
             written.append(path)
@@ -285,10 +376,9 @@ def extract_into(
 
     Archives inside it whose names end with one of `nested` are extracted in place and removed. This writes
     straight into `root`: callers that need all-or-nothing extract into a temporary directory (see `extract`).
+    Raises InsufficientSpaceError before writing anything if the archive does not fit (see the module notes).
     """
-    archive = Path(archive)
-    with _open_entries(archive) as entries:
-        written = _write_entries(entries, Path(root), archive)
+    written = _extract_checked(Path(archive), Path(root))
     return _extract_nested(written, nested) if nested else written
 
 
@@ -352,36 +442,113 @@ def _sniff_parts(first: Path) -> str:
     return "tar"
 
 
+class _EndAwareInfo(tarfile.TarInfo):
+    """A TarInfo that notes on its TarFile (`stopped_by`) which header error ended the reading.
+
+    tarfile ends an archive quietly where a header is missing or cut short, just as at the end-of-archive
+    marker, so a joined archive whose data runs out between two members would otherwise lose the rest unseen.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tf)
+        except tarfile.HeaderError as err:
+            tf.stopped_by = err  # type: ignore[attr-defined]
+            raise
+
+
+def _part_size(path: Path) -> int:
+    """Bytes one part contributes to the joined archive (a `.zip` wrapper: its member's size)."""
+    if path.suffix != ".zip":
+        return path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile as err:
+        raise ArchiveError(f"{path}: not a readable zip-wrapped part: {err}") from err
+
+
+def _joined_tar(paths: Sequence[Path], root: Path, label: str) -> list[Path]:
+    openers = [functools.partial(open_part, p) for p in paths]
+    try:
+        with (
+            io.BufferedReader(_ConcatReader(openers), CHUNK) as stream,
+            tarfile.open(fileobj=stream, mode="r|*", tarinfo=_EndAwareInfo) as tf,
+        ):
+            written = _write_entries(_tar_entries(tf), root, label)
+            stop = getattr(tf, "stopped_by", None)
+    except tarfile.TarError as err:  # only opening can raise it: `_write_entries` converts the rest
+        raise ArchiveError(f"{label}: not a tar archive when joined: {err}") from err
+    if isinstance(stop, tarfile.InvalidHeaderError):
+        raise ArchiveError(f"{label}: an invalid header after {len(written)} files ({stop})")
+    if not isinstance(stop, tarfile.EOFHeaderError):
+        raise TruncatedArchiveError(
+            f"{label}: ends after {len(written)} files, before its end-of-archive marker"
+        )
+    return written
+
+
+def _joined_zip(paths: Sequence[Path], root: Path, label: str) -> list[Path]:
+    """A zip needs random access, so the parts are first joined into a temporary file next to `root`."""
+    with tempfile.NamedTemporaryFile(prefix=".joined-", suffix=".zip", dir=root.parent) as joined:
+        with _ConcatReader([functools.partial(open_part, p) for p in paths]) as stream:
+            shutil.copyfileobj(stream, joined, CHUNK)
+        joined.flush()
+        try:
+            zf = zipfile.ZipFile(joined.name)
+        except zipfile.BadZipFile as err:
+            raise TruncatedArchiveError(
+                f"{label}: ends without the zip directory that closes it ({err})"
+            ) from err
+        with zf:
+            _check_space(sum(info.file_size for info in zf.infolist()), root, f"{label}: extracting it")
+            return _write_entries(_zip_entries(zf), root, label)
+
+
+def _short_parts(paths: Sequence[Path], sizes: Sequence[int]) -> str:
+    """Parts are cut to one size, except the last; a smaller part before it was most likely cut short."""
+    short = [f"{p} ({s:,} bytes)" for p, s in zip(paths[1:-1], sizes[1:-1], strict=True) if s < sizes[0]]
+    if not short:
+        return ""
+    return f"; smaller than the first part ({sizes[0]:,} bytes), so probably truncated: {', '.join(short)}"
+
+
 def extract_parts(
     parts: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str], *, nested: Sequence[str] = ()
 ) -> list[Path]:
     """Extract the archive formed by concatenating `parts` (in order) into the existing directory `root`.
 
-    A joined tar (compressed or not) is streamed, so the 19 GB of SSv2 are never written twice. A joined zip
-    needs random access, so it is assembled first in a temporary file next to `root`, removed afterwards.
+    A joined tar (compressed or not) is streamed, so the 19 GB of SSv2 are never written twice; its members are
+    checked against the free space as they arrive, after an up-front check of the parts' total size. A joined
+    zip needs random access, so it is assembled first in a temporary file next to `root`, removed afterwards.
+    A missing part raises MissingPartError before anything is read; data that ends early raises
+    TruncatedArchiveError naming the last part, the one that looks truncated.
     """
     paths = [Path(p) for p in parts]
     if not paths:
         raise ArchiveError("no parts given")
+    missing = [f"{p} (part {i + 1} of {len(paths)})" for i, p in enumerate(paths) if not p.is_file()]
+    if missing:
+        raise MissingPartError(f"split archive: missing {', '.join(missing)}")
     root = Path(root)
-    openers = [functools.partial(open_part, p) for p in paths]
-    label = f"{paths[0]} (+{len(paths) - 1} parts)"
-    if _sniff_parts(paths[0]) == "tar":
-        try:
-            with (
-                io.BufferedReader(_ConcatReader(openers), CHUNK) as stream,
-                tarfile.open(fileobj=stream, mode="r|*") as tf,
-            ):
-                written = _write_entries(_tar_entries(tf), root, label)
-        except tarfile.TarError as err:  # only opening can raise it: `_write_entries` converts the rest
-            raise ArchiveError(f"{label}: not a tar archive when joined: {err}") from err
-    else:
-        with tempfile.NamedTemporaryFile(prefix=".joined-", suffix=".zip", dir=root.parent) as joined:
-            with _ConcatReader(openers) as stream:
-                shutil.copyfileobj(stream, joined, CHUNK)
-            joined.flush()
-            with zipfile.ZipFile(joined.name) as zf:
-                written = _write_entries(_zip_entries(zf), root, label)
+    label = f"the archive joined from {paths[0]} .. {paths[-1].name} ({len(paths)} parts)"
+    sizes = [_part_size(p) for p in paths]
+    _check_space(sum(sizes), root, f"{label}: joining and extracting it")
+    try:
+        if _sniff_parts(paths[0]) == "tar":
+            written = _joined_tar(paths, root, label)
+        else:
+            written = _joined_zip(paths, root, label)
+    except TruncatedArchiveError as err:
+        raise TruncatedArchiveError(
+            f"{err}. Its last part, {paths[-1]}, looks truncated, or parts after it are missing: "
+            "obtain it again"
+        ) from err
+    except ArchiveError as err:
+        if type(err) is not ArchiveError:
+            raise
+        raise ArchiveError(f"{err}{_short_parts(paths, sizes)}") from err
     return _extract_nested(written, nested) if nested else written
 
 
