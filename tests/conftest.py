@@ -85,20 +85,23 @@ def tiny_world(
     import torch
 
     from vifi.data.framestore import extract_shard, list_videos
+    from vifi.data.lists import build_lists
     from vifi.data.synthetic import generate_dataset
     from vifi.models.pretrained import build_clip, save_weights
 
     raw = root / "raw"
+    # Kinetics' format names videos in its lists by their keys, so the lists need no resolution step here.
     generate_dataset(
-        raw, name="ucf101", role="downstream", classes=classes, train_per_class=train_per_class,
+        raw, name="ucf101", fmt="kinetics", role="downstream", classes=classes, train_per_class=train_per_class,
         val_per_class=val_per_class, splits=1, seed=0, height=height, width=width, frames=frames, fps=8,
     )  # fmt: skip
+    notes = root / "lists"
+    build_lists("kinetics", raw, raw / "labels.csv", notes)
     keys = list_videos(raw / "videos")[:videos]
     shard = root / "frames.bin"
     extract_shard(raw / "videos", keys, shard, short_side=short_side, codec=codec, progress=False)
     torch.manual_seed(0)
     save_weights(build_clip("vifi-tiny")[0], root / "clip.pt")
-    notes = raw / "annotations"
     return {
         "root": root, "raw": raw, "keys": keys, "shard": shard, "weights": root / "clip.pt",
         "labels": notes / "labels.csv", "train": notes / "train1.txt", "val": notes / "val1.txt",

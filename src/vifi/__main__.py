@@ -18,6 +18,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
     "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
     "quarantine": ("vifi.data.shards", "quarantine_main", "merge shard failures into quarantine.csv"),
+    "lists": ("vifi.data.lists", "main", "read a dataset's official annotations into the pipeline's lists"),
     "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
     "protocols": ("vifi.data.protocols", "main", "write zero-shot, few-shot and fully supervised split lists"),
     "kinetics": ("vifi.data.kinetics", "main", "build a Kinetics split list from annotation CSVs"),

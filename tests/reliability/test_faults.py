@@ -65,8 +65,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four tiny synthetic videos."""
     raw = tmp_path_factory.mktemp("raw")
     generate_dataset(
-        raw, name="ucf101", role="downstream", classes=2, train_per_class=(1, 1), val_per_class=1,
-        splits=1, seed=0, height=36, width=48, frames=8, fps=8,
+        raw, name="ucf101", fmt="kinetics", role="downstream", classes=2, train_per_class=(1, 1),
+        val_per_class=1, splits=1, seed=0, height=36, width=48, frames=8, fps=8,
     )  # fmt: skip
     return raw / "videos"
 

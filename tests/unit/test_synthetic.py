@@ -13,6 +13,7 @@ import pytest
 
 from vifi.data import synthetic, world
 from vifi.data.annotations import read_labels, read_list, write_labels
+from vifi.data.lists import build_lists
 from vifi.data.synthetic import (
     VideoFormat,
     generate_dataset,
@@ -40,6 +41,7 @@ SMALL = {"height": 32, "width": 48, "frames": 8, "fps": 8}
 def _generate(out: Path, **overrides) -> Path:
     args = {
         "name": "ucf",
+        "fmt": "ucf101",
         "role": "downstream",
         "classes": 4,
         "train_per_class": (2, 5),
@@ -63,7 +65,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 def _cli_args(out: Path, seed: int) -> list[str]:
     return [
-        *("--out", str(out), "--name", "ucf", "--role", "downstream", "--classes", "4"),
+        *("--out", str(out), "--name", "ucf", "--format", "ucf101", "--role", "downstream", "--classes", "4"),
         *("--train-per-class", "2", "5", "--val-per-class", "1", "--splits", "3", "--seed", str(seed)),
         *("--height", "32", "--width", "48", "--frames", "8", "--fps", "8"),
     ]
@@ -78,14 +80,15 @@ def test_same_arguments_give_byte_identical_files_across_processes(tmp_path):
     _generate(tmp_path / "c", seed=1)
     a, b, c = _digests(tmp_path / "a"), _digests(tmp_path / "b"), _digests(tmp_path / "c")
     assert len(a) > 10 and a == b
-    videos = {path for path in a if path.endswith(".mp4")}
+    videos = {path for path in a if path.startswith("videos/")}
     assert all(a[path] != c.get(path) for path in videos)
 
 
-def test_videos_decode_to_the_requested_length_and_size(tmp_path):
-    root = _generate(tmp_path / "ds", splits=1)
-    videos = sorted((root / "videos").rglob("*.mp4"))
-    assert videos
+@pytest.mark.parametrize(("fmt", "suffix"), [("ucf101", ".avi"), ("kinetics", ".mp4"), ("ssv2", ".webm")])
+def test_videos_decode_to_the_requested_length_and_size(tmp_path, fmt, suffix):
+    root = _generate(tmp_path / "ds", fmt=fmt, splits=1)
+    videos = sorted((root / "videos").rglob("*.*"))
+    assert videos and {p.suffix for p in videos} == {suffix}
     for path in videos:
         with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -94,13 +97,16 @@ def test_videos_decode_to_the_requested_length_and_size(tmp_path):
 
 
 def test_labels_and_lists_follow_the_official_formats_and_the_imbalance_ramp(tmp_path):
+    """Kinetics format: the lists read back from its CSVs have the ramp's counts and name real files."""
     root = _generate(
-        tmp_path / "ds", role="source", classes=6, train_per_class=(2, 7), val_per_class=2, splits=1
-    )
-    names = read_labels(root / "annotations" / "labels.csv")
+        tmp_path / "ds", fmt="kinetics", role="source", classes=6, train_per_class=(2, 7), val_per_class=2,
+        splits=1,
+    )  # fmt: skip
+    names = read_labels(root / "labels.csv")
     assert names == sorted(names) and len(names) == 6
-    train = read_list(root / "annotations" / "train1.txt", len(names))
-    val = read_list(root / "annotations" / "val1.txt", len(names))
+    build_lists("kinetics", root, root / "labels.csv", tmp_path / "lists")
+    train = read_list(tmp_path / "lists" / "train1.txt", len(names))
+    val = read_list(tmp_path / "lists" / "val1.txt", len(names))
     train_counts = Counter(it.label for it in train)
     assert sorted(train_counts.values()) == [2, 3, 4, 5, 6, 7]
     assert [train_counts[i] for i in range(6)] != [2, 3, 4, 5, 6, 7]  # frequency is not tied to label id
@@ -108,18 +114,22 @@ def test_labels_and_lists_follow_the_official_formats_and_the_imbalance_ramp(tmp
     assert not {it.path for it in train} & {it.path for it in val}
     for item in train + val:
         assert (root / "videos" / item.path).is_file()
-        assert item.path.startswith(names[item.label].replace(" ", "_") + "/")
+        assert item.path.split("/")[0] == ("train" if item in train else "val")
 
 
 def test_three_splits_test_every_video_exactly_once(tmp_path):
+    """UCF format: classInd, trainlist0N and testlist0N read back as three folds over every video."""
     root = _generate(tmp_path / "ds")
-    on_disk = {str(p.relative_to(root / "videos")) for p in (root / "videos").rglob("*.mp4")}
+    on_disk = {p.name for p in (root / "videos").rglob("*.avi")}
+    assert {p.parent.parent.name for p in (root / "videos").rglob("*.avi")} == {"UCF-101"}
+    build_lists("ucf101", root, root / "labels.csv", tmp_path / "lists")
     tested = Counter()
     for s in (1, 2, 3):
-        train = {it.path for it in read_list(root / "annotations" / f"train{s}.txt")}
-        val = {it.path for it in read_list(root / "annotations" / f"val{s}.txt")}
+        train = {it.path for it in read_list(tmp_path / "lists" / f"train{s}.txt")}
+        val = {it.path for it in read_list(tmp_path / "lists" / f"val{s}.txt")}
         assert train and val and not train & val
         assert train | val == on_disk
+        assert {p[p.index("_g") + 1 : p.index("_g") + 4] for p in val} == {f"g{s:02d}"}
         tested.update(val)
     assert set(tested) == on_disk and set(tested.values()) == {1}
 
@@ -169,6 +179,7 @@ def test_zero_shot_classes_are_new_to_the_source(tmp_path):
     video = VideoFormat(**SMALL)
     plan = plan_dataset(
         name="k600",
+        fmt="kinetics",
         role="zeroshot",
         classes=30,
         train_per_class=(0, 0),
@@ -182,6 +193,7 @@ def test_zero_shot_classes_are_new_to_the_source(tmp_path):
     with pytest.raises(ValueError, match="zeroshot"):
         plan_dataset(
             name="k600",
+            fmt="kinetics",
             role="zeroshot",
             classes=30,
             train_per_class=(0, 0),
@@ -350,7 +362,7 @@ def test_a_failed_run_keeps_the_previous_dataset(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("encoder died")
 
-    monkeypatch.setattr(synthetic, "write_mp4", broken)
+    monkeypatch.setattr(synthetic, "write_video", broken)
     with pytest.raises(RuntimeError, match="encoder died"):
         _generate(tmp_path / "ds", classes=2, train_per_class=(1, 1), splits=1, seed=5)
     assert _digests(out) == before

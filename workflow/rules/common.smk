@@ -8,6 +8,8 @@ import sys
 
 import yaml
 
+from vifi.data.lists import OFFICIAL_FOLDS, PAPER_DATASETS, dataset_format
+
 
 envvars:
     "PATH",
@@ -136,6 +138,17 @@ def exclusion_labels(wildcards):
     return f"data/raw/{other}" if other else []
 
 
+def official_args(wildcards, input):
+    """The released lists of a dataset, relabelled by the class each video names under `audit.policy: by_name`."""
+    args = f"--official {shlex.quote(OFFICIAL)} --dataset {wildcards.dataset}"
+    if config["audit"]["policy"] == "by_name":
+        names = shlex.quote(f"{input.lists}/videos.csv")
+        args += (
+            f" --relabel-by-name {names} --format {dataset_format(wildcards.dataset)}"
+        )
+    return args
+
+
 def split_args(wildcards, input):
     """CLI arguments selecting the official base-to-novel files or the protocol generator.
 
@@ -148,8 +161,8 @@ def split_args(wildcards, input):
         f" --max-missing-fraction {config['data']['max_missing_fraction']}"
     )
     if OFFICIAL:
-        return f"--official {shlex.quote(OFFICIAL)} --dataset {wildcards.dataset} {resolve}"
-    notes = f"{input.raw}/annotations"
+        return f"{official_args(wildcards, input)} {resolve}"
+    notes = input.lists
     return (
         f"--labels {notes}/labels.csv --train-list {notes}/train{b2n['split']}.txt"
         f" --val-list {notes}/val{b2n['split']}.txt --shots {b2n['shots']} {resolve}"
@@ -170,7 +183,7 @@ def protocol_split_args(protocol):
             f"--videos {input.raw}/videos --quarantine {input.quarantine}"
             f" --max-missing-fraction {config['data']['max_missing_fraction']}"
         )
-        notes = f"{input.raw}/annotations"
+        notes = input.lists
         given = config["fullsup"].get("lists", {}).get(wildcards.dataset)
         if protocol == "fullsup" and given:
             source = (
@@ -178,7 +191,7 @@ def protocol_split_args(protocol):
                 f" --val-list {shlex.quote(given['val'])}"
             )
         elif OFFICIAL and protocol != "fullsup":
-            source = f"--official {shlex.quote(OFFICIAL)} --dataset {wildcards.dataset}"
+            source = official_args(wildcards, input)
         elif protocol == "fullsup":
             source = f"--labels {notes}/labels.csv --train-list {notes}/train1.txt --val-list {notes}/val1.txt"
         elif protocol == "fewshot":
@@ -203,9 +216,56 @@ def protocol_split_args(protocol):
 
 
 def folds(dataset):
-    """How many train/test splits a generated dataset has (a real one: as many as the paper uses)."""
+    """How many train/test splits a dataset has: as configured for a synthetic one, as published otherwise."""
     spec = config["synthetic"]["datasets"].get(dataset)
-    return spec["splits"] if spec and data_source(dataset) == "synthetic" else 3
+    if spec and data_source(dataset) == "synthetic":
+        return spec["splits"]
+    return OFFICIAL_FOLDS[dataset_format(dataset)]
+
+
+def pooled_target(dataset):
+    """A zero-shot target with one test list (the Kinetics-600 role): classes the source lacks, every video."""
+    return dataset in ZS["targets"] and folds(dataset) < max(ZS["splits"])
+
+
+def label_file(dataset):
+    """The label CSV that fixes a dataset's ids: the generator's for a synthetic one, the paper's otherwise."""
+    if data_source(dataset) == "synthetic":
+        return f"data/raw/{dataset}/labels.csv"
+    return f"{SRC}/data/labels/{PAPER_DATASETS[dataset][1]}_labels.csv"
+
+
+def list_labels(wildcards):
+    return label_file(wildcards.dataset)
+
+
+def list_labels_input(wildcards):
+    """The label CSV as an input where it is a file of its own (a synthetic one is inside data/raw/<ds>)."""
+    return (
+        []
+        if data_source(wildcards.dataset) == "synthetic"
+        else [list_labels(wildcards)]
+    )
+
+
+def list_exclusion_input(wildcards):
+    """For a pooled zero-shot target: the source's label CSV, or its raw folder that holds it."""
+    if not pooled_target(wildcards.dataset):
+        return []
+    source = ZS["source"]
+    return [
+        (
+            f"data/raw/{source}"
+            if data_source(source) == "synthetic"
+            else label_file(source)
+        )
+    ]
+
+
+def list_extra_args(wildcards):
+    if not pooled_target(wildcards.dataset):
+        return ""
+    return f"--pool --exclude-labels {shlex.quote(label_file(ZS['source']))}"
 
 
 def protocol_splits(protocol):

@@ -5,7 +5,13 @@
 rule synthesize:
     input:
         exclude=exclusion_labels,
-        code=code("data/synthetic", "data/world", "data/annotations"),
+        code=code(
+            "data/synthetic",
+            "data/world",
+            "data/annotations",
+            "data/official",
+            "data/encode",
+        ),
     output:
         directory("data/raw/{dataset}"),
     log:
@@ -21,13 +27,13 @@ rule synthesize:
             config["synthetic"]["datasets"][wc.dataset], skip=("exclude_from",)
         ),
         world=flags(config["synthetic"], skip=("datasets", "stills")),
+        format=lambda wc: dataset_format(wc.dataset),
         exclude=lambda wc, input: (
-            f"--exclude-labels {input.exclude}/annotations/labels.csv"
-            if input.exclude
-            else ""
+            f"--exclude-labels {input.exclude}/labels.csv" if input.exclude else ""
         ),
     shell:
-        "python -m vifi synthesize --name {wildcards.dataset} {params.spec} {params.world} {params.exclude}"
+        "python -m vifi synthesize --name {wildcards.dataset} --format {params.format} {params.spec}"
+        " {params.world} {params.exclude}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -145,6 +151,7 @@ rule splits_base2novel:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
+        lists="data/lists/{dataset}",
         code=code("data/splits", "data/annotations", "data/resolve", "data/shards"),
     output:
         labels=expand(
@@ -179,6 +186,7 @@ rule splits_fewshot:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
+        lists="data/lists/{dataset}",
         code=code(
             "data/protocols",
             "data/splits",
@@ -214,6 +222,7 @@ rule splits_zeroshot:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
+        lists="data/lists/{dataset}",
         code=code(
             "data/protocols",
             "data/splits",
@@ -248,6 +257,7 @@ rule splits_full:
     input:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
+        lists="data/lists/{dataset}",
         code=code(
             "data/protocols",
             "data/splits",

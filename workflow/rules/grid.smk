@@ -108,23 +108,63 @@ def splits_dir(wildcards, protocol=None):
     return f"data/splits/{wildcards.dataset}/{protocol or wildcards.protocol}"
 
 
+def split_folder(protocol):
+    """The folder under data/splits/<dataset>/ of a protocol's lists (every class: `full`)."""
+    return protocol if protocol in ("base2novel", "fewshot", "zeroshot") else "full"
+
+
 def train_inputs(wildcards):
-    """The training list and label file of one run."""
+    """The training list and label file of one run, and the audit of their folder (so it runs first)."""
     if wildcards.protocol == "base2novel":
         d = splits_dir(wildcards)
         seed = wildcards.run.removeprefix("seed")
-        return {
+        files = {
             "train_list": f"{d}/fs_base_s{seed}_train.txt",
             "labels": f"{d}/base_labels.csv",
         }
-    if wildcards.protocol == "fewshot":
+    elif wildcards.protocol == "fewshot":
         d = splits_dir(wildcards)
         shots = wildcards.run.removesuffix("shot")
-        return {"train_list": f"{d}/train_{shots}shot.txt", "labels": f"{d}/labels.csv"}
-    d = splits_dir(
-        wildcards, "full"
-    )  # zero-shot source and fully supervised: every class
-    return {"train_list": f"{d}/train.txt", "labels": f"{d}/labels.csv"}
+        files = {
+            "train_list": f"{d}/train_{shots}shot.txt",
+            "labels": f"{d}/labels.csv",
+        }
+    else:  # zero-shot source and fully supervised: every class
+        d = splits_dir(wildcards, "full")
+        files = {"train_list": f"{d}/train.txt", "labels": f"{d}/labels.csv"}
+    return {**files, "audit": f"{d}/audit.json"}
+
+
+def audit_sets(dataset, folder):
+    """(list, label file) of every list in one split folder, as its split rule writes them."""
+    d = f"data/splits/{dataset}/{folder}"
+    if folder == "base2novel":
+        trains = [f"fs_base_s{s}_train.txt" for s in config["base2novel"]["seeds"]]
+        return [
+            (f"{d}/{t}", f"{d}/base_labels.csv") for t in ["base_val.txt", *trains]
+        ] + [(f"{d}/novel_val.txt", f"{d}/novel_labels.csv")]
+    if folder == "zeroshot":
+        return [
+            (f"{d}/split{s}_val.txt", f"{d}/split{s}_labels.csv") for s in ZS["splits"]
+        ]
+    if folder == "fewshot":
+        names = ["val.txt", *(f"train_{k}shot.txt" for k in config["fewshot"]["shots"])]
+    else:
+        names = ["train.txt", "val.txt"]
+    return [(f"{d}/{n}", f"{d}/labels.csv") for n in names]
+
+
+def audit_files(wildcards):
+    return sorted(
+        {p for pair in audit_sets(wildcards.dataset, wildcards.folder) for p in pair}
+    )
+
+
+def audit_args(wildcards):
+    pairs = audit_sets(wildcards.dataset, wildcards.folder)
+    return " ".join(
+        f"--list {shlex.quote(lst)} --labels {shlex.quote(lab)}" for lst, lab in pairs
+    )
 
 
 def eval_sets(protocol, dataset):
@@ -159,12 +199,14 @@ def eval_frames(wildcards):
 
 
 def eval_files(wildcards):
+    """Each scored dataset's lists and label files, and their folder's audit (so it runs first)."""
+    folder = split_folder(wildcards.protocol)
     return [
         path
         for d in eval_datasets(wildcards)
         for _, lst, lab in eval_sets(wildcards.protocol, d)
         for path in (lst, lab)
-    ]
+    ] + [f"data/splits/{d}/{folder}/audit.json" for d in eval_datasets(wildcards)]
 
 
 def eval_args(wildcards):

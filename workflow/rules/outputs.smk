@@ -32,6 +32,17 @@ def table_enabled(name):
 ENABLED_TABLES = [name for name in TABLES if table_enabled(name)]
 
 
+def table_audits(wildcards):
+    """The release audits of every list a table's numbers come from (trained on and evaluated on)."""
+    protocol = TABLES[wildcards.table]
+    if protocol == "zeroshot":
+        return [f"data/splits/{ZS['source']}/full/audit.json"] + [
+            f"data/splits/{t}/zeroshot/audit.json" for t in ZS["targets"]
+        ]
+    folder = split_folder(protocol)
+    return [f"data/splits/{d}/{folder}/audit.json" for d in protocol_datasets(protocol)]
+
+
 def flops_files(wildcards):
     """GFLOPs per view of the K400 fully supervised methods, for the fully supervised table."""
     return ["results/metrics/flops/k400.json"] if wildcards.table == "fullsup" else []

@@ -47,6 +47,7 @@ rule render:
     input:
         metrics=lambda wc: f"results/aggregates/{TABLES[wc.table]}.csv",
         flops=flops_files,
+        audits=table_audits,
         templates=multiext(f"{TEMPLATES}/{{table}}", ".tex.j2", ".html.j2"),
         shared=multiext(f"{TEMPLATES}/_table", ".tex.j2", ".html.j2"),
         code=code("report/tables", "report/published", "report/aggregate", "names"),
@@ -74,7 +75,7 @@ rule render:
         tolerance=config["report"]["tolerance"],
     shell:
         "python -m vifi render --table {wildcards.table} --metrics {input.metrics:q} --mode {params.mode}"
-        " {params.flops} --tolerance {params.tolerance} --out-tex {output.tex:q}"
+        " {params.flops} --audits {input.audits:q} --tolerance {params.tolerance} --out-tex {output.tex:q}"
         " --out-html {output.html:q} > {log:q} 2>&1"
 
 

@@ -36,7 +36,15 @@ import numpy as np
 from vifi.argtypes import int_at_least
 from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
 from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
-from vifi.data.splits import REPORT, few_shot, relabel
+from vifi.data.splits import (
+    REPORT,
+    ByName,
+    add_policy_args,
+    few_shot,
+    policy_from_args,
+    read_official_list,
+    relabel,
+)
 
 PROTOCOLS = ("fewshot", "zeroshot", "fullsup")
 # Released few-shot files per dataset: (folder under datasets_splits/, test list, full label file).
@@ -131,7 +139,12 @@ def write_fewshot(
 
 
 def copy_official_fewshot(
-    official: Path, dataset: str, out_dir: Path, shots: Sequence[int], resolver: ListResolver | None = None
+    official: Path,
+    dataset: str,
+    out_dir: Path,
+    shots: Sequence[int],
+    resolver: ListResolver | None = None,
+    by_name: ByName | None = None,
 ) -> None:
     """The released K-shot lists, test list and full label file, unchanged apart from path resolution."""
     folder, val_name, label_file = _official("fewshot", dataset)
@@ -140,7 +153,9 @@ def copy_official_fewshot(
     sources = {f"train_{k}shot.txt": src / f"train1_few_shot_{k}.txt" for k in shots}
     sources["val.txt"] = src / val_name
     lists = _resolve(
-        {name: (path, read_list(path, len(names))) for name, path in sources.items()}, out_dir, resolver
+        {name: (path, read_official_list(path, names, by_name)) for name, path in sources.items()},
+        out_dir,
+        resolver,
     )
     for k in shots:
         check_disjoint(
@@ -184,14 +199,21 @@ def write_zeroshot_classes(
 
 
 def copy_official_zeroshot(
-    official: Path, dataset: str, out_dir: Path, splits: Sequence[int], resolver: ListResolver | None = None
+    official: Path,
+    dataset: str,
+    out_dir: Path,
+    splits: Sequence[int],
+    resolver: ListResolver | None = None,
+    by_name: ByName | None = None,
 ) -> None:
     """The released zero-shot test lists and their label files (HMDB/UCF: the full one), unchanged apart from
     path resolution."""
     list_pattern, label_pattern = _official("zeroshot", dataset)
     labels = {s: read_labels(official / "labels" / label_pattern.format(s=s)) for s in splits}
     sources = {s: official / "datasets_splits" / list_pattern.format(s=s) for s in splits}
-    lists = {f"split{s}_val.txt": (sources[s], read_list(sources[s], len(labels[s]))) for s in splits}
+    lists = {
+        f"split{s}_val.txt": (sources[s], read_official_list(sources[s], labels[s], by_name)) for s in splits
+    }
     _write(
         out_dir,
         {f"split{s}_labels.csv": names for s, names in labels.items()},
@@ -243,6 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--classes-per-split", type=int_at_least(1), help="zeroshot: classes drawn per split")
     parser.add_argument("--seed", type=int_at_least(0), help="generator seed of K-shot subsets and class draws")
     add_resolution_args(parser)
+    add_policy_args(parser)
     return parser
 
 
@@ -289,14 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     mode = _mode(parser, args)
+    by_name = policy_from_args(parser, args)
     resolver = resolver_from_args(parser, args)
     out = args.out_dir
     if (args.protocol, mode) == ("fewshot", "official"):
-        copy_official_fewshot(args.official, args.dataset, out, args.shots, resolver)
+        copy_official_fewshot(args.official, args.dataset, out, args.shots, resolver, by_name)
     elif args.protocol == "fewshot":
         write_fewshot(args.labels, args.train_list, args.val_list, out, args.shots, args.seed, resolver)
     elif mode == "official":
-        copy_official_zeroshot(args.official, args.dataset, out, args.splits, resolver)
+        copy_official_zeroshot(args.official, args.dataset, out, args.splits, resolver, by_name)
     elif mode == "folds":
         write_zeroshot_folds(args.labels, dict(zip(args.splits, args.val_lists, strict=True)), out, resolver)
     elif mode == "class draws":

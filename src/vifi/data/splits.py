@@ -13,16 +13,64 @@ is missing or quarantined are dropped into `missing_videos.{json,csv}` beside th
 from __future__ import annotations
 
 import argparse
+import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
+from vifi.data.audit import FORMATS, VideoNames, relabel_by_name, video_namer
 from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
 
+log = logging.getLogger(__name__)
+
 REPORT = "missing_videos.json"
+
+
+@dataclass(frozen=True)
+class ByName:
+    """The `by_name` audit policy for released lists: each video's id follows the class its path or annotation
+    names (`vifi.data.audit`), so that, e.g., HMDB-51's `kick_ball` videos are scored as `kick ball`."""
+
+    fmt: str
+    names: VideoNames
+
+    def apply(self, items: Sequence[Item], label_names: Sequence[str], source: str | Path) -> list[Item]:
+        relabelled, changed = relabel_by_name(
+            items, label_names, video_namer(self.fmt, label_names, self.names)
+        )
+        log.info("%s: %d of %d lines relabelled by the class their videos name", source, changed, len(items))
+        return relabelled
+
+
+def read_official_list(path: Path, label_names: Sequence[str], by_name: ByName | None) -> list[Item]:
+    """A released list checked against its label file, relabelled by name under the `by_name` policy."""
+    items = read_list(path, len(label_names))
+    return items if by_name is None else by_name.apply(items, label_names, path)
+
+
+def add_policy_args(parser: argparse.ArgumentParser) -> None:
+    """The options that apply the `by_name` audit policy to released lists (with --official)."""
+    parser.add_argument(
+        "--relabel-by-name",
+        type=Path,
+        metavar="VIDEOS_CSV",
+        help="with --official: relabel each video by the class named in this path,name CSV or its own path",
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, help="annotation format of the dataset, with --relabel-by-name"
+    )
+
+
+def policy_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ByName | None:
+    if args.relabel_by_name is None:
+        return None
+    if args.official is None or args.format is None:
+        parser.error("--relabel-by-name needs --official and --format")
+    return ByName(args.format, VideoNames.read(args.relabel_by_name))
 
 
 def order_by_frequency(train: Sequence[Item], num_classes: int) -> list[int]:
@@ -104,7 +152,12 @@ OFFICIAL_BASE2NOVEL = {
 
 
 def copy_official(
-    official: Path, dataset: str, out_dir: Path, seeds: Sequence[int], resolver: ListResolver | None = None
+    official: Path,
+    dataset: str,
+    out_dir: Path,
+    seeds: Sequence[int],
+    resolver: ListResolver | None = None,
+    by_name: ByName | None = None,
 ) -> None:
     """Use the released base-to-novel files, after checking that every file parses.
 
@@ -125,7 +178,7 @@ def copy_official(
     lists = {"base_val.txt": "base", "novel_val.txt": "novel"} | {
         f"fs_base_s{s}_train.txt": "base" for s in seeds
     }
-    items = {name: read_list(src / name, len(labels[part])) for name, part in lists.items()}
+    items = {name: read_official_list(src / name, labels[part], by_name) for name, part in lists.items()}
     if resolver is not None:
         items = {name: resolver.resolve(name, src / name, listed) for name, listed in items.items()}
         resolver.finish(out_dir / REPORT)
@@ -147,9 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", required=True, help="one training subset per seed")
     parser.add_argument("--out-dir", type=Path, required=True)
     add_resolution_args(parser)
+    add_policy_args(parser)
     args = parser.parse_args(argv)
+    by_name = policy_from_args(parser, args)
     if args.official:
-        copy_official(args.official, args.dataset, args.out_dir, args.seeds, resolver_from_args(parser, args))
+        resolver = resolver_from_args(parser, args)
+        copy_official(args.official, args.dataset, args.out_dir, args.seeds, resolver, by_name)
         return 0
     if not (args.labels and args.train_list and args.val_list and args.shots):
         parser.error("without --official, --labels, --train-list, --val-list and --shots are required")

@@ -1,7 +1,9 @@
 """Write the embedded synthetic world's datasets and stills: the demo's stand-in for downloading real data.
 
-A dataset comes out in the layout and formats of the official ViFi-CLIP release (H.264 videos, an `id,name`
-label CSV, `<path> <label>` split lists), so every later stage reads demo and paper data with the same code.
+A dataset comes out in the layout and annotation format its real counterpart is published in
+(`vifi.data.official`: UCF-101's `ucfTrainTestlist/`, HMDB-51's 7030 split files, Kinetics CSVs, SSv2 JSON),
+with videos named and encoded as the publisher's are, plus `labels.csv`, the class names the text encoder reads
+(the role the paper's label CSVs play for the real datasets). So the demo goes through paper mode's readers.
 
 A dataset's role decides what its classes can be told apart by (`vifi.data.world` has the details). In the
 `source`, `downstream` and `zeroshot` roles, single frames suffice: appearance plus the motion blur of the
@@ -9,13 +11,14 @@ rendered exposure, as in real action videos, so a frame-order-blind model such a
 In the `temporal` role (Something-Something v2's), classes differ only by the order of their frames.
 
 Everything derives from the seed and the dataset name through independent random streams, and the encoding is
-pinned down (see `write_mp4`), so two runs give byte-identical files. The dataset directory appears only once
-complete.
+pinned down (see `vifi.data.encode`), so two runs give byte-identical files. The dataset directory appears
+only once complete.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -34,7 +37,9 @@ import av
 import numpy as np
 
 from vifi.argtypes import int_at_least
-from vifi.data.annotations import Item, read_labels, write_labels, write_list
+from vifi.data.annotations import Item, read_labels, write_labels
+from vifi.data.encode import write_video
+from vifi.data.official import FORMATS, Video, write_annotations
 from vifi.data.world import COLOURS, ROLES, SHAPES, ClassSpec, render_clip, render_still, select_classes
 from vifi.io import atomic_path, write_json
 from vifi.progress import progress_bar
@@ -94,18 +99,52 @@ class DatasetPlan:
     classes: tuple[ClassSpec, ...]  # in label-id order (sorted by name, so ids are stable)
     train_counts: tuple[int, ...]  # per class, the imbalance ramp
     videos_per_class: tuple[int, ...]
-    lists: dict[str, list[Item]]  # file name under annotations/ -> items
+    paths: tuple[tuple[str, ...], ...]  # per class, each video's path relative to videos/
+    format: str  # the official annotation format the dataset is written in (`vifi.data.official.FORMATS`)
+    lists: dict[str, list[Item]]  # split (train1, val1, ...) -> items, paths relative to videos/
     arguments: dict[str, Any]  # the request, for provenance
 
 
-def video_path(dataset: str, spec: ClassSpec, index: int) -> str:
-    """Path of one video relative to `videos/`, as the split lists name it."""
-    return f"{spec.slug}/{dataset}_{spec.slug}_{index:04d}.mp4"
+def camel_case(name: str) -> str:
+    """UCF-101 spells its classes as one CamelCase word (`ApplyEyeMakeup`), in folder and file names alike."""
+    return "".join(word[:1].upper() + word[1:] for word in name.split())
+
+
+def youtube_id(dataset: str, spec: ClassSpec, index: int) -> str:
+    """An 11-character id in YouTube's alphabet; like real ones, some begin with `-` or look like numbers."""
+    digest = hashlib.sha256(f"{dataset}/{spec.name}/{index}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:11]
+
+
+def video_path(fmt: str, dataset: str, spec: ClassSpec, index: int, group: int) -> str:
+    """Path of one video relative to `videos/`, where the publisher's archive puts it.
+
+    `group` is the video's fold (k-fold datasets) or 0 for test and 1 for training (one split); UCF-101 names
+    its groups in the file name (`_gGG_`), Kinetics its split folder.
+    """
+    if fmt == "ucf101":
+        camel = camel_case(spec.name)
+        return f"UCF-101/{camel}/v_{camel}_g{group + 1:02d}_c{index + 1:03d}.avi"
+    if fmt == "hmdb51":
+        return f"{spec.slug}/clip{index:04d}_{spec.slug}_u_nm_np1_fr_goo_{index % 3}.avi"
+    if fmt == "kinetics":
+        start = stable_hash(f"{dataset}/{spec.name}/{index}") % 300
+        folder = "val" if group == 0 else "train"
+        return f"{folder}/{youtube_id(dataset, spec, index)}_{start:06d}_{start + 10:06d}.mp4"
+    if fmt == "ssv2":
+        return f"20bn-something-something-v2/{stable_hash(f'{dataset}/{spec.name}/{index}') % 10**9}.webm"
+    raise ValueError(f"unknown annotation format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def official_name(fmt: str, spec: ClassSpec) -> str:
+    """The class as the format's own files spell it: UCF CamelCase, HMDB folder names, a phrase otherwise."""
+    return {"ucf101": camel_case(spec.name), "hmdb51": spec.slug}.get(fmt, spec.name)
 
 
 def plan_dataset(
     *,
     name: str,
+    fmt: str,
     role: str,
     classes: int,
     train_per_class: tuple[int, int],
@@ -133,16 +172,15 @@ def plan_dataset(
     train_counts = _ramp_counts(len(specs), train_per_class, _rng(seed, name, _IMBALANCE))
     if splits >= 2 and min(train_counts) + val_per_class < splits:
         raise ValueError(f"{splits} splits need at least {splits} videos per class (MIN + val-per-class)")
+    groups = _groups(train_counts, val_per_class, splits, _rng(seed, name, _GROUPS))
     paths = [
-        [video_path(name, spec, j) for j in range(n + val_per_class)]
-        for spec, n in zip(specs, train_counts, strict=True)
+        [video_path(fmt, name, spec, j, int(g)) for j, g in enumerate(class_groups)]
+        for spec, class_groups in zip(specs, groups, strict=True)
     ]
-    if splits == 1:
-        lists = _holdout_lists(paths, train_counts)
-    else:
-        lists = _fold_lists(paths, splits, _rng(seed, name, _GROUPS))
+    lists = _split_lists(paths, groups, splits)
     arguments = {
         "name": name,
+        "format": fmt,
         "role": role,
         "classes": classes,
         "train_per_class": list(train_per_class),
@@ -156,9 +194,11 @@ def plan_dataset(
         name=name,
         seed=seed,
         video=video,
+        format=fmt,
         classes=specs,
         train_counts=train_counts,
         videos_per_class=tuple(len(p) for p in paths),
+        paths=tuple(map(tuple, paths)),
         lists=lists,
         arguments=arguments,
     )
@@ -201,24 +241,26 @@ def _ramp_counts(n_classes: int, bounds: tuple[int, int], rng: np.random.Generat
     return tuple(int(c) for c in counts)
 
 
-def _holdout_lists(paths: list[list[str]], train_counts: tuple[int, ...]) -> dict[str, list[Item]]:
-    """One split: the first videos of each class train, the rest test (all are independent draws)."""
-    train = [Item(p, c) for c, (ps, n) in enumerate(zip(paths, train_counts, strict=True)) for p in ps[:n]]
-    val = [Item(p, c) for c, (ps, n) in enumerate(zip(paths, train_counts, strict=True)) for p in ps[n:]]
-    return {"train1.txt": train, "val1.txt": val}
+def _groups(
+    train_counts: tuple[int, ...], val_per_class: int, splits: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Each video's group, per class. One split: 1 for the first (training) videos, 0 for the rest (test).
+    k folds: a fold per video, balanced within its class; split s tests on fold s-1 and trains on the others,
+    so every video is tested exactly once."""
+    if splits == 1:
+        return [np.array([1] * n + [0] * val_per_class) for n in train_counts]
+    return [rng.permutation(np.arange(n + val_per_class) % splits) for n in train_counts]
 
 
-def _fold_lists(paths: list[list[str]], splits: int, rng: np.random.Generator) -> dict[str, list[Item]]:
-    """k folds: each video gets a group, balanced within its class; split s tests on group s-1."""
-    grouped = [
-        (Item(p, c), int(g))
-        for c, ps in enumerate(paths)
-        for p, g in zip(ps, rng.permutation(np.arange(len(ps)) % splits), strict=True)
-    ]
+def _split_lists(paths: list[list[str]], groups: list[np.ndarray], splits: int) -> dict[str, list[Item]]:
+    """`train{s}`/`val{s}` items per split, class by class in video order."""
+    pairs = [(Item(p, c), int(g)) for c, ps in enumerate(paths) for p, g in zip(ps, groups[c], strict=True)]
+    if splits == 1:
+        return {"train1": [it for it, g in pairs if g == 1], "val1": [it for it, g in pairs if g == 0]}
     lists = {}
     for s in range(splits):
-        lists[f"train{s + 1}.txt"] = [item for item, g in grouped if g != s]
-        lists[f"val{s + 1}.txt"] = [item for item, g in grouped if g == s]
+        lists[f"train{s + 1}"] = [item for item, g in pairs if g != s]
+        lists[f"val{s + 1}"] = [item for item, g in pairs if g == s]
     return lists
 
 
@@ -230,6 +272,7 @@ def generate_dataset(
     out_dir: str | os.PathLike[str],
     *,
     name: str,
+    fmt: str,
     role: str,
     classes: int,
     train_per_class: tuple[int, int],
@@ -246,6 +289,7 @@ def generate_dataset(
     """Plan and write one synthetic dataset to `out_dir`; `plan_dataset` explains the counts."""
     plan = plan_dataset(
         name=name,
+        fmt=fmt,
         role=role,
         classes=classes,
         train_per_class=train_per_class,
@@ -262,60 +306,31 @@ def write_dataset(out_dir: str | os.PathLike[str], plan: DatasetPlan) -> None:
     """Render, encode and annotate `plan` into a temporary sibling, then move it onto `out_dir`."""
     with _atomic_dir(Path(out_dir)) as tmp:
         _write_videos(tmp / "videos", plan)
-        annotations = tmp / "annotations"
-        write_labels(annotations / "labels.csv", [spec.name for spec in plan.classes])
-        for file_name, items in plan.lists.items():
-            write_list(annotations / file_name, items)
-        write_json(annotations / "world.json", _world_description(plan))
+        write_labels(tmp / "labels.csv", [spec.name for spec in plan.classes])
+        classes = [official_name(plan.format, spec) for spec in plan.classes]
+        splits = {
+            split: [Video(released_path(plan.format, it.path), classes[it.label]) for it in items]
+            for split, items in plan.lists.items()
+        }
+        write_annotations(plan.format, tmp, classes, splits)
+        write_json(tmp / "world.json", _world_description(plan))
 
 
 def _write_videos(root: Path, plan: DatasetPlan) -> None:
     v = plan.video
     with progress_bar(total=sum(plan.videos_per_class), desc=f"synthesize {plan.name}", unit="video") as bar:
-        for spec, count in zip(plan.classes, plan.videos_per_class, strict=True):
-            (root / spec.slug).mkdir(parents=True)
-            for index in range(count):
+        for spec, paths in zip(plan.classes, plan.paths, strict=True):
+            for index, key in enumerate(paths):
                 rng = _rng(plan.seed, plan.name, _VIDEO, stable_hash(spec.name), index)
                 clip = render_clip(spec, rng, v.frames, v.height, v.width)
-                write_mp4(root / video_path(plan.name, spec, index), clip, v.fps, v.crf)
+                (root / key).parent.mkdir(parents=True, exist_ok=True)
+                write_video(root / key, clip, v.fps, crf=v.crf)
                 bar.update()
 
 
-def write_mp4(path: Path, clip: np.ndarray, fps: int, crf: int) -> None:
-    """Encode uint8 (T, H, W, 3) RGB frames as H.264 yuv420p, reproducibly to the byte.
-
-    The colour conversion is ours (exact integers) rather than swscale's CPU-dependent SIMD, and one encoder
-    thread fixes x264's work order. MB-tree is off because at the demo's tiny frame sizes (seen at 32 and 48
-    px high) it made x264's output depend on the process's memory layout: the same frames encoded to
-    different bytes in about one clip in ten. Without it, thousands of repeated encodes matched exactly.
-    The `faster` preset keeps encoding near 200 clips/s per core; `crf` still sets the quality.
-    """
-    height, width = clip.shape[1:3]
-    with av.open(str(path), mode="w", format="mp4") as container:
-        options = {"crf": str(crf), "preset": "faster", "x264-params": "mbtree=0"}
-        stream = container.add_stream("libx264", rate=fps, options=options)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.thread_count = 1
-        for frame in rgb_to_yuv420p(clip):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="yuv420p")))
-        container.mux(stream.encode())
-
-
-def rgb_to_yuv420p(clip: np.ndarray) -> np.ndarray:
-    """BT.601 limited-range 4:2:0, the convention decoders assume for untagged H.264, in integer arithmetic.
-
-    Returns (T, 3H/2, W) uint8: each frame's Y plane followed by its U and V planes (2x2 averages), the layout
-    PyAV's `VideoFrame.from_ndarray(..., format="yuv420p")` reads.
-    """
-    frames, width = clip.shape[0], clip.shape[2]
-    r, g, b = np.moveaxis(clip, -1, 0).astype(np.int32)
-    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
-    r, g, b = (c[:, ::2, ::2] + c[:, 1::2, ::2] + c[:, ::2, 1::2] + c[:, 1::2, 1::2] for c in (r, g, b))
-    u = ((-38 * r - 74 * g + 112 * b + 512) >> 10) + 128  # 4-pixel sums: >> 10 is >> 8 of the mean
-    v = ((112 * r - 94 * g - 18 * b + 512) >> 10) + 128
-    planes = [plane.reshape(frames, -1) for plane in (y, u, v)]
-    return np.concatenate(planes, axis=1).astype(np.uint8).reshape(frames, -1, width)
+def released_path(fmt: str, key: str) -> str:
+    """A video key as the paper's released lists write it: bare file names, except Kinetics' split folder."""
+    return key if fmt == "kinetics" else key.rsplit("/", 1)[-1]
 
 
 def _world_description(plan: DatasetPlan) -> dict[str, Any]:
@@ -408,6 +423,9 @@ def _dataset_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="dataset directory (replaced atomically)")
     parser.add_argument("--name", required=True, help="dataset name, part of the video file names")
     parser.add_argument("--role", choices=ROLES, required=True, help="which real dataset's role it plays")
+    parser.add_argument(
+        "--format", choices=FORMATS, required=True, help="the official annotation format to write it in"
+    )
     parser.add_argument("--classes", type=int_at_least(2), required=True, help="number of classes")
     parser.add_argument(
         "--train-per-class",
@@ -422,7 +440,9 @@ def _dataset_parser() -> argparse.ArgumentParser:
     _add_frame_args(parser)
     parser.add_argument("--frames", type=int_at_least(2), required=True, help="frames per video")
     parser.add_argument("--fps", type=int_at_least(1), required=True, help="frame rate stored in the files")
-    parser.add_argument("--crf", type=int_at_least(0), default=16, help="libx264 quality, 0..51 (default 16)")
+    parser.add_argument(
+        "--crf", type=int_at_least(0), default=16, help="H.264 quality, 0..51 (default 16; .mp4 videos only)"
+    )
     parser.add_argument("--exclude-labels", type=Path, help="labels.csv whose class names must not be used")
     return parser
 
@@ -434,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = plan_dataset(
             name=args.name,
+            fmt=args.format,
             role=args.role,
             classes=args.classes,
             train_per_class=tuple(args.train_per_class),

@@ -396,11 +396,21 @@ def build_table(name: str, agg: pd.DataFrame, ctx: Context) -> Table:
     return table
 
 
-def render(name: str, table: Table, env: Environment, *, mode: Mode, tolerance: float) -> tuple[str, str]:
+def render(
+    name: str,
+    table: Table,
+    env: Environment,
+    *,
+    mode: Mode,
+    tolerance: float,
+    audit_notes: Sequence[str] = (),
+) -> tuple[str, str]:
     """Return (LaTeX, HTML) of a built table through its template pair."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    context: dict[str, Any] = {"name": name, "mode": mode, "table": table, "tolerance": tolerance}
+    context: dict[str, Any] = {
+        "name": name, "mode": mode, "table": table, "tolerance": tolerance, "audit_notes": list(audit_notes),
+    }  # fmt: skip
     return (
         env.get_template(f"{name}.tex.j2").render(context),
         env.get_template(f"{name}.html.j2").render(context),
@@ -418,6 +428,23 @@ def read_metrics(paths: Sequence[str | Path], protocol: str) -> pd.DataFrame:
         except (OSError, ValueError) as err:  # missing file, malformed CSV or run list
             raise RenderError(f"{path}: cannot read {protocol} metrics CSV: {err}") from err
     return pd.concat(frames, ignore_index=True)
+
+
+def read_audit_notes(paths: Sequence[str | Path]) -> list[str]:
+    """One note per release audit (`vifi audit`, data/splits/<dataset>/<protocol>/audit.json) that found list
+    ids disagreeing with the classes their videos name while the lists were kept as released: the table's
+    numbers were then measured with those ids, as the published ones were."""
+    notes = []
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text(encoding="utf-8"))
+            disagreeing, policy, summary = report["totals"]["disagreeing"], report["policy"], report["summary"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+            raise RenderError(f"{path}: cannot read the release audit: {err}") from err
+        if disagreeing and policy == "as_released":
+            dataset = Path(path).parent.parent.name
+            notes.append(f"{DATASETS.get(dataset, dataset)}, lists as released: {summary}")
+    return notes
 
 
 def read_flops(path: str | Path) -> dict[str, float]:
@@ -464,6 +491,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"flag |ours - published| above this many points (default {DEFAULT_TOLERANCE})",
     )
     add("--flops", type=Path, nargs="+", metavar="JSON", help="{method: GFLOPs per view} files, fullsup only")
+    add("--audits", type=Path, nargs="+", default=[], metavar="JSON", help="release audits of the lists used")
     add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
     add("--out-tex", type=Path, required=True)
     add("--out-html", type=Path, required=True)
@@ -485,7 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         table = build_table(args.table, read_metrics(args.metrics, TABLES[args.table].protocol), ctx)
         env = make_environment(args.templates)
-        tex, html = render(args.table, table, env, mode=args.mode, tolerance=ctx.tolerance)
+        notes = read_audit_notes(args.audits)
+        tex, html = render(args.table, table, env, mode=args.mode, tolerance=ctx.tolerance, audit_notes=notes)
     except (MetricsError, PublishedError, RenderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
