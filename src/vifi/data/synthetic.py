@@ -111,9 +111,11 @@ def camel_case(name: str) -> str:
 
 
 def youtube_id(dataset: str, spec: ClassSpec, index: int) -> str:
-    """An 11-character id in YouTube's alphabet; like real ones, some begin with `-` or look like numbers."""
+    """An 11-character id in YouTube's alphabet. One in eight begins with `-`, which command lines take for an
+    option (real Kinetics has thousands such, e.g. `--coBvtS-eQ`), so the demo meets them too."""
     digest = hashlib.sha256(f"{dataset}/{spec.name}/{index}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:11]
+    text = base64.urlsafe_b64encode(digest).decode()[:11]
+    return "-" + text[1:] if digest[-1] % 8 == 0 else text
 
 
 def video_path(fmt: str, dataset: str, spec: ClassSpec, index: int, group: int) -> str:
