@@ -1,9 +1,10 @@
 """Paper mode's raw data path on a tiny "real" dataset, served over HTTPS from 127.0.0.1.
 
 A registry YAML (`data.registry`) describes `ucf101` as a tar.gz of short H.264 videos, one of them zero bytes,
-plus its annotation files, and a CLIP checkpoint `ViT-T`, all with their sha256. In a throwaway git+DVC copy of
-the repository, Snakemake downloads, verifies and installs them, extracts frames and applies the quarantine
-threshold; DVC pushes the raw data and the downloaded weights to the default remote and pulls them back.
+plus UCF-101's split files as published (ucfTrainTestlist/), and a CLIP checkpoint `ViT-T`, all with their
+sha256. In a throwaway git+DVC copy of the repository, Snakemake downloads, verifies and installs them,
+extracts frames and applies the quarantine threshold; DVC pushes the raw data and the downloaded weights to
+the default remote and pulls them back.
 """
 
 from __future__ import annotations
@@ -36,11 +37,17 @@ from tests.conftest import ROOT, run, serving, tar_gz
 from tests.integration.conftest import copy_checkout
 from vifi.data.encode import write_mp4
 from vifi.data.framestore import FrameStore
+from vifi.data.official import Video, write_annotations
 
 pytestmark = pytest.mark.integration
 
-CLASSES = ["c0", "c1", "c2", "c3"]
-BROKEN = "Tiny/c3/broken.mp4"  # zero bytes: 1 of the 13 videos
+CLASSES = [
+    "ApplyEyeMakeup",
+    "ApplyLipstick",
+    "Archery",
+    "BabyCrawling",
+]  # UCF-101 classes, as the paper names them
+BROKEN = "UCF-101/BabyCrawling/v_BabyCrawling_g09_c01.avi"  # zero bytes: 1 of the 13 videos
 WEIGHTS = b"a stand-in for a CLIP checkpoint"
 
 
@@ -57,26 +64,21 @@ def encode_videos(folder: Path) -> dict[str, bytes]:
             clip = np.full((6, 32, 32, 3), 50 * label, np.uint8) + rng.integers(0, 40, (6, 32, 32, 3), np.uint8)
             path = folder / f"{name}-{i}.mp4"
             write_mp4(path, clip, fps=8, crf=30)
-            videos[f"Tiny/{name}/v{i}.mp4"] = path.read_bytes()
+            videos[f"UCF-101/{name}/v_{name}_g0{i + 1}_c01.mp4"] = path.read_bytes()
     videos[BROKEN] = b""
     return videos
 
 
-def served_files(videos: dict[str, bytes]) -> dict[str, bytes]:
-    """What the publisher serves: the video archive, annotations in the official formats, the checkpoint."""
-
-    def split_list(clips: tuple[str, ...]) -> bytes:
-        keys = [k for k in videos if k != BROKEN and Path(k).stem in clips]
-        return "".join(f"{k} {CLASSES.index(Path(k).parent.name)}\n" for k in keys).encode()
-
-    labels = "id,name\n" + "".join(f"{i},{name}\n" for i, name in enumerate(CLASSES))
-    return {
-        "tiny-videos.tar.gz": tar_gz(videos),
-        "annotations/labels.csv": labels.encode(),
-        "annotations/train1.txt": split_list(("v0", "v1")),
-        "annotations/val1.txt": split_list(("v2",)),
-        "clip/ViT-T.pt": WEIGHTS,
+def served_files(videos: dict[str, bytes], tmp: Path) -> dict[str, bytes]:
+    """What the publisher serves: the video archive, UCF-101's split files as published, the checkpoint."""
+    listed = [k for k in videos if k != BROKEN]
+    splits = {
+        "train1": [Video(Path(k).name, k.split("/")[1]) for k in listed if "_g03_" not in k],
+        "val1": [Video(Path(k).name, k.split("/")[1]) for k in listed if "_g03_" in k],
     }
+    write_annotations("ucf101", tmp, CLASSES, splits)
+    notes = {f"ucfTrainTestlist/{p.name}": p.read_bytes() for p in (tmp / "ucfTrainTestlist").iterdir()}
+    return {"tiny-videos.tar.gz": tar_gz(videos), **notes, "clip/ViT-T.pt": WEIGHTS}
 
 
 def registry(url: str, files: dict[str, bytes]) -> dict[str, Any]:
@@ -86,9 +88,7 @@ def registry(url: str, files: dict[str, bytes]) -> dict[str, Any]:
         checksum = {"sha256": sha256(files[name]), "checksum_source": "the test's own files"}
         return {"name": name, "url": f"{url}/{name}", **checksum, "format": fmt, "role": role, **extra}
 
-    annotations = [
-        entry(f"annotations/{n}", "file", "annotations") for n in ("labels.csv", "train1.txt", "val1.txt")
-    ]
+    annotations = [entry(name, "file", "splits") for name in files if name.startswith("ucfTrainTestlist/")]
     return {
         "datasets": {
             "ucf101": {
@@ -119,7 +119,9 @@ def paper_params() -> dict[str, Any]:
     )
     params["model"]["weights"] = "checkpoints/pretrained/ViT-T.pt"
     params["extract"]["shards"] = 2
-    params["base2novel"]["shots"] = 1
+    # Fully supervised lists take the classes a list names; a base-to-novel split needs all 101 of the paper's.
+    params["protocols"] = ["fullsup"]
+    params["fullsup"]["grid"] = {"ucf101": ["vifi"]}
     return params
 
 
@@ -189,7 +191,7 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperRun]:
     base = tmp_path_factory.mktemp("paper")
     (base / "encoded").mkdir()
     videos = encode_videos(base / "encoded")
-    files = served_files(videos)
+    files = served_files(videos, base / "annotations")
     for name, data in files.items():
         (base / "served" / name).parent.mkdir(parents=True, exist_ok=True)
         (base / "served" / name).write_bytes(data)
@@ -197,7 +199,10 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperRun]:
     k400 = {"role": "source", "classes": 4, "train_per_class": [2, 3], "val_per_class": 1, "splits": 1}
     mixed = write_yaml(
         base / "mixed.yaml",
-        {"base2novel": {"datasets": ["ucf101", "k400"]}, "synthetic": {"datasets": {"k400": k400}}},
+        {
+            "fullsup": {"grid": {"ucf101": ["vifi"], "k400": ["vifi"]}},
+            "synthetic": {"datasets": {"k400": k400}},
+        },
     )
     strict = write_yaml(base / "strict.yaml", {"data": {"max_quarantined_fraction": 0.05}})
     with https_server(base / "served", cert, key) as (url, requested), pytest.MonkeyPatch.context() as env:
@@ -228,7 +233,8 @@ def test_download_is_verified_installed_and_cached(paper: PaperRun) -> None:
     raw = paper.repo / "data/raw/ucf101"
     for key, data in paper.videos.items():
         assert (raw / "videos" / key).read_bytes() == data, key
-    assert (raw / "annotations/train1.txt").read_bytes() == paper.files["annotations/train1.txt"]
+    trainlist = "ucfTrainTestlist/trainlist01.txt"
+    assert (raw / trainlist).read_bytes() == paper.files[trainlist] and b"\r\n" in paper.files[trainlist]
     archive = paper.repo / "data/archives/ucf101/tiny-videos.tar.gz"
     assert archive.read_bytes() == paper.files["tiny-videos.tar.gz"]
     assert paper.requested.count("/tiny-videos.tar.gz") == 1  # the second run reused the installed dataset
@@ -243,7 +249,7 @@ def test_frames_are_extracted_and_the_broken_video_is_quarantined(paper: PaperRu
         rows = list(csv.DictReader(fh))
     assert rows == [{"video": BROKEN, "reason": store.failed[BROKEN]}]
     assert "empty" in rows[0]["reason"]
-    assert (paper.repo / "data/splits/ucf101/base2novel/fs_base_s1_train.txt").is_file()
+    assert (paper.repo / "data/splits/ucf101/full/val.txt").read_text().count("\n") == 4
 
 
 def test_too_many_quarantined_videos_stop_the_run_before_the_splits(paper: PaperRun) -> None:

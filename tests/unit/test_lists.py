@@ -98,3 +98,23 @@ def test_by_name_relabels_the_released_swap_and_as_released_keeps_it(tmp_path: P
     else:
         assert [it.label for it in val] == [1, 0, 2] and [it.label for it in train] == [1]
     assert read_list(tmp_path / "out/novel_val.txt") == [Item("E_pour_u_nm_np1_fr_goo_0.avi", 0)]
+
+
+def test_a_base_class_without_enough_training_videos_is_named_without_a_traceback(
+    tmp_path: Path, capsys
+) -> None:
+    """A copy that lacks whole classes cannot make the paper's split; the stage says which, in one line."""
+    from vifi.data.splits import main as splits_main
+
+    write_labels(tmp_path / "labels.csv", ["ApplyEyeMakeup", "Archery", "YoYo"])
+    write_list(tmp_path / "train.txt", [Item(f"v_YoYo_g0{i}_c01.avi", 2) for i in range(1, 4)])
+    write_list(tmp_path / "val.txt", [Item("v_YoYo_g05_c01.avi", 2)])
+    with pytest.raises(SystemExit) as exit_:
+        splits_main([
+            *("--labels", str(tmp_path / "labels.csv"), "--train-list", str(tmp_path / "train.txt")),
+            *("--val-list", str(tmp_path / "val.txt"), "--shots", "1", "--seeds", "1"),
+            *("--out-dir", str(tmp_path / "out")),
+        ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "Traceback" not in err
+    assert "1 of the 2 base classes have fewer than 1 training videos, e.g. 'Archery' (0)" in err

@@ -129,6 +129,13 @@ def write_base2novel(
         val = resolver.resolve("val", val_list, val)
         resolver.finish(out_dir / REPORT)
     base_train = relabel(train, base)
+    counts = Counter(it.label for it in base_train)
+    short = [f"{names[c]!r} ({counts[i]})" for i, c in enumerate(base) if counts[i] < shots]
+    if short:
+        raise ValueError(
+            f"{train_list}: {len(short)} of the {len(base)} base classes have fewer than {shots} training "
+            f"videos, e.g. {', '.join(short[:5])}; the split needs every class of {labels}"
+        )
     try:
         subsets = {seed: few_shot(base_train, len(base), shots, seed) for seed in seeds}
     except ValueError as err:
@@ -212,7 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.shots <= 0:
         parser.error(f"--shots must be positive, got {args.shots}")
     resolver = resolver_from_args(parser, args)
-    write_base2novel(
-        args.labels, args.train_list, args.val_list, args.out_dir, args.shots, args.seeds, resolver
-    )
+    try:
+        write_base2novel(
+            args.labels, args.train_list, args.val_list, args.out_dir, args.shots, args.seeds, resolver
+        )
+    except ValueError as err:  # AnnotationError included: a list or label file that cannot make the split
+        parser.exit(1, f"vifi splits: error: {err}\n")
     return 0
