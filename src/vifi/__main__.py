@@ -33,6 +33,12 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "embed": ("vifi.engine.embed", "main", "write a model's video embeddings of a split list"),
     "aggregate": ("vifi.report.aggregate", "main", "aggregate one protocol's run metrics"),
     "render": ("vifi.report.tables", "main", "render LaTeX and HTML tables"),
+    "findings": (
+        "vifi.report.findings",
+        "main",
+        "render the table of which of the papers' claims hold",
+    ),
+    "clusters": ("vifi.report.clusters", "main", "measure how tightly video embeddings cluster by class"),
     "figures": ("vifi.report.figures", "main", "render one figure (few-shot, base2novel, t-SNE, curves)"),
     "index": ("vifi.report.index", "main", "build the self-contained HTML page of all results"),
     "paper": ("vifi.report.paper", "main", "build the report PDF from paper/main.tex with latexmk"),

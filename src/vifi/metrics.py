@@ -21,7 +21,7 @@ def _to_numpy(values: Any) -> np.ndarray:
     return np.asarray(values)
 
 
-def _check_topk_inputs(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int]) -> None:
+def _check_topk_inputs(scores: np.ndarray, labels: np.ndarray) -> None:
     """Reject inputs that would otherwise yield a plausible-looking but meaningless accuracy."""
     if scores.ndim != 2 or scores.shape[0] == 0:
         raise ValueError(f"scores must have shape (N, K) with N > 0, got {scores.shape}")
@@ -34,8 +34,6 @@ def _check_topk_inputs(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int]
         raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}")
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or infinity")
-    if any(k < 1 for k in ks):
-        raise ValueError(f"every k must be at least 1, got {tuple(ks)}")
 
 
 def topk_accuracy(scores: Any, labels: Any, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
@@ -50,15 +48,25 @@ def topk_accuracy(scores: Any, labels: Any, ks: Sequence[int] = (1, 5)) -> dict[
     makes the number independent of the sorting routine, and never credits a tie the label did not win.
     Non-finite scores are rejected, because NaN compares false and would rank the label first.
     """
+    if any(k < 1 for k in ks):
+        raise ValueError(f"every k must be at least 1, got {tuple(ks)}")
+    rank = label_ranks(scores, labels)
+    # rank is at most K-1, so a k above K counts every sample: the clamp to K needs no extra step.
+    return {k: float(100.0 * np.mean(rank < k)) for k in ks}
+
+
+def label_ranks(scores: Any, labels: Any) -> np.ndarray:
+    """Per sample, the number of classes ranked above its label (0: top-1), ties broken as `topk_accuracy` says.
+
+    The per-video outcomes the bootstrap resamples come from here, so they agree with the accuracies exactly.
+    """
     scores = _to_numpy(scores).astype(np.float64)
     labels = _to_numpy(labels)
-    _check_topk_inputs(scores, labels, ks)
+    _check_topk_inputs(scores, labels)
     num_samples, num_classes = scores.shape
     true_scores = scores[np.arange(num_samples), labels][:, None]
     lower_index = np.arange(num_classes)[None, :] < labels[:, None]
-    rank = (scores > true_scores).sum(axis=1) + ((scores == true_scores) & lower_index).sum(axis=1)
-    # rank is at most K-1, so a k above K counts every sample: the clamp to K needs no extra step.
-    return {k: float(100.0 * np.mean(rank < k)) for k in ks}
+    return (scores > true_scores).sum(axis=1) + ((scores == true_scores) & lower_index).sum(axis=1)
 
 
 def harmonic_mean(base: float, novel: float) -> float:

@@ -111,7 +111,7 @@ def test_prepared_data_and_pretrained_clip_are_untouched(ablation: Ablation):
 
 def test_vifi_runs_changed_and_vanilla_metrics_did_not(ablation: Ablation):
     vifi_before, vifi_after = digests(ablation.before, "/vifi/"), digests(ablation.after, "/vifi/")
-    assert len(vifi_before) == 9  # model.pt, train_log.csv and metrics.json of 3 seeds
+    assert len(vifi_before) == 12  # model.pt, train_log.csv, metrics.json and predictions.csv of 3 seeds
     assert vifi_after.keys() == vifi_before.keys()
     assert all(vifi_after[path] != digest for path, digest in vifi_before.items())
     vanilla = f"{RUNS}/vanilla/main/metrics.json"

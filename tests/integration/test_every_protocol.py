@@ -10,6 +10,7 @@ ViFi-CLIP and EVL, through to every table, figure and the results page.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,37 @@ def test_every_table_figure_and_the_page_are_written(finished: Finished) -> None
     assert figures >= {"fewshot", "base2novel", "tsne_ucf101"}
     page = (results / "index.html").read_text()
     assert page.count("<table") >= len(TABLES) and page.count("data:image/png;base64,") == len(figures)
+
+
+def test_findings_have_one_row_per_applicable_claim(finished: Finished) -> None:
+    """Each claim once per comparison whose both sides ran; the others are listed as not run."""
+    html = (finished.repo / "results/tables/findings.html").read_text()
+    rows = re.findall(r'<tr class="finding" data-claim="([\w-]+)">.*?<td class="text">(.*?)</td>'
+                      r'<td class="text">(.*?)</td>.*?class="verdict (\w+)"', html)  # fmt: skip
+    assert [row[:3] for row in rows] == [
+        ("b2n-vifi-vs-baselines", "UCF-101", "ViFi-CLIP vs Vanilla CLIP"),  # image-FT, text-FT: zero-shot only
+        ("zs-vifi-vs-baselines", "UCF-101", "ViFi-CLIP vs CLIP image-FT"),
+        ("zs-vifi-vs-baselines", "UCF-101", "ViFi-CLIP vs CLIP text-FT"),
+        ("zs-vifi-vs-baselines", "UCF-101", "ViFi-CLIP vs Vanilla CLIP"),
+        ("b2n-prompting", "UCF-101", "ViFi-CLIP + VL prompting vs ViFi-CLIP"),
+        ("fullsup-evl-temporal", "SSv2", "EVL (open-vocab head) vs ViFi-CLIP"),
+    ], html
+    assert {row[3] for row in rows} <= {"holds", "fails", "inconclusive"}
+    # Few-shot runs prompting alone at one K: neither of its claims has both sides.
+    assert re.findall(r'<li data-claim="([\w-]+)">', html) == ["fs-prompting", "fs-more-shots"]
+    assert (finished.repo / "results/tables/findings.tex").read_text().count("\\\\\n") >= len(rows)
+    page = (finished.repo / "results/index.html").read_text()
+    assert '<section id="table-findings">' in page and page.count('<tr class="finding"') == len(rows)
+    clusters = json.loads((finished.repo / "results/figures/clusters_ucf101.json").read_text())
+    assert clusters["sentence"] in html and set(clusters["silhouette"]) == {"vanilla", "vifi"}
+
+
+def test_every_run_has_its_per_video_file_and_every_value_an_interval(finished: Finished) -> None:
+    for metrics in (finished.repo / "results/runs").glob("*/*/*/*/metrics.json"):
+        assert json.loads(metrics.read_text())["predictions"] == "predictions.csv", metrics
+        assert metrics.with_name("predictions.csv").stat().st_size > 0, metrics
+    table = aggregate(finished, "fullsup")
+    assert ((table["top1_lo"] <= table["top1"]) & (table["top1"] <= table["top1_hi"])).all(), table.to_string()
 
 
 def test_flops_are_counted_for_each_fully_supervised_method(finished: Finished) -> None:

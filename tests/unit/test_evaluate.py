@@ -24,6 +24,7 @@ from vifi.data.transforms import EvalTransform, ThreeCropTransform
 from vifi.engine import evaluate
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import build_clip, save_weights
+from vifi.report.predictions import read_predictions
 
 FRAMES = 12
 VIDEOS = 7
@@ -39,12 +40,13 @@ def eval_set(tmp_path_factory) -> dict:
 
 
 def evaluate_args(data: dict, out: Path, *extra: str) -> list[str]:
+    """One run's arguments; its per-video file is the metrics file's name with .csv."""
     return [
         *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
         *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
         *("--eval", "val", str(data["list"]), str(data["labels"])),
         *("--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--dataset", "ucf101"),
-        *("--run-name", "seed1", "--out", str(out)),
+        *("--run-name", "seed1", "--out", str(out), "--predictions", str(out.with_suffix(".csv"))),
         *extra,
     ]
 
@@ -174,7 +176,7 @@ def test_views_are_clip_major(eval_set: dict) -> None:
 def test_one_view_reproduces_single_view_scoring(eval_set: dict, tmp_path: Path) -> None:
     """`vifi evaluate` with 1 clip x 1 crop gives the probabilities and metrics of plain centre-clip scoring."""
     result = evaluate_here(evaluate_args(eval_set, tmp_path / "metrics.json"))
-    assert result.keys() == {"protocol", "dataset", "method", "run", "metrics", "provenance"}
+    assert result.keys() == {"protocol", "dataset", "method", "run", "metrics", "predictions", "provenance"}
     entry = result["metrics"]["val"]
     assert entry["videos"] == VIDEOS and entry["classes"] == 4 and entry["views"] == {"clips": 1, "crops": 1}
 
@@ -191,6 +193,14 @@ def test_one_view_reproduces_single_view_scoring(eval_set: dict, tmp_path: Path)
     assert labels.tolist() == [item.label for item in items]
     acc = metrics.topk_accuracy(reference, labels, ks=(1, 5))
     assert (entry["top1"], entry["top5"]) == (acc[1], acc[5])
+
+    assert result["predictions"] == "metrics.csv"  # relative to the metrics file
+    per_video = read_predictions(tmp_path / "metrics.csv")["val"]
+    assert per_video.videos == tuple(item.path for item in items)
+    assert per_video.labels.tolist() == labels.tolist()
+    assert per_video.predictions.tolist() == reference.argmax(dim=1).tolist()
+    np.testing.assert_allclose(per_video.probability, reference.max(dim=1).values.numpy(), atol=1e-6)
+    assert (per_video.accuracy("top1"), per_video.accuracy("top5")) == (acc[1], acc[5])
 
 
 def test_one_job_evaluates_several_runs_each_as_if_alone(eval_set: dict, tmp_path: Path) -> None:
@@ -209,9 +219,16 @@ def test_one_job_evaluates_several_runs_each_as_if_alone(eval_set: dict, tmp_pat
         str(tmp_path / "ga.json"),
         str(tmp_path / "gb.json"),
     ]
+    args[args.index("--predictions") + 1 : args.index("--predictions") + 2] = [
+        str(tmp_path / "ga.csv"),
+        str(tmp_path / "gb.csv"),
+    ]
     evaluate_here(args)
     together = [json.loads((tmp_path / name).read_text()) for name in ("ga.json", "gb.json")]
     assert [r["metrics"] for r in together] == [r["metrics"] for r in alone]
+    assert [(tmp_path / f"g{x}.csv").read_text() for x in "ab"] == [
+        (tmp_path / f"{x}.csv").read_text() for x in "ab"
+    ]
     assert alone[0]["metrics"] != alone[1]["metrics"], "the two models must score differently"
     assert [r["run"] for r in together] == ["seed1", "seed2"]
     assert together[1]["provenance"]["params"]["weights"] == str(other)
@@ -222,6 +239,7 @@ def dataset_section(data: dict, dataset: str, out: Path) -> list[str]:
     return [
         *("--dataset", dataset, "--frames", str(data["shard"])),
         *("--eval", "val", str(data["list"]), str(data["labels"]), "--out", str(out)),
+        *("--predictions", str(out.with_suffix(".csv"))),
     ]
 
 
@@ -251,7 +269,7 @@ def test_run_lists_of_different_lengths_are_refused(eval_set: dict, tmp_path: Pa
     args = [*evaluate_args(eval_set, tmp_path / "a.json"), "--run-name", "seed1", "seed2"]
     with pytest.raises(SystemExit):
         evaluate.main(args)
-    assert "1 weights, 2 run names and 1 outputs" in capsys.readouterr().err
+    assert "got 1 --weights, 2 --run-name, 1 --out, 1 --predictions" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
 
 
@@ -266,6 +284,7 @@ def test_two_torchrun_processes_score_every_video_once_as_one_process(eval_set: 
     ddp = json.loads((tmp_path / "ddp.json").read_text())["metrics"]["val"]
     assert ddp["videos"] == VIDEOS and ddp["views"] == {"clips": 2, "crops": 3}
     assert ddp == single["metrics"]["val"]
+    assert (tmp_path / "ddp.csv").read_text() == (tmp_path / "single.csv").read_text()
 
 
 def test_loader_workers_score_the_same_views(eval_set: dict, tmp_path: Path) -> None:

@@ -53,7 +53,8 @@ def run_evaluate(data: dict, method: str, weights: Path, *extra: str) -> dict:
         "--frames", str(data["shard"]), "--weights", str(weights), "--arch", "vifi-tiny", "--method", method,
         "--num-frames", "4", "--eval", "base", str(s / "base_val.txt"), str(s / "base_labels.csv"),
         "--eval", "novel", str(s / "novel_val.txt"), str(s / "novel_labels.csv"),
-        "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1", "--out", str(out), *extra,
+        "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1", "--out", str(out),
+        "--predictions", str(out.with_suffix(".csv")), *extra,
     ]  # fmt: skip
     assert evaluate.main(argv) == 0
     return json.loads(out.read_text())

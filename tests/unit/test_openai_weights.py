@@ -199,7 +199,7 @@ def run_evaluate(world: dict, weights: Path, method: str, *extra: str) -> dict:
     argv = [
         *stage_args(world, weights, method, *extra), "--eval", "novel", str(s / "novel_val.txt"),
         str(s / "novel_labels.csv"), "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1",
-        "--out", str(out),
+        "--out", str(out), "--predictions", str(out.with_name(out.stem + "-predictions.csv")),
     ]  # fmt: skip
     assert evaluate.main(argv) == 0
     return json.loads(out.read_text())["metrics"]["novel"]

@@ -6,12 +6,16 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from vifi.metrics import harmonic_mean
 from vifi.report import aggregate
 from vifi.report.aggregate import MetricsError, aggregate_runs, load_runs
+from vifi.report.predictions import SetPredictions, write_predictions
+
+VIDEOS = 2000  # per set: every accuracy below is a whole number of these videos
 
 # Per-seed (base, novel) top-1. The vifi seeds are chosen so that the HM of the averages (55.38) differs from
 # the average of the per-seed HMs (52.81); vanilla has the best novel and HM on UCF-101.
@@ -41,6 +45,22 @@ FULLSUP = {
 }
 
 
+def per_video(top1: float, top5: float) -> SetPredictions:
+    """`VIDEOS` videos of which the first `top1` percent rank their label first, the first `top5` percent in
+    the top five (out-of-range accuracies are clipped: the metrics check must be the one to fail)."""
+    rank = np.arange(VIDEOS)
+    correct1 = rank < round(top1 * VIDEOS / 100)
+    correct5 = rank < round(top5 * VIDEOS / 100)
+    return SetPredictions(
+        videos=tuple(f"v{i}.mp4" for i in range(VIDEOS)),
+        labels=np.zeros(VIDEOS, dtype=np.int64),
+        predictions=np.where(correct1, 0, 1),
+        probability=np.full(VIDEOS, 0.5),
+        correct1=correct1,
+        correct5=correct5 | correct1,
+    )
+
+
 def write_metrics(
     root: Path,
     protocol: str,
@@ -50,25 +70,27 @@ def write_metrics(
     sets: dict[str, tuple[float, float]],
     views: tuple[int, int] = (1, 1),
 ) -> Path:
-    """A metrics.json as `vifi evaluate` writes it, at its place in the run tree under `root`."""
+    """A metrics.json as `vifi evaluate` writes it, with its per-video file, at its place under `root`."""
     path = root / "runs" / protocol / dataset / method / run / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     results = {
         name: {
             "top1": top1,
             "top5": top5,
-            "videos": 48,
+            "videos": VIDEOS,
             "classes": 8,
             "views": {"clips": views[0], "crops": views[1]},
         }
         for name, (top1, top5) in sets.items()
     }
+    write_predictions(path.with_name("predictions.csv"), {name: per_video(*top) for name, top in sets.items()})
     record = {
         "protocol": protocol,
         "dataset": dataset,
         "method": method,
         "run": run,
         "metrics": results,
+        "predictions": "predictions.csv",
         "provenance": {"device": "cpu"},
     }
     path.write_text(json.dumps(record), encoding="utf-8")
@@ -170,7 +192,8 @@ def test_zeroshot_mean_and_sample_std_over_splits(zeroshot_paths: list[Path]) ->
         ("ucf101", "vifi"),
     ]
     assert list(table.columns) == [
-        "dataset", "method", "split1", "split2", "split3", "mean", "std", "n_splits", "runs"
+        "dataset", "method", "split1", "split2", "split3", "mean", "std", "n_splits", "mean_lo", "mean_hi",
+        "runs",
     ]  # fmt: skip
     k600 = table.iloc[0]
     assert (k600["split1"], k600["split2"], k600["split3"]) == (40.0, 50.0, 75.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from collections.abc import Sequence
 from html.parser import HTMLParser
@@ -13,7 +14,7 @@ import pytest
 
 from vifi.names import METHODS
 from vifi.report import tables
-from vifi.report.aggregate import write_aggregate_csv
+from vifi.report.aggregate import PROTOCOL, write_aggregate_csv
 from vifi.report.published import Published, PublishedError
 from vifi.report.tables import (
     TABLES,
@@ -130,6 +131,15 @@ def run_files(results: Path, protocol: str, dataset: str, method: str, runs: Seq
     return paths
 
 
+def with_intervals(protocol: str, rows: list[dict]) -> pd.DataFrame:
+    """Rows with the intervals `vifi aggregate` adds, here value - 1 to value + 2 (half width 1.5)."""
+    table = pd.DataFrame(rows)
+    for estimate in PROTOCOL[protocol].estimates:
+        values = table[estimate.column]
+        table[f"{estimate.column}_lo"], table[f"{estimate.column}_hi"] = values - 1.0, values + 2.0
+    return table
+
+
 def write_csvs(results: Path) -> dict[str, Path]:
     """One aggregated CSV per protocol, as `vifi aggregate` writes them, under `results/metrics`."""
     frames = {
@@ -168,7 +178,7 @@ def write_csvs(results: Path) -> dict[str, Path]:
     paths = {}
     for protocol, rows in frames.items():
         paths[protocol] = results / "metrics" / f"{protocol}.csv"
-        write_aggregate_csv(paths[protocol], pd.DataFrame(rows))
+        write_aggregate_csv(paths[protocol], with_intervals(protocol, rows))
     return paths
 
 
@@ -191,6 +201,7 @@ def render_table(
     published: Published | None = None,
     tolerance: float = 1.0,
     method_names: dict[str, str] | None = None,
+    ci: bool = False,
 ) -> tuple[str, str]:
     ctx = Context(
         link_from=results / "tables",
@@ -200,7 +211,7 @@ def render_table(
         method_names=method_names or METHODS,
     )
     table = build_table(name, read_metrics([csvs[TABLES[name].protocol]], TABLES[name].protocol), ctx)
-    return render(name, table, make_environment(), mode=mode, tolerance=tolerance)
+    return render(name, table, make_environment(), mode=mode, tolerance=tolerance, ci=ci)
 
 
 def test_every_table_has_its_own_template_pair() -> None:
@@ -208,7 +219,8 @@ def test_every_table_has_its_own_template_pair() -> None:
         for ext in ("tex", "html"):
             assert (tables.TEMPLATES / f"{name}.{ext}.j2").is_file()
     pairs = {p.name.split(".")[0] for p in tables.TEMPLATES.glob("*.tex.j2") if not p.name.startswith("_")}
-    assert pairs == set(TABLES), "a LaTeX template without a table, or a table without one"
+    # findings.tex.j2 belongs to the findings table of `vifi findings`
+    assert pairs == {*TABLES, "findings"}, "a LaTeX template without a table, or a table without one"
 
 
 def test_base2novel_rows_and_bold_best(csvs: dict[str, Path], results: Path) -> None:
@@ -251,8 +263,8 @@ def test_zeroshot_single_split_has_no_spread(tmp_path: Path, results: Path) -> N
     run = run_files(results, "zeroshot", "hmdb51", "vifi", ["main"])
     write_aggregate_csv(
         path,
-        pd.DataFrame([{"dataset": "hmdb51", "method": "vifi", "split1": 40.0, "mean": 40.0, "std": 0.0}
-                      | {"n_splits": 1, "runs": run}]),
+        with_intervals("zeroshot", [{"dataset": "hmdb51", "method": "vifi", "split1": 40.0, "mean": 40.0}
+                                    | {"std": 0.0, "n_splits": 1, "runs": run}]),
     )  # fmt: skip
     tex, _ = render_table("zeroshot", {"zeroshot": path}, results)
     assert body_lines(tex) == [r"ViFi-CLIP & \textbf{40.0} \\"]
@@ -294,7 +306,7 @@ def test_table_without_rows_is_an_error(results: Path, tmp_path: Path) -> None:
     path = tmp_path / "fullsup.csv"
     runs = run_files(results, "fullsup", "ssv2", "evl", ["main"])
     row = {"dataset": "ssv2", "method": "evl", "top1": 1.0, "top5": 2.0, "clips": 1, "crops": 1, "runs": runs}
-    write_aggregate_csv(path, pd.DataFrame([row]))
+    write_aggregate_csv(path, with_intervals("fullsup", [row]))
     with pytest.raises(RenderError, match="no rows for table 'fullsup'"):
         render_table("fullsup", {"fullsup": path}, results)
 
@@ -471,3 +483,58 @@ def test_cli_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureF
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "evl_vs_vifi" in err  # the known tables are listed
+
+
+def test_latex_switch_prints_half_the_confidence_interval(csvs: dict[str, Path], results: Path) -> None:
+    """Under --ci every number, single runs and HM included, gets ± half its interval instead of ± std."""
+    tex, _ = render_table("base2novel", csvs, results, ci=True)
+    bold = r"\textbf{60.0} $\pm$ 1.5 & \textbf{30.0} $\pm$ 1.5 & \textbf{40.0} $\pm$ 1.5"
+    assert body_lines(tex) == [
+        rf"HMDB-51 & CLIP text-FT & {bold} \\",
+        r"UCF-101 & Vanilla CLIP & 71.0 $\pm$ 1.5 & \textbf{51.0} $\pm$ 1.5 & \textbf{59.4} $\pm$ 1.5 \\",
+        r" & ViFi-CLIP & \textbf{90.0} $\pm$ 1.5 & 40.0 $\pm$ 1.5 & 55.4 $\pm$ 1.5 \\",
+    ]
+    caption = " ".join(tex.split())
+    assert (
+        "$\\pm$ gives half the width of the 95\\% confidence interval, from 2000 bootstrap resamples" in caption
+    )
+    assert "mean over the few-shot training seeds. HM" in caption and "standard deviation" not in caption
+    plain, _ = render_table("base2novel", csvs, results)
+    assert "mean $\\pm$ sample standard deviation over the few-shot training seeds (none" in " ".join(
+        plain.split()
+    )
+
+
+@pytest.mark.parametrize("name", ["zeroshot", "prompting"])
+def test_latex_switch_drops_the_std_from_the_caption(name: str, csvs: dict[str, Path], results: Path) -> None:
+    with_ci, without = (" ".join(render_table(name, csvs, results, ci=ci)[0].split()) for ci in (True, False))
+    assert "standard deviation" not in with_ci and "confidence interval" in with_ci
+    assert "sample standard deviation" in without and "confidence interval" not in without
+
+
+def test_html_shows_the_interval_on_hover(csvs: dict[str, Path], results: Path) -> None:
+    for ci in (False, True):  # the switch is LaTeX's only
+        _, html = render_table("fewshot", csvs, results, ci=ci)
+        titles = re.findall(r'<td title="([^"]*)">', html)
+        assert titles == [
+            f"95% CI {lo:.1f}\N{EN DASH}{lo + 3:.1f}" for lo in (49, 74, 89, 59, 87, 8)
+        ]  # no run, none
+        assert "hovering over one shows its 95% confidence interval, from 2000 bootstrap" in " ".join(
+            html.split()
+        )
+
+
+def test_cli_ci_switch(csvs: dict[str, Path], results: Path) -> None:
+    out = results / "tables"
+    for flag, expected in (("--ci", r"\textbf{9.0} $\pm$ 1.5"), ("--no-ci", r"\textbf{9.0} & ---")):
+        assert tables.main([*cli_args("fewshot", [csvs["fewshot"]], out), "--mode", "demo", flag]) == 0
+        assert expected in (out / "fewshot.tex").read_text()
+
+
+def test_tables_need_the_confidence_intervals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "fewshot.csv"
+    pd.DataFrame(
+        [{"dataset": "ucf101", "method": "vifi", "shots": 2, "top1": 1.0, "top5": 2.0, "runs": "[]"}]
+    ).to_csv(old, index=False)
+    assert tables.main(cli_args("fewshot", [old], tmp_path / "tables")) == 1
+    assert f"{old}: missing columns top1_lo, top1_hi, top5_lo, top5_hi" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 # Evaluation: each set against its own class names (METHODS.md §5); sets per protocol in grid.smk. Rule
 # evaluate scores one run (`main`); evaluate_seeds and evaluate_shots score all base-to-novel seeds or few-shot
 # shot counts of a method in one job (grid.smk: eval_runs), evaluate_targets a zero-shot model on every
-# target (eval_datasets).
+# target (eval_datasets). Each run's metrics.json has its per-video predictions.csv beside it.
+RUN_OUTPUTS = ("metrics.json", "predictions.csv")
 
 
 rule evaluate:
@@ -28,7 +29,8 @@ rule evaluate:
             "provenance",
         ),
     output:
-        "results/runs/{protocol}/{dataset}/{method}/{run}/metrics.json",
+        metrics="results/runs/{protocol}/{dataset}/{method}/{run}/metrics.json",
+        predictions="results/runs/{protocol}/{dataset}/{method}/{run}/predictions.csv",
     log:
         "logs/evaluate/{protocol}/{dataset}/{method}/{run}.log",
     benchmark:
@@ -59,8 +61,9 @@ rule evaluate:
 use rule evaluate as evaluate_seeds with:
     output:
         expand(
-            "results/runs/{{protocol}}/{{dataset}}/{{method}}/seed{seed}/metrics.json",
+            "results/runs/{{protocol}}/{{dataset}}/{{method}}/seed{seed}/{file}",
             seed=config["base2novel"]["seeds"],
+            file=RUN_OUTPUTS,
         ),
     log:
         "logs/evaluate/{protocol}/{dataset}/{method}/seeds.log",
@@ -73,8 +76,9 @@ use rule evaluate as evaluate_seeds with:
 use rule evaluate as evaluate_shots with:
     output:
         expand(
-            "results/runs/{{protocol}}/{{dataset}}/{{method}}/{shots}shot/metrics.json",
+            "results/runs/{{protocol}}/{{dataset}}/{{method}}/{shots}shot/{file}",
             shots=config["fewshot"]["shots"],
+            file=RUN_OUTPUTS,
         ),
     log:
         "logs/evaluate/{protocol}/{dataset}/{method}/shots.log",
@@ -87,8 +91,9 @@ use rule evaluate as evaluate_shots with:
 use rule evaluate as evaluate_targets with:
     output:
         expand(
-            "results/runs/{{protocol}}/{dataset}/{{method}}/main/metrics.json",
+            "results/runs/{{protocol}}/{dataset}/{{method}}/main/{file}",
             dataset=ZS["targets"],
+            file=RUN_OUTPUTS,
         ),
     log:
         "logs/evaluate/{protocol}/{method}/targets.log",
@@ -101,3 +106,4 @@ use rule evaluate as evaluate_targets with:
 rule runs_all:
     input:
         [f for protocol in PROTOCOLS for f in run_metrics(protocol)],
+        [f for protocol in PROTOCOLS for f in run_predictions(protocol)],

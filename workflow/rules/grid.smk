@@ -69,6 +69,11 @@ def run_metrics(protocol):
     return [f"{run_dir(protocol, *r)}/metrics.json" for r in EVALUATED[protocol]()]
 
 
+def run_predictions(protocol):
+    """The per-video file beside each metrics file of one protocol (what the intervals resample)."""
+    return [m.replace("metrics.json", "predictions.csv") for m in run_metrics(protocol)]
+
+
 def trained_dir(protocol, dataset, method, run):
     """The run directory that trains a run's model.
 
@@ -210,18 +215,20 @@ def eval_files(wildcards):
 
 
 def eval_args(wildcards):
-    """Per dataset, the `vifi evaluate` section naming its frames, sets and each run's metrics file."""
+    """Per dataset, the `vifi evaluate` section naming its frames, sets and each run's metrics and per-video
+    files."""
     sections = []
     for d in eval_datasets(wildcards):
         sets = eval_sets(wildcards.protocol, d)
-        outs = [
-            f"{run_dir(wildcards.protocol, d, wildcards.method, run)}/metrics.json"
+        dirs = [
+            run_dir(wildcards.protocol, d, wildcards.method, run)
             for run in eval_runs(wildcards)
         ]
         sections.append(
             f"--dataset {d} --frames {shell_words([frames_manifest(d)])} "
             + " ".join(f"--eval {n} {shell_words([lst, lab])}" for n, lst, lab in sets)
-            + f" --out {shell_words(outs)}"
+            + f" --out {shell_words(f'{r}/metrics.json' for r in dirs)}"
+            + f" --predictions {shell_words(f'{r}/predictions.csv' for r in dirs)}"
         )
     return " ".join(sections)
 

@@ -80,6 +80,16 @@ def figures():
     return [f"results/figures/{n}.{ext}" for n in names for ext in ("pdf", "png")]
 
 
+def cluster_files():
+    """The measured cluster sentence of the t-SNE target (JSON for the findings, LaTeX for the paper)."""
+    return [
+        f.replace("tsne_", "clusters_").replace(".pdf", ext)
+        for f in figures()
+        if "/tsne_" in f and f.endswith(".pdf")
+        for ext in (".json", ".tex")
+    ]
+
+
 # Without TeX the paper is left out of the default target (and says why); everything else still builds.
 NO_TEX = missing_tex()
 if NO_TEX:

@@ -5,7 +5,14 @@
 rule aggregate:
     input:
         metrics=lambda wc: run_metrics(wc.protocol),
-        code=code("report/aggregate", "metrics", "names"),
+        predictions=lambda wc: run_predictions(wc.protocol),
+        code=code(
+            "report/aggregate",
+            "report/bootstrap",
+            "report/predictions",
+            "metrics",
+            "names",
+        ),
     output:
         csv="results/aggregates/{protocol}.csv",
         json="results/metrics/{protocol}.json",
@@ -50,7 +57,13 @@ rule render:
         audits=table_audits,
         templates=multiext(f"{TEMPLATES}/{{table}}", ".tex.j2", ".html.j2"),
         shared=multiext(f"{TEMPLATES}/_table", ".tex.j2", ".html.j2"),
-        code=code("report/tables", "report/published", "report/aggregate", "names"),
+        code=code(
+            "report/tables",
+            "report/published",
+            "report/aggregate",
+            "report/bootstrap",
+            "names",
+        ),
     output:
         tex="results/tables/{table}.tex",
         html=report(
@@ -73,10 +86,56 @@ rule render:
             f"--flops {shell_words(input.flops)}" if input.flops else ""
         ),
         tolerance=config["report"]["tolerance"],
+        ci=flags({"ci": config["report"]["ci"]}),
     shell:
         "python -m vifi render --table {wildcards.table} --metrics {input.metrics:q} --mode {params.mode}"
-        " {params.flops} --audits {input.audits:q} --tolerance {params.tolerance} --out-tex {output.tex:q}"
-        " --out-html {output.html:q} > {log:q} 2>&1"
+        " {params.flops} --audits {input.audits:q} --tolerance {params.tolerance} {params.ci}"
+        " --out-tex {output.tex:q} --out-html {output.html:q} > {log:q} 2>&1"
+
+
+# Which of the papers' claims hold (src/vifi/report/findings.yaml), from every protocol's aggregate and the
+# runs' per-video files; closed by the t-SNE embeddings' measured cluster sentence where there is one.
+rule findings:
+    input:
+        metrics=expand("results/aggregates/{protocol}.csv", protocol=PROTOCOLS),
+        predictions=[p for protocol in PROTOCOLS for p in run_predictions(protocol)],
+        clusters=[f for f in cluster_files() if f.endswith(".json")],
+        claims=f"{SRC}/report/findings.yaml",
+        published=f"{SRC}/report/published.yaml",
+        templates=multiext(f"{TEMPLATES}/findings", ".tex.j2", ".html.j2"),
+        code=code(
+            "report/findings",
+            "report/aggregate",
+            "report/bootstrap",
+            "report/predictions",
+            "report/published",
+            "report/tables",
+            "metrics",
+            "names",
+        ),
+    output:
+        tex="results/tables/findings.tex",
+        html=report(
+            "results/tables/findings.html",
+            caption="../report/findings.rst",
+            category="Tables",
+            labels={"table": "findings"},
+        ),
+    log:
+        "logs/findings.log",
+    benchmark:
+        "logs/benchmarks/findings.tsv"
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        mode=config["mode"],
+        metrics=shell_words(f"{p}=results/aggregates/{p}.csv" for p in PROTOCOLS),
+        clusters=lambda wc, input: (
+            f"--clusters {shell_words(input.clusters)}" if input.clusters else ""
+        ),
+    shell:
+        "python -m vifi findings --mode {params.mode} --metrics {params.metrics} {params.clusters}"
+        " --out-tex {output.tex:q} --out-html {output.html:q} > {log:q} 2>&1"
 
 
 rule figure_metrics:
@@ -168,6 +227,27 @@ rule embed:
         " --labels {input.split[1]:q} --out {output:q} > {log:q} 2>&1"
 
 
+# The measured sentence behind the t-SNE figure: how tightly each model's embeddings cluster by class.
+rule clusters:
+    input:
+        vanilla="results/embeddings/{dataset}/vanilla.npz",
+        vifi="results/embeddings/{dataset}/vifi.npz",
+        code=code("report/clusters", "report/embeddings", "report/tables", "names"),
+    output:
+        json="results/figures/clusters_{dataset}.json",
+        tex="results/figures/clusters_{dataset}.tex",
+    log:
+        "logs/clusters/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/clusters/{dataset}.tsv"
+    conda:
+        "../envs/vifi.yaml"
+    shell:
+        "python -m vifi clusters --dataset {wildcards.dataset}"
+        " --embeddings vanilla={input.vanilla:q} vifi={input.vifi:q}"
+        " --out-json {output.json:q} --out-tex {output.tex:q} > {log:q} 2>&1"
+
+
 rule figure_tsne:
     input:
         vanilla="results/embeddings/{dataset}/vanilla.npz",
@@ -197,7 +277,10 @@ rule figure_tsne:
 
 rule index:
     input:
-        tables=expand("results/tables/{table}.html", table=ENABLED_TABLES),
+        tables=[
+            "results/tables/findings.html",
+            *expand("results/tables/{table}.html", table=ENABLED_TABLES),
+        ],
         figures=[f for f in figures() if f.endswith(".png")],
         metrics=[m for p in PROTOCOLS for m in run_metrics(p)],
         template=f"{TEMPLATES}/index.html.j2",
@@ -220,8 +303,12 @@ rule index:
 rule paper:
     input:
         tex="paper/main.tex",
-        tables=expand("results/tables/{table}.tex", table=ENABLED_TABLES),
+        tables=[
+            *expand("results/tables/{table}.tex", table=ENABLED_TABLES),
+            "results/tables/findings.tex",
+        ],
         figures=[f for f in figures() if f.endswith(".pdf")],
+        snippets=[f for f in cluster_files() if f.endswith(".tex")],
         code=code("report/paper", "report/index", "report/tables"),
     output:
         report("paper/main.pdf", caption="../report/paper.rst", category="Overview"),
@@ -233,7 +320,7 @@ rule paper:
         "../envs/vifi.yaml"
     shell:
         "python -m vifi paper --tex {input.tex:q} --tables {input.tables:q} --figures {input.figures:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --snippets {input.snippets:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule report_all:
@@ -242,6 +329,8 @@ rule report_all:
         expand(
             "results/tables/{table}.{ext}", table=ENABLED_TABLES, ext=("tex", "html")
         ),
+        multiext("results/tables/findings", ".tex", ".html"),
         figures(),
+        cluster_files(),
         "results/index.html",
         [] if NO_TEX else ["paper/main.pdf"],

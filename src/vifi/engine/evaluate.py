@@ -12,12 +12,16 @@ metrics; plain `python -m vifi evaluate` is the world of one.
 One process may score several datasets: options after each `--dataset` (its `--frames`, `--eval` sets and
 `--out` files) belong to that dataset, those before the first `--dataset` to all of them. The zero-shot
 protocol scores each model on every target this way, paying for the imports once.
+
+Beside each run's metrics.json, `--predictions` receives the per-video outcomes of every set
+(`vifi.report.predictions`), from which the report's confidence intervals are bootstrapped.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +41,7 @@ from vifi.engine.devices import autocast, describe
 from vifi.io import write_json
 from vifi.models.factory import add_model_args, build_model, spec_from_args
 from vifi.progress import progress_bar
+from vifi.report.predictions import SetPredictions, from_scores, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +114,9 @@ def evaluate_set(
     labels_path: Path,
     args: argparse.Namespace,
     world: distributed.World,
-) -> dict | None:
-    """Top-1/top-5 of one evaluation set against its own class names; `None` on processes other than 0."""
+) -> tuple[dict, SetPredictions] | None:
+    """Top-1/top-5 of one evaluation set against its own class names, and its per-video outcomes; `None` on
+    processes other than 0."""
     classnames = read_labels(labels_path)
     items = read_list(list_path, len(classnames))
     mean, std = NORMALIZATION[args.normalize]
@@ -138,6 +144,7 @@ def evaluate_set(
         return None
     probs, labels = in_list_order(indices, probs, labels, len(items), list_path)
     acc = metrics.topk_accuracy(probs, labels, ks=(1, 5))
+    per_video = from_scores([item.path for item in items], probs.double().numpy(), labels.numpy())
     log.info(
         "%s: top1 %.2f top5 %.2f over %d videos x %d views, %d classes",
         name,
@@ -147,25 +154,29 @@ def evaluate_set(
         args.num_clips * args.num_crops,
         len(classnames),
     )
-    return {
+    summary = {
         "top1": acc[1],
         "top5": acc[5],
         "videos": len(labels),
         "classes": len(classnames),
         "views": {"clips": args.num_clips, "crops": args.num_crops},
     }
+    return summary, per_video
+
+
+PER_RUN = ("weights", "run_name", "out", "predictions")
 
 
 def runs(args: argparse.Namespace) -> list[argparse.Namespace]:
-    """One namespace per `(weights, run name, out)` triple, each as if the run had been evaluated alone."""
-    lengths = {len(args.weights), len(args.run_name), len(args.out)}
-    if len(lengths) != 1:
-        raise ValueError(
-            f"--weights, --run-name and --out need one value per run; got {len(args.weights)} weights, "
-            f"{len(args.run_name)} run names and {len(args.out)} outputs"
-        )
-    per_run = zip(args.weights, args.run_name, args.out, strict=True)
-    return [argparse.Namespace(**{**vars(args), "weights": w, "run_name": r, "out": o}) for w, r, o in per_run]
+    """One namespace per (weights, run name, out, predictions), each as if the run had been evaluated alone."""
+    counts = {key: len(getattr(args, key)) for key in PER_RUN}
+    if len(set(counts.values())) != 1:
+        flags = ", ".join(f"{n} --{key.replace('_', '-')}" for key, n in counts.items())
+        raise ValueError(f"--weights, --run-name, --out and --predictions need one value per run; got {flags}")
+    per_run = zip(*(getattr(args, key) for key in PER_RUN), strict=True)
+    return [
+        argparse.Namespace(**{**vars(args), **dict(zip(PER_RUN, values, strict=True))}) for values in per_run
+    ]
 
 
 def run(todo: list[argparse.Namespace]) -> None:
@@ -195,13 +206,15 @@ def run(todo: list[argparse.Namespace]) -> None:
                 for name, lst, lab in one.eval
             }
             if world.is_main:
-                write_metrics(one, results, world.device)
+                write_predictions(one.predictions, {name: result[1] for name, result in results.items()})
+                write_metrics(one, {name: result[0] for name, result in results.items()}, world.device)
     finally:
         distributed.shutdown(world)
 
 
 def write_metrics(args: argparse.Namespace, results: dict, device: torch.device) -> None:
-    """metrics.json: the run's identity, each set's metrics, and provenance with every argument."""
+    """metrics.json: the run's identity, each set's metrics, where its per-video file is (relative to the
+    metrics file, so the run folder can move), and provenance with every argument."""
     params = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in vars(args).items()}
     write_json(
         args.out,
@@ -211,6 +224,7 @@ def write_metrics(args: argparse.Namespace, results: dict, device: torch.device)
             "method": args.method,
             "run": args.run_name,
             "metrics": results,
+            "predictions": Path(os.path.relpath(args.predictions, Path(args.out).parent)).as_posix(),
             "provenance": provenance.record(params, describe(device)),
         },
     )
@@ -253,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="each run within its (protocol, dataset, method): seed<k>, <K>shot or main",
     )
     p.add_argument("--out", type=Path, nargs="+", required=True, help="each run's metrics.json to write")
+    p.add_argument(
+        "--predictions", type=Path, nargs="+", required=True, help="each run's per-video CSV to write"
+    )
     return p
 
 

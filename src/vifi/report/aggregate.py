@@ -9,6 +9,11 @@ Each protocol's table has one row per:
 - fewshot: (dataset, method, K), with the run's top-1 and top-5;
 - fullsup: (dataset, method), with top-1, top-5 and the clips x crops views they were measured on.
 
+Every value comes with its 95% confidence interval (`<column>_lo`, `<column>_hi`), bootstrapped from the
+runs' per-video files (`vifi.report.bootstrap`, `vifi.report.predictions`): over the test videos, and over the
+seeds or splits where the value averages them. `paired_sample` resamples two rows together, for the findings'
+paired comparisons.
+
 Two files are written: a CSV with full precision and the run paths (the input of the table renderer, which
 links every number to its runs), and a small rounded JSON summary meant for `dvc metrics diff`.
 
@@ -28,20 +33,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from vifi.io import write_json, write_text
 from vifi.metrics import harmonic_mean, mean_std
 from vifi.names import DATASETS, METHODS
+from vifi.report.bootstrap import Outcomes, Sample, Statistic, estimates, harmonic
+from vifi.report.predictions import PredictionsError, SetPredictions, read_predictions
 
 TOPK = ("top1", "top5")
 VIEWS = ("clips", "crops")
 SPLIT = re.compile(r"split[1-9]\d*")
 SUMMARY_DECIMALS = 2
+AGREEMENT = 1e-6  # percentage points between a metrics.json accuracy and its per-video file's
+# A row's runs as the units its values average (seeds, or a run's test splits), each unit's per-video outcomes
+# in the protocol's set order; units of two rows with the same key are paired.
+Units = dict[int | str, tuple[SetPredictions, ...]]
 
 
 class MetricsError(ValueError):
     """A metrics file or table is malformed or inconsistent; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value of a table row as a statistic of its runs' outcomes, which gives it a confidence interval.
+
+    `column` is its aggregate column, `metric` its name in published.yaml (and in the findings' claims), `topk`
+    the per-video outcome it counts, and `statistic` maps per-set accuracies (..., sets) to the value (...).
+    """
+
+    column: str
+    metric: str
+    topk: str
+    statistic: Statistic
+
+
+def _set(index: int) -> Statistic:
+    return lambda acc: acc[..., index]
+
+
+def _hm(acc: np.ndarray) -> np.ndarray:
+    """HM of the (seed-averaged) base and novel accuracies, sets 0 and 1, as the table's HM."""
+    return harmonic(acc[..., 0], acc[..., 1])
 
 
 @dataclass(frozen=True)
@@ -61,6 +96,20 @@ class Protocol:
     row: Callable[[pd.DataFrame], dict[str, Any]]
     columns: tuple[str, ...]
     summary: Mapping[str, str]  # summary name -> table column
+    units: Callable[[pd.DataFrame], Units]
+    estimates: tuple[Estimate, ...]
+
+    @property
+    def intervals(self) -> tuple[str, ...]:
+        """The confidence-interval columns of the table, two per estimated value."""
+        return tuple(f"{e.column}_{end}" for e in self.estimates for end in ("lo", "hi"))
+
+    def estimate(self, metric: str) -> Estimate:
+        """The estimate of a published metric name ("hm", "top1", ...)."""
+        for one in self.estimates:
+            if one.metric == metric:
+                return one
+        raise KeyError(metric)
 
 
 def _require(data: Any, keys: Sequence[str], path: Path) -> Any:
@@ -155,6 +204,25 @@ def _fewshot_row(runs: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _seed_units(runs: pd.DataFrame) -> Units:
+    """Base-to-novel: a unit per training seed (0 for an untrained method's single run), sets base and novel."""
+    return {run.seed: (run.predictions["base"], run.predictions["novel"]) for run in runs.itertuples()}
+
+
+def _split_units(runs: pd.DataFrame) -> Units:
+    """Zero-shot: a unit per test split of the row's one run, each its own list of videos."""
+    run = _only(runs)
+    return {name: (run["predictions"][name],) for name in run["sets"]}
+
+
+def _run_units(runs: pd.DataFrame) -> Units:
+    """Few-shot and fully supervised: the row's one run, set val."""
+    return {"val": (_only(runs)["predictions"]["val"],)}
+
+
+TOPK_ESTIMATES = tuple(Estimate(k, k, k, _set(0)) for k in TOPK)
+
+
 def _fullsup_row(runs: pd.DataFrame) -> dict[str, Any]:
     """Top-1/top-5 with the views they were measured on, since the paper's numbers use 4 clips x 3 crops."""
     run = _only(runs)
@@ -172,6 +240,8 @@ PROTOCOL: Mapping[str, Protocol] = {
         row=_zeroshot_row,
         columns=("dataset", "method", "mean", "std", "n_splits", "runs"),
         summary={"mean": "mean", "std": "std"},
+        units=_split_units,
+        estimates=(Estimate("mean", "top1", "top1", _set(0)),),
     ),
     "base2novel": Protocol(
         run_form="seed<k> (main: an untrained method, the same on every subset)",
@@ -192,6 +262,12 @@ PROTOCOL: Mapping[str, Protocol] = {
             "runs",
         ),
         summary={"base": "base_mean", "novel": "novel_mean", "hm": "hm"},
+        units=_seed_units,
+        estimates=(
+            Estimate("base_mean", "base", "top1", _set(0)),
+            Estimate("novel_mean", "novel", "top1", _set(1)),
+            Estimate("hm", "hm", "top1", _hm),
+        ),
     ),
     "fewshot": Protocol(
         run_form="<K>shot",
@@ -202,6 +278,8 @@ PROTOCOL: Mapping[str, Protocol] = {
         row=_fewshot_row,
         columns=("dataset", "method", "shots", *TOPK, "runs"),
         summary={k: k for k in TOPK},
+        units=_run_units,
+        estimates=TOPK_ESTIMATES,
     ),
     "fullsup": Protocol(
         run_form="main",
@@ -212,6 +290,8 @@ PROTOCOL: Mapping[str, Protocol] = {
         row=_fullsup_row,
         columns=("dataset", "method", *TOPK, *VIEWS, "runs"),
         summary={k: k for k in TOPK},
+        units=_run_units,
+        estimates=TOPK_ESTIMATES,
     ),
 }
 PROTOCOLS = tuple(PROTOCOL)
@@ -236,8 +316,38 @@ def _identity(data: dict[str, Any], protocol: str, path: Path) -> dict[str, Any]
     return row
 
 
+def _read_predictions(data: dict[str, Any], row: dict[str, Any], path: Path) -> dict[str, SetPredictions]:
+    """The run's per-video file, named in its metrics.json, checked to be the same evaluation: the same sets,
+    video counts and accuracies (a stale or swapped file would give intervals around other numbers)."""
+    name = _require(data, ("predictions",), path)
+    if not isinstance(name, str) or not name:
+        raise MetricsError(f"{path}: 'predictions' must name the per-video CSV, got {name!r}")
+    source = path.parent / name
+    try:
+        sets = read_predictions(source)
+    except PredictionsError as err:
+        raise MetricsError(str(err)) from err
+    missing = [name for name in row["sets"] if name not in sets]
+    if missing:
+        raise MetricsError(f"{source}: no videos of set(s) {', '.join(missing)}, which {path} reports")
+    for name in row["sets"]:
+        videos = _require(data, ("metrics", name, "videos"), path)
+        if videos != len(sets[name].videos):
+            raise MetricsError(
+                f"{source}: {len(sets[name].videos)} videos in set {name!r}, {path} says {videos}"
+            )
+        for k in TOPK:
+            if abs(sets[name].accuracy(k) - row[f"{name}_{k}"]) > AGREEMENT:
+                raise MetricsError(
+                    f"{source}: {k} of set {name!r} is {sets[name].accuracy(k):.4f}, but {path} says "
+                    f"{row[f'{name}_{k}']:.4f}: the two files come from different evaluations"
+                )
+    return sets
+
+
 def _read_run(path: Path, protocol: str) -> dict[str, Any]:
-    """One row of `load_runs`: the run's identity, top-1/top-5 and views of each set, and where it came from."""
+    """One row of `load_runs`: the run's identity, top-1/top-5 and views of each set, its per-video outcomes
+    and where it came from."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
@@ -247,6 +357,7 @@ def _read_run(path: Path, protocol: str) -> dict[str, Any]:
     for name in row["sets"]:
         row |= {f"{name}_{k}": _accuracy(data, name, k, path) for k in TOPK}
         row |= {f"{name}_{field}": _views(data, name, field, path) for field in VIEWS}
+    row["predictions"] = _read_predictions(data, row, path)
     row["path"] = str(path)
     return row
 
@@ -255,7 +366,7 @@ def load_runs(paths: Iterable[str | Path], protocol: str) -> pd.DataFrame:
     """Read one protocol's metrics files into one row per run, failing on the first malformed file.
 
     Each evaluation set contributes `<set>_top1`, `<set>_top5`, `<set>_clips` and `<set>_crops`; `sets`
-    lists a run's sets in order.
+    lists a run's sets in order, and `predictions` holds each set's per-video outcomes.
     """
     return pd.DataFrame([_read_run(Path(path), protocol) for path in paths])
 
@@ -288,6 +399,56 @@ def _display_order(table: pd.DataFrame, index: Sequence[str]) -> pd.DataFrame:
     )
 
 
+def _paired_unit(arm: Units, key: int | str, rows: Sequence[str]) -> tuple[SetPredictions, ...]:
+    """An arm's unit under `key`, or its only run where it has one and the others several (an untrained
+    method scored once, paired with each seed of a trained one)."""
+    if key in arm:
+        return arm[key]
+    if len(arm) == 1:
+        return next(iter(arm.values()))
+    raise MetricsError(f"cannot pair the runs of {' and '.join(rows)}: their seeds or splits differ")
+
+
+def paired_sample(arms: Sequence[Units], topk: Sequence[str], rows: Sequence[str] = ()) -> Sample:
+    """One sample of several rows' outcomes, columns arm by arm and `topk` within: resampled together, so a
+    difference between two columns is a paired one. Paired units must have scored the same videos; `rows`
+    name the arms in errors."""
+    rows = tuple(rows) or tuple(f"row {i + 1}" for i in range(len(arms)))
+    keys = max(arms, key=len).keys()
+    units = []
+    for key in keys:
+        per_arm = [_paired_unit(arm, key, rows) for arm in arms]
+        sets = []
+        for predictions in zip(*per_arm, strict=True):
+            if any(p.videos != predictions[0].videos for p in predictions):
+                raise MetricsError(
+                    f"{' and '.join(p.source for p in predictions)}: not the same videos, so not comparable"
+                )
+            matrix = np.stack([p.correct(k) for p in predictions for k in topk], axis=1)
+            sets.append(Outcomes(predictions[0].videos, matrix))
+        units.append(tuple(sets))
+    return Sample(tuple(units))
+
+
+def _intervals(spec: Protocol, runs: pd.DataFrame) -> dict[str, float]:
+    """`<column>_lo` and `<column>_hi` of every estimated value of one row, from one set of resamples."""
+    sample = paired_sample([spec.units(runs)], TOPK)
+    statistics = {
+        e.column: (lambda acc, e=e: e.statistic(acc[..., TOPK.index(e.topk)])) for e in spec.estimates
+    }
+    bounds = {}
+    for column, interval in estimates(sample, statistics).items():
+        bounds |= {f"{column}_lo": interval.lo, f"{column}_hi": interval.hi}
+    return bounds
+
+
+def _row(spec: Protocol, runs: pd.DataFrame) -> dict[str, Any]:
+    """A table row with its confidence intervals, the run paths last."""
+    row = spec.row(runs)
+    paths = row.pop("runs")
+    return row | _intervals(spec, runs) | {"runs": paths}
+
+
 def aggregate_runs(protocol: str, runs: pd.DataFrame) -> pd.DataFrame:
     """The protocol's table: one row per value of its index, built from the runs that share it."""
     if runs.empty:
@@ -295,7 +456,8 @@ def aggregate_runs(protocol: str, runs: pd.DataFrame) -> pd.DataFrame:
     _check_unique_runs(runs)
     _check_same_sets(runs)
     spec = PROTOCOL[protocol]
-    rows = [spec.row(group) for _, group in runs.groupby(list(spec.index), sort=False)]
+    groups = runs.sort_values(spec.key) if spec.key else runs
+    rows = [_row(spec, group) for _, group in groups.groupby(list(spec.index), sort=False)]
     return _display_order(pd.DataFrame(rows), spec.index)
 
 
@@ -319,10 +481,14 @@ def write_aggregate_csv(path: str | Path, table: pd.DataFrame) -> None:
     write_text(path, buf.getvalue())
 
 
-def read_aggregate_csv(path: str | Path, protocol: str = "base2novel") -> pd.DataFrame:
-    """Read a table written by `write_aggregate_csv`, with `runs` back as lists of paths."""
+def read_aggregate_csv(
+    path: str | Path, protocol: str = "base2novel", *, intervals: bool = False
+) -> pd.DataFrame:
+    """Read a table written by `write_aggregate_csv`, with `runs` back as lists of paths; with `intervals`,
+    the confidence-interval columns are required too."""
     df = pd.read_csv(path)
-    missing = [col for col in PROTOCOL[protocol].columns if col not in df.columns]
+    spec = PROTOCOL[protocol]
+    missing = [col for col in (*spec.columns, *(spec.intervals if intervals else ())) if col not in df.columns]
     if missing:
         raise MetricsError(f"{path}: missing columns {', '.join(missing)}")
     return df.assign(runs=df["runs"].map(json.loads))

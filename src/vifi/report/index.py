@@ -49,6 +49,7 @@ TABLE_TITLES = {
     "fewshot": "Few-shot learning",
     "fullsup": "Fully supervised training",
     "evl_vs_vifi": "EVL against ViFi-CLIP",
+    "findings": "Findings: which of the papers' claims hold",
 }
 FIGURES = {  # kind -> (title, caption); a file is named `<kind>` or `<kind>_<protocol or dataset>`
     "base2novel": (

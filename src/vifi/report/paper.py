@@ -2,9 +2,12 @@
 
 Which tables and figures exist depends on the configuration (the protocols run, the methods compared, the
 t-SNE target), so the document does not name them: the workflow passes the files it made, and this stage
-writes `vifi-results.tex`, which gives each protocol the \\input of its tables and a float per figure. The
-document prints a protocol's section only where that protocol has results. Every file passed must exist, so a
-table the workflow made but lost is a LaTeX error, never a silent gap.
+writes `vifi-results.tex`, which gives each protocol the \\input of its tables and a float per figure, and the
+findings section its table. The document prints a section only where it has results. Sentences that state what
+the data show are generated too (`--snippets`, e.g. the cluster scores of `vifi clusters`): each is declared by
+the kind its file is named after, and the document prints it where it asks for that kind, or nothing where this
+build has none. Every file passed must exist, so a table the workflow made but lost is a LaTeX error, never a
+silent gap.
 
 TeX Live is a system package, not a Python one, so it can be missing where everything else installs. The
 workflow asks `missing_tex` while it is parsed and leaves the PDF out of its default target, saying why,
@@ -15,7 +18,7 @@ into a temporary directory, so no auxiliary file of an earlier, possibly failed,
 the PDF then reaches its final path atomically.
 
 Usage: python -m vifi paper --tex paper/main.tex --tables results/tables/*.tex \\
-           --figures results/figures/*.pdf --out paper/main.pdf
+           --figures results/figures/*.pdf --snippets results/figures/clusters_*.tex --out paper/main.pdf
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from vifi.report.tables import TABLES, latex_escape
 from vifi.report.tex import missing_tex
 
 LATEXMK = ("latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error")
-SECTIONS = ("zeroshot", "base2novel", "fewshot", "fullsup")  # the document's \resultsection order
+SECTIONS = ("zeroshot", "base2novel", "fewshot", "fullsup", "findings")  # the document's \resultsection order
+FINDINGS = "findings"  # the findings table (`vifi findings`), in a section of its own
 RESULTS = "vifi-results.tex"
 TEX_SAFE_PATH = re.compile(r"[\w./-]+")  # no TeX special character or space in an \input path
 
@@ -46,9 +50,11 @@ class PaperError(RuntimeError):
 
 
 def table_protocol(path: Path) -> str:
-    """The protocol whose section shows the table file `path` (named after its table)."""
+    """The section that shows the table file `path` (named after its table): its protocol's, or findings."""
+    if path.stem == FINDINGS:
+        return FINDINGS
     if path.stem not in TABLES:
-        raise PaperError(f"{path}: unknown table {path.stem!r}; known: {', '.join(TABLES)}")
+        raise PaperError(f"{path}: unknown table {path.stem!r}; known: {', '.join((*TABLES, FINDINGS))}")
     return TABLES[path.stem].protocol
 
 
@@ -56,7 +62,7 @@ def figure_protocol(path: Path) -> str:
     """The protocol whose section shows the figure file `path`: `<kind>` or `<kind>_<protocol or dataset>`."""
     kind, _, subject = path.stem.partition("_")
     protocol = {"curves": subject, "tsne": "zeroshot"}.get(kind, kind)
-    if protocol not in SECTIONS:
+    if protocol not in SECTIONS or protocol == FINDINGS:
         raise PaperError(f"{path}: cannot tell which protocol's section shows figure {path.stem!r}")
     return protocol
 
@@ -68,8 +74,17 @@ def _tex_path(path: Path) -> str:
     return text
 
 
-def results_tex(tables: Sequence[Path], figures: Sequence[Path]) -> str:
-    """`vifi-results.tex`: per protocol, `\\results{protocol}{...}` with its tables, then its figures."""
+def snippet_kind(path: Path) -> str:
+    """The kind of sentence a snippet file holds: its name up to the first `_` (clusters_ucf101: clusters)."""
+    kind = path.stem.partition("_")[0]
+    if not kind.isalpha():
+        raise PaperError(f"{path}: a snippet is named <kind>[_<subject>].tex, the kind in letters only")
+    return kind
+
+
+def results_tex(tables: Sequence[Path], figures: Sequence[Path], snippets: Sequence[Path] = ()) -> str:
+    """`vifi-results.tex`: per protocol, `\\results{protocol}{...}` with its tables, then its figures; then
+    `\\resultsnippet{kind}{file}` per generated sentence."""
     parts: dict[str, list[str]] = {protocol: [] for protocol in SECTIONS}
     for path in tables:
         parts[table_protocol(path)].append(f"\\input{{{_tex_path(path)}}}")
@@ -80,17 +95,20 @@ def results_tex(tables: Sequence[Path], figures: Sequence[Path]) -> str:
     for protocol, body in parts.items():
         if body:
             lines += [f"\\results{{{protocol}}}{{%", *(f"{item}%" for item in body), "}"]
+    lines += [f"\\resultsnippet{{{snippet_kind(path)}}}{{{_tex_path(path)}}}" for path in snippets]
     return "\n".join(lines) + "\n"
 
 
-def build(tex: Path, tables: Sequence[Path], figures: Sequence[Path], out: Path) -> None:
+def build(
+    tex: Path, tables: Sequence[Path], figures: Sequence[Path], out: Path, snippets: Sequence[Path] = ()
+) -> None:
     """Compile `tex` with latexmk into `out`; TeX's own messages (which name the failing line) go to stdout."""
     reason = missing_tex()
     if reason is not None:
         raise PaperError(f"cannot build {out} from {tex}: {reason}")
     if not tex.is_file():
         raise PaperError(f"{tex}: no such LaTeX document")
-    results = results_tex(tables, figures)
+    results = results_tex(tables, figures, snippets)
     with tempfile.TemporaryDirectory(prefix="vifi-paper-") as build_dir:
         Path(build_dir, RESULTS).write_text(results, encoding="utf-8")
         env = {**os.environ, "TEXINPUTS": f"{build_dir}{os.pathsep}{os.environ.get('TEXINPUTS', '')}"}
@@ -108,10 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tex", type=Path, required=True, help="the LaTeX document, e.g. paper/main.tex")
     parser.add_argument("--tables", type=Path, nargs="*", default=[], help="LaTeX tables from `vifi render`")
     parser.add_argument("--figures", type=Path, nargs="*", default=[], help="PDF figures from `vifi figures`")
+    parser.add_argument(
+        "--snippets", type=Path, nargs="*", default=[], help="generated sentences, e.g. from `vifi clusters`"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where the PDF goes, e.g. paper/main.pdf")
     args = parser.parse_args(argv)
     try:
-        build(args.tex, args.tables, args.figures, args.out)
+        build(args.tex, args.tables, args.figures, args.out, args.snippets)
     except PaperError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

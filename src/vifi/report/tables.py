@@ -13,6 +13,10 @@ In paper mode every number is shown beside the published one and Δ = ours - pub
 values, and a Δ beyond the tolerance is flagged. In demo mode nothing is compared: the synthetic stand-ins
 have nothing to be compared with.
 
+Every number carries the 95% bootstrap confidence interval of the aggregate table (`vifi.report.bootstrap`): the
+HTML shows it on hover (the cell's title); the LaTeX prints it as ± half its width under `--ci`, in place of the
+standard deviation over seeds or splits that ± shows otherwise.
+
 Usage: python -m vifi render --table base2novel --metrics results/aggregates/base2novel.csv --mode demo \\
            --out-tex results/tables/base2novel.tex --out-html results/tables/base2novel.html
 """
@@ -38,6 +42,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from vifi.io import write_text
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import MetricsError, read_aggregate_csv
+from vifi.report.bootstrap import LEVEL, RESAMPLES
 from vifi.report.published import DEFAULT as DEFAULT_PUBLISHED
 from vifi.report.published import Published, PublishedError
 
@@ -54,6 +59,8 @@ BASE_TO_NOVEL: Mapping[str, tuple[str, str, str | None]] = {
     "HM": ("hm", "hm", None),
 }
 TOPK: Mapping[str, str] = {"Top-1": "top1", "Top-5": "top5"}
+# How the intervals were made, for the captions.
+BOOTSTRAP: Mapping[str, int] = {"level": round(100 * LEVEL), "resamples": RESAMPLES}
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -86,7 +93,8 @@ class Cell:
     """One number of the table, with the runs it comes from and, in paper mode, the published number.
 
     `value` is None where no run exists; `std` is None for a single seed or split, whose spread is unknown
-    rather than 0. `delta` is ours - published on the printed values, None when either is missing.
+    rather than 0; `ci` is the (lo, hi) confidence interval. `delta` is ours - published on the printed values,
+    None when either is missing.
     """
 
     value: float | None
@@ -96,6 +104,12 @@ class Cell:
     published: float | None = None
     delta: float | None = None
     flagged: bool = False
+    ci: tuple[float, float] | None = None
+
+    @property
+    def half_width(self) -> float | None:
+        """Half the width of the confidence interval: what ± prints in place of the std under `--ci`."""
+        return None if self.ci is None else (self.ci[1] - self.ci[0]) / 2
 
 
 @dataclass(frozen=True)
@@ -181,7 +195,13 @@ class Context:
         )
 
     def cell(
-        self, value: float | None, std: float | None, runs: Sequence[str], protocol: str, key: tuple[str, ...]
+        self,
+        value: float | None,
+        std: float | None,
+        runs: Sequence[str],
+        protocol: str,
+        key: tuple[str, ...],
+        ci: tuple[float, float] | None = None,
     ) -> Cell:
         """A cell with its published counterpart: `key` is (dataset, method, *metric) for `Published.value`."""
         published = self.published.value(protocol, *key) if self.published else None
@@ -189,7 +209,7 @@ class Context:
         if value is not None and published is not None:
             delta = round(round(value, DECIMALS) - published, DECIMALS)
         flagged = delta is not None and abs(delta) > self.tolerance
-        return Cell(value, std, self.links(runs), published=published, delta=delta, flagged=flagged)
+        return Cell(value, std, self.links(runs), published=published, delta=delta, flagged=flagged, ci=ci)
 
 
 def latex_escape(text: str) -> str:
@@ -250,6 +270,11 @@ def _mark_best(rows: Sequence[Row]) -> tuple[Row, ...]:
     )
 
 
+def _ci(record: pd.Series, column: str) -> tuple[float, float]:
+    """The confidence interval of an aggregate column, as `vifi aggregate` writes it."""
+    return float(record[f"{column}_lo"]), float(record[f"{column}_hi"])
+
+
 def _index(agg: pd.DataFrame, *keys: str) -> dict[tuple, pd.Series]:
     """Rows of `agg` by their `keys` values; aggregation makes these unique, so a clash is a merging error."""
     index: dict[tuple, pd.Series] = {}
@@ -277,6 +302,7 @@ def _base_to_novel(agg: pd.DataFrame, ctx: Context, *, methods: Sequence[str]) -
                     record["runs"],
                     "base2novel",
                     (dataset, method, metric),
+                    _ci(record, mean),
                 )
                 for metric, mean, std in BASE_TO_NOVEL.values()
             )
@@ -299,7 +325,8 @@ def _zero_shot(agg: pd.DataFrame, ctx: Context) -> Table:
                 cells.append(ctx.cell(None, None, (), "zeroshot", (target, method, "top1")))
                 continue
             std = record["std"] if record["n_splits"] > 1 else None
-            cells.append(ctx.cell(record["mean"], std, record["runs"], "zeroshot", (target, method, "top1")))
+            key = (target, method, "top1")
+            cells.append(ctx.cell(record["mean"], std, record["runs"], "zeroshot", key, _ci(record, "mean")))
         rows.append(Row(ctx.method_names[method], tuple(cells)))
     columns = tuple(Column(ctx.dataset_names[target]) for target in targets)
     return Table(("Method",), columns, (Block(None, _mark_best(rows)),) if rows else ())
@@ -316,8 +343,12 @@ def _few_shot(agg: pd.DataFrame, ctx: Context, *, methods: Sequence[str]) -> Tab
             cells = []
             for k in shots:
                 record = records.get((dataset, method, k))
-                value, runs = (None, ()) if record is None else (record["top1"], record["runs"])
-                cells.append(ctx.cell(value, None, runs, "fewshot", (dataset, method, "top1", f"k{k}")))
+                value, runs, ci = (
+                    (None, (), None)
+                    if record is None
+                    else (record["top1"], record["runs"], _ci(record, "top1"))
+                )
+                cells.append(ctx.cell(value, None, runs, "fewshot", (dataset, method, "top1", f"k{k}"), ci))
             rows.append(Row(ctx.method_names[method], tuple(cells)))
         if rows:
             blocks.append(Block(ctx.dataset_names[dataset], _mark_best(rows)))
@@ -339,7 +370,8 @@ def _fully_supervised(agg: pd.DataFrame, ctx: Context, *, dataset: str) -> Table
     for method in _ordered((m for d, m in records if d == dataset), ctx.method_names):
         record = records[dataset, method]
         cells = tuple(
-            ctx.cell(record[k], None, record["runs"], "fullsup", (dataset, method, k)) for k in TOPK.values()
+            ctx.cell(record[k], None, record["runs"], "fullsup", (dataset, method, k), _ci(record, k))
+            for k in TOPK.values()
         )
         rows.append(Row(ctx.method_names[method], cells, _views_and_compute(record, ctx)))
     blocks = (Block(None, _mark_best(rows)),) if rows else ()
@@ -356,8 +388,10 @@ def _evl_vs_vifi(agg: pd.DataFrame, ctx: Context, *, datasets: Sequence[str], me
         for dataset in shown:
             record = records.get((dataset, method))
             for k in TOPK.values():
-                value, runs = (None, ()) if record is None else (record[k], record["runs"])
-                cells.append(ctx.cell(value, None, runs, "fullsup", (dataset, method, k)))
+                value, runs, ci = (
+                    (None, (), None) if record is None else (record[k], record["runs"], _ci(record, k))
+                )
+                cells.append(ctx.cell(value, None, runs, "fullsup", (dataset, method, k), ci))
         rows.append(Row(ctx.method_names[method], tuple(cells)))
     columns = tuple(Column(label, group=ctx.dataset_names[d]) for d in shown for label in TOPK)
     return Table(("Method",), columns, (Block(None, _mark_best(rows)),) if rows else ())
@@ -404,12 +438,14 @@ def render(
     mode: Mode,
     tolerance: float,
     audit_notes: Sequence[str] = (),
+    ci: bool = False,
 ) -> tuple[str, str]:
-    """Return (LaTeX, HTML) of a built table through its template pair."""
+    """Return (LaTeX, HTML) of a built table through its template pair; `ci` prints ± intervals in LaTeX."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     context: dict[str, Any] = {
         "name": name, "mode": mode, "table": table, "tolerance": tolerance, "audit_notes": list(audit_notes),
+        "ci": ci, "bootstrap": BOOTSTRAP,
     }  # fmt: skip
     return (
         env.get_template(f"{name}.tex.j2").render(context),
@@ -422,7 +458,7 @@ def read_metrics(paths: Sequence[str | Path], protocol: str) -> pd.DataFrame:
     frames = []
     for path in paths:
         try:
-            frames.append(read_aggregate_csv(path, protocol))
+            frames.append(read_aggregate_csv(path, protocol, intervals=True))
         except MetricsError:
             raise
         except (OSError, ValueError) as err:  # missing file, malformed CSV or run list
@@ -492,6 +528,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--flops", type=Path, nargs="+", metavar="JSON", help="{method: GFLOPs per view} files, fullsup only")
     add("--audits", type=Path, nargs="+", default=[], metavar="JSON", help="release audits of the lists used")
+    add(
+        "--ci",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="LaTeX: ± is half the 95%% confidence interval, not the std over seeds or splits (default: no)",
+    )
     add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
     add("--out-tex", type=Path, required=True)
     add("--out-html", type=Path, required=True)
@@ -514,7 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = build_table(args.table, read_metrics(args.metrics, TABLES[args.table].protocol), ctx)
         env = make_environment(args.templates)
         notes = read_audit_notes(args.audits)
-        tex, html = render(args.table, table, env, mode=args.mode, tolerance=ctx.tolerance, audit_notes=notes)
+        tex, html = render(
+            args.table, table, env, mode=args.mode, tolerance=ctx.tolerance, audit_notes=notes, ci=args.ci
+        )
     except (MetricsError, PublishedError, RenderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

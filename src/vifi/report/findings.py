@@ -1,0 +1,335 @@
+"""The findings table: which of the papers' qualitative claims hold in this run, as LaTeX and HTML.
+
+The claims are data (`findings.yaml` beside this module): one side is at least as good as the other on one
+metric of one protocol. For each claim and each dataset (and K, or method) for which the run has both sides, a
+row gives the paper's difference (from published.yaml where the papers print both numbers, "—" otherwise), ours
+(side A - side B on the values the results tables print) with its paired 95% bootstrap interval, and the verdict
+that interval implies (`vifi.report.bootstrap.verdict`): holds when it lies above 0, does not hold when below,
+inconclusive when it contains 0. The pairing resamples the same seeds or splits and the same videos for both
+sides, so what they have in common cancels out. A claim the run has no row for is listed as not run; no verdict
+is ever written by hand.
+
+The paper's difference is shown in demo mode too, as the claim's source: the demo's numbers come from synthetic
+stand-ins, so only the direction of the two can be set side by side. Where `--clusters` is given (the t-SNE
+embeddings' silhouette scores, `vifi clusters`), the measured sentence about them closes the table.
+
+Usage: python -m vifi findings --mode demo --metrics base2novel=results/aggregates/base2novel.csv \\
+           zeroshot=results/aggregates/zeroshot.csv --clusters results/figures/clusters_ucf101.json \\
+           --out-tex results/tables/findings.tex --out-html results/tables/findings.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from vifi.io import write_text
+from vifi.names import DATASETS, METHODS
+from vifi.report.aggregate import (
+    PROTOCOL,
+    PROTOCOLS,
+    Estimate,
+    MetricsError,
+    load_runs,
+    paired_sample,
+    read_aggregate_csv,
+)
+from vifi.report.bootstrap import FAILS, HOLDS, INCONCLUSIVE, Interval, estimates, verdict
+from vifi.report.published import DEFAULT as DEFAULT_PUBLISHED
+from vifi.report.published import Published, PublishedError
+from vifi.report.tables import BOOTSTRAP, DECIMALS, MODES, TEMPLATES, Mode, make_environment
+
+CLAIMS = Path(__file__).with_name("findings.yaml")
+COMPARES = ("methods", "shots")
+KEYS = {"id", "claim", "protocol", "metric", "datasets", "compare", "better", "than", "methods"}
+VERDICT_CLASS = {HOLDS: "holds", FAILS: "fails", INCONCLUSIVE: "inconclusive"}
+
+
+class FindingsError(ValueError):
+    """The claims file or an input of the findings table is malformed; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of findings.yaml: `better` is at least as good as each of `than` (compare: methods), or each
+    method's largest K at least as good as its smallest (compare: shots)."""
+
+    id: str
+    text: str
+    protocol: str
+    metric: str
+    compare: str
+    better: str | None = None
+    than: tuple[str, ...] = ()
+    methods: tuple[str, ...] | None = None
+    datasets: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One side of a comparison: a method, at a number of shots in few-shot."""
+
+    method: str
+    shots: int | None = None
+
+    def label(self, names: Mapping[str, str] = METHODS) -> str:
+        return names[self.method] if self.shots is None else f"{names[self.method]}, K={self.shots}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row: a dataset and comparison, the paper's and our difference (ours with its interval), a verdict."""
+
+    dataset: str
+    comparison: str
+    paper: float | None
+    ours: Interval
+    verdict: str
+
+    @property
+    def verdict_class(self) -> str:
+        return VERDICT_CLASS[self.verdict]
+
+
+@dataclass(frozen=True)
+class ClaimFindings:
+    """A claim with its rows (none: the run lacks a side of every comparison it makes)."""
+
+    claim: Claim
+    rows: tuple[Finding, ...]
+
+
+def _codes(value: Any, known: Mapping[str, str], where: str) -> tuple[str, ...]:
+    """A list of known codes (methods or datasets), or an error naming the key and the known codes."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or any(v not in known for v in values):
+        raise FindingsError(f"{where} must be one or more of {', '.join(known)}, got {value!r}")
+    return tuple(values)
+
+
+def _claim(entry: Any, source: Path, index: int) -> Claim:
+    """One entry of the claims file, checked against the protocols, metrics and names the tables know."""
+    where = f"{source}: claims[{index}]"
+    if not isinstance(entry, dict) or not {"id", "claim", "protocol", "metric", "compare"} <= entry.keys():
+        raise FindingsError(f"{where} needs id, claim, protocol, metric and compare, got {entry!r}")
+    where = f"{source}: claim {entry['id']!r}"
+    if unknown := sorted(set(entry) - KEYS):
+        raise FindingsError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(KEYS))}")
+    protocol, metric, compare = entry["protocol"], entry["metric"], entry["compare"]
+    if protocol not in PROTOCOL:
+        raise FindingsError(f"{where}: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    metrics = [e.metric for e in PROTOCOL[protocol].estimates]
+    if metric not in metrics:
+        raise FindingsError(
+            f"{where}: metric of {protocol} must be one of {', '.join(metrics)}, got {metric!r}"
+        )
+    if compare not in COMPARES or (compare == "shots" and protocol != "fewshot"):
+        raise FindingsError(f"{where}: compare must be methods, or shots in fewshot, got {compare!r}")
+    methods = compare == "methods"
+    if methods != ("better" in entry and "than" in entry) or (methods and "methods" in entry):
+        raise FindingsError(f"{where}: compare: methods takes better and than; compare: shots, methods")
+    optional = {key: _codes(entry[key], known, f"{where}: {key}") for key, known in
+                (("than", METHODS), ("methods", METHODS), ("datasets", DATASETS)) if key in entry}  # fmt: skip
+    return Claim(
+        id=str(entry["id"]),
+        text=" ".join(str(entry["claim"]).split()),
+        protocol=protocol,
+        metric=metric,
+        compare=compare,
+        better=_codes(entry["better"], METHODS, f"{where}: better")[0] if methods else None,
+        **optional,
+    )
+
+
+def load_claims(path: str | Path = CLAIMS) -> tuple[Claim, ...]:
+    """The claims of a findings file, in file order, with unique ids."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise FindingsError(f"{path}: cannot read claims: {err}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        raise FindingsError(f"{path}: expected a mapping with a list under 'claims'")
+    claims = tuple(_claim(entry, path, i) for i, entry in enumerate(data["claims"]))
+    ids = [claim.id for claim in claims]
+    if len(set(ids)) != len(ids):
+        raise FindingsError(f"{path}: claim ids must be unique, got {', '.join(ids)}")
+    return claims
+
+
+def _arms(runs: pd.DataFrame, dataset: str) -> dict[Arm, pd.DataFrame]:
+    """Every row of one dataset's runs as a comparison side: (method) or, in few-shot, (method, K)."""
+    mine = runs[runs["dataset"] == dataset]
+    if "shots" in mine.columns:
+        return {Arm(m, int(k)): group for (m, k), group in mine.groupby(["method", "shots"], sort=False)}
+    return {Arm(m): group for m, group in mine.groupby("method", sort=False)}
+
+
+def _pairs(claim: Claim, arms: Mapping[Arm, pd.DataFrame]) -> Iterator[tuple[Arm, Arm]]:
+    """The (A, B) comparisons a claim makes among the sides one dataset has, in display order."""
+    if claim.compare == "shots":
+        chosen = claim.methods or tuple(METHODS)
+        for method in (m for m in METHODS if m in chosen):
+            shots = sorted(arm.shots for arm in arms if arm.method == method)
+            if len(shots) > 1:
+                yield Arm(method, shots[-1]), Arm(method, shots[0])
+        return
+    for other in claim.than:
+        if claim.protocol == "fewshot":
+            shots = sorted({arm.shots for arm in arms})
+            yield from ((Arm(claim.better, k), Arm(other, k)) for k in shots)
+        else:
+            yield Arm(claim.better), Arm(other)
+
+
+def _paper_delta(published: Published, claim: Claim, dataset: str, a: Arm, b: Arm) -> float | None:
+    """Published A - published B on the printed values, None unless the papers print both."""
+
+    def value(arm: Arm) -> float | None:
+        shots = () if arm.shots is None else (f"k{arm.shots}",)
+        return published.value(claim.protocol, dataset, arm.method, claim.metric, *shots)
+
+    first, second = value(a), value(b)
+    return None if first is None or second is None else round(first - second, DECIMALS)
+
+
+def _difference(claim: Claim, a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> Interval:
+    """A - B of the claim's value with its paired interval: both sides in one sample, resampled together."""
+    spec = PROTOCOL[claim.protocol]
+    estimate: Estimate = spec.estimate(claim.metric)
+    sample = paired_sample([spec.units(a), spec.units(b)], (estimate.topk,), rows=labels)
+
+    def statistic(acc: np.ndarray) -> np.ndarray:
+        return estimate.statistic(acc[..., 0]) - estimate.statistic(acc[..., 1])
+
+    return estimates(sample, {"difference": statistic})["difference"]
+
+
+def _comparison(claim: Claim, a: Arm, b: Arm) -> str:
+    """How a row's comparison is printed: A vs B, with the K they share or, for shots, the method first."""
+    if claim.compare == "shots":
+        return f"{METHODS[a.method]}: K={a.shots} vs K={b.shots}"
+    suffix = "" if a.shots is None else f", K={a.shots}"
+    return f"{METHODS[a.method]} vs {METHODS[b.method]}{suffix}"
+
+
+def claim_findings(claim: Claim, runs: pd.DataFrame | None, published: Published) -> ClaimFindings:
+    """The rows of one claim over the datasets of its protocol's runs (none when the protocol did not run)."""
+    if runs is None or runs.empty:
+        return ClaimFindings(claim, ())
+    rows = []
+    for dataset in (d for d in DATASETS if d in set(runs["dataset"])):
+        if claim.datasets is not None and dataset not in claim.datasets:
+            continue
+        arms = _arms(runs, dataset)
+        for a, b in _pairs(claim, arms):
+            if a not in arms or b not in arms:
+                continue
+            ours = _difference(claim, arms[a], arms[b], (f"{dataset} {a.label()}", f"{dataset} {b.label()}"))
+            paper = _paper_delta(published, claim, dataset, a, b)
+            rows.append(Finding(DATASETS[dataset], _comparison(claim, a, b), paper, ours, verdict(ours)))
+    return ClaimFindings(claim, tuple(rows))
+
+
+def read_runs(paths: Mapping[str, Path]) -> dict[str, pd.DataFrame]:
+    """Per protocol, the runs its aggregate table lists, with their per-video files."""
+    runs = {}
+    for protocol, path in paths.items():
+        try:
+            table = read_aggregate_csv(path, protocol)
+        except (OSError, ValueError) as err:
+            raise FindingsError(f"{path}: cannot read the {protocol} aggregate table: {err}") from err
+        runs[protocol] = load_runs([run for listed in table["runs"] for run in listed], protocol)
+    return runs
+
+
+def read_clusters(path: str | Path) -> str:
+    """The measured sentence of a `vifi clusters` JSON file."""
+    try:
+        sentence = json.loads(Path(path).read_text(encoding="utf-8"))["sentence"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise FindingsError(f"{path}: cannot read the cluster scores' sentence: {err}") from err
+    if not isinstance(sentence, str) or not sentence:
+        raise FindingsError(f"{path}: 'sentence' must be a non-empty string, got {sentence!r}")
+    return sentence
+
+
+def render(
+    findings: Sequence[ClaimFindings], *, mode: Mode, clusters: str | None = None, templates: Path = TEMPLATES
+) -> tuple[str, str]:
+    """(LaTeX, HTML) of the findings table: claims with rows, then the claims not run."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    env = make_environment(templates)
+    context = {
+        "mode": mode,
+        "claims": [group for group in findings if group.rows],
+        "not_run": [group.claim for group in findings if not group.rows],
+        "clusters": clusters,
+        "bootstrap": BOOTSTRAP,
+    }
+    return env.get_template("findings.tex.j2").render(context), env.get_template("findings.html.j2").render(
+        context
+    )
+
+
+def _protocol_path(text: str) -> tuple[str, Path]:
+    """argparse type: PROTOCOL=CSV."""
+    protocol, sep, path = text.partition("=")
+    if not sep or protocol not in PROTOCOL or not path:
+        raise argparse.ArgumentTypeError(f"expected PROTOCOL=CSV with PROTOCOL one of {', '.join(PROTOCOLS)}")
+    return protocol, Path(path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vifi findings", description="Render the findings table: which claims hold in this run."
+    )
+    add = parser.add_argument
+    add("--mode", choices=MODES, required=True)
+    add("--metrics", type=_protocol_path, nargs="+", required=True, metavar="PROTOCOL=CSV",
+        help="aggregate tables of `vifi aggregate`, one per protocol that ran")  # fmt: skip
+    add("--claims", type=Path, default=CLAIMS, metavar="YAML", help="the claims (default: the packaged ones)")
+    add("--published", type=Path, default=DEFAULT_PUBLISHED, metavar="YAML", help="the papers' numbers")
+    add(
+        "--clusters", type=Path, metavar="JSON", help="cluster scores of the t-SNE embeddings (`vifi clusters`)"
+    )
+    add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
+    add("--out-tex", type=Path, required=True)
+    add("--out-html", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Render the findings table; both files are written only once both rendered."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    paths = dict(args.metrics)
+    if len(paths) != len(args.metrics):
+        parser.error("--metrics names a protocol twice")
+    try:
+        claims = load_claims(args.claims)
+        published = Published.load(args.published)
+        runs = read_runs(paths)
+        findings = [claim_findings(claim, runs.get(claim.protocol), published) for claim in claims]
+        clusters = read_clusters(args.clusters) if args.clusters else None
+        tex, html = render(findings, mode=args.mode, clusters=clusters, templates=args.templates)
+    except (FindingsError, MetricsError, PublishedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    write_text(args.out_tex, tex)
+    write_text(args.out_html, html)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
