@@ -85,7 +85,9 @@ class Protocol:
 
     `index` names the columns that identify a table row: rows are sorted by them (datasets and methods in the
     name mappings' order), the runs sharing them are aggregated into that row, and the JSON summary nests by
-    them. `columns` are the columns every table of the protocol has (zero-shot adds one per split).
+    them. `columns` are the columns every table of the protocol has (zero-shot adds one per split). `units`
+    splits a row's runs into what its values average (the bootstrap's first level), and `estimates` says how
+    each value follows from per-set accuracies, which gives it its confidence interval.
     """
 
     run_form: str

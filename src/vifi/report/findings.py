@@ -81,8 +81,9 @@ class Arm:
     method: str
     shots: int | None = None
 
-    def label(self, names: Mapping[str, str] = METHODS) -> str:
-        return names[self.method] if self.shots is None else f"{names[self.method]}, K={self.shots}"
+    def label(self) -> str:
+        """The side's name in error messages."""
+        return METHODS[self.method] if self.shots is None else f"{METHODS[self.method]}, K={self.shots}"
 
 
 @dataclass(frozen=True)

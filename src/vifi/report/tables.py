@@ -532,7 +532,7 @@ def _parser() -> argparse.ArgumentParser:
         "--ci",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="LaTeX: ± is half the 95%% confidence interval, not the std over seeds or splits (default: no)",
+        help="LaTeX: ± is half the width of the 95%% confidence interval, not the std (default: no)",
     )
     add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
     add("--out-tex", type=Path, required=True)
