@@ -204,3 +204,18 @@ def test_fully_supervised_source_runs_equal_to_zero_shot_ones_train_once(command
     assert any("--out results/runs/fullsup/k400/vifi/main/model.pt" in c for c in jobs(own, "train", "fullsup"))
     evals = [c for c in jobs(own, "evaluate", "fullsup", "vifi") if "--dataset k400 " in c]
     assert evals and all("--weights results/runs/fullsup/k400/vifi/main/model.pt" in c for c in evals)
+
+
+@pytest.mark.parametrize("policy", ["as_released", "by_name"])
+def test_the_audit_policy_decides_whether_released_lists_are_relabelled_by_name(tmp_path: Path, policy: str):
+    """Released lists are audited before training either way; `by_name` also relabels them from videos.csv."""
+    override = tmp_path / "official.yaml"
+    override.write_text(yaml.safe_dump({"official": "released", "audit": {"policy": policy}}))
+    commands = shell_commands("all", "--configfile", str(override))
+    splits = [c for c in commands if "vifi splits " in c or "vifi protocols --protocol zeroshot" in c]
+    assert splits and all("--official released" in c for c in splits)
+    pattern = r"--dataset (\w+) --relabel-by-name data/lists/\1/videos\.csv --format (ucf101|hmdb51|kinetics)\b"
+    relabel = [c for c in splits if re.search(pattern, c)]
+    assert len(relabel) == (len(splits) if policy == "by_name" else 0)
+    audits = [c for c in commands if "vifi audit " in c]
+    assert any(f"--policy {policy}" in c and "data/splits/ucf101/base2novel/audit.json" in c for c in audits)

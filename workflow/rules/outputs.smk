@@ -43,6 +43,32 @@ def table_audits(wildcards):
     return [f"data/splits/{d}/{folder}/audit.json" for d in protocol_datasets(protocol)]
 
 
+def audit_cases():
+    """(run folder, set, label CSV, dataset) of every evaluation set of every run, for `vifi audit-effect`."""
+    cases = []
+    for protocol in PROTOCOLS:
+        for metrics in run_metrics(protocol):
+            run = os.path.dirname(metrics)
+            dataset = run.split("/")[3]
+            cases += [(run, name, labels, dataset) for name, _, labels in eval_sets(protocol, dataset)]
+    return cases
+
+
+def audit_effect_inputs(wildcards):
+    files = {f"{run}/{name}" for run, _, _, _ in audit_cases() for name in RUN_OUTPUTS}
+    labels = {labels for _, _, labels, _ in audit_cases()}
+    lists = {f"data/lists/{dataset}" for _, _, _, dataset in audit_cases()}
+    return sorted(files | labels | lists)
+
+
+def audit_effect_args(wildcards):
+    return " ".join(
+        f"--case {shell_words([run, name, labels, dataset_format(dataset)])}"
+        f" {shlex.quote(f'data/lists/{dataset}/videos.csv')}"
+        for run, name, labels, dataset in audit_cases()
+    )
+
+
 def flops_files(wildcards):
     """GFLOPs per view of the K400 fully supervised methods, for the fully supervised table."""
     return ["results/metrics/flops/k400.json"] if wildcards.table == "fullsup" else []

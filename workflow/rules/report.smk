@@ -280,6 +280,7 @@ rule index:
         tables=[
             "results/tables/findings.html",
             *expand("results/tables/{table}.html", table=ENABLED_TABLES),
+            "results/tables/audit_effect.html",
         ],
         figures=[f for f in figures() if f.endswith(".png")],
         metrics=[m for p in PROTOCOLS for m in run_metrics(p)],
@@ -334,3 +335,40 @@ rule report_all:
         cluster_files(),
         "results/index.html",
         [] if NO_TEX else ["paper/main.pdf"],
+
+
+# What the release audit's disagreements do to every evaluation: top-1 as released and by name.
+rule audit_effect:
+    input:
+        audit_effect_inputs,
+        template=multiext(f"{TEMPLATES}/audit_effect", ".tex.j2", ".html.j2"),
+        code=code(
+            "report/audit_effect",
+            "report/predictions",
+            "report/tables",
+            "data/audit",
+            "data/annotations",
+            "data/resolve",
+            "names",
+        ),
+    output:
+        tex="results/tables/audit_effect.tex",
+        html=report(
+            "results/tables/audit_effect.html",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "audit_effect"},
+        ),
+    log:
+        "logs/render/audit_effect.log",
+    benchmark:
+        "logs/benchmarks/render/audit_effect.tsv"
+    conda:
+        "../envs/vifi.yaml"
+    params:
+        cases=audit_effect_args,
+        policy=config["audit"]["policy"],
+        mode=config["mode"],
+    shell:
+        "python -m vifi audit-effect {params.cases} --policy {params.policy} --mode {params.mode}"
+        " --out-tex {output.tex:q} --out-html {output.html:q} > {log:q} 2>&1"

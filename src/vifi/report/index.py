@@ -50,6 +50,7 @@ TABLE_TITLES = {
     "fullsup": "Fully supervised training",
     "evl_vs_vifi": "EVL against ViFi-CLIP",
     "findings": "Findings: which of the papers' claims hold",
+    "audit_effect": "Release audit: every evaluation as released and by name",
 }
 FIGURES = {  # kind -> (title, caption); a file is named `<kind>` or `<kind>_<protocol or dataset>`
     "base2novel": (
