@@ -59,6 +59,18 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> su
     return proc
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a module of tiny-model tests: their ops are too small to split, so extra threads
+    only add contention on shared cores. Restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

@@ -16,17 +16,10 @@ from vifi.models.evl import (
 from vifi.models.pretrained import build_clip
 from vifi.models.vificlip import VideoCLIP
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FRAMES = 8
 TEMPORAL = ("temporal_conv", "temporal_pos_embed", "temporal_cross_attention")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny model's ops are too small to split: extra threads only add contention on shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _clip(seed: int = 0):

@@ -31,6 +31,8 @@ from vifi.models.pretrained import (
 )
 from vifi.report.embeddings import load_embeddings
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONFIG = {
     "embed_dim": 32,
     "quick_gelu": True,
@@ -39,15 +41,6 @@ CONFIG = {
 }
 NAMES = ["red circle moving left", "blue square growing", "green triangle"]
 PROMPTS = PromptSettings(n_ctx_vision=2, n_ctx_text=2, depth_vision=1, depth_text=2)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny model is faster so, and much faster on busy cores; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from vifi.data.transforms import NORMALIZATION, eval_transform, scale_size
 from vifi.engine import evaluate, predict
 from vifi.models.factory import ModelSpec, build_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 NAMES = ["red circle", "blue square", "green triangle"]
 INPUT = 32  # vifi-tiny's input size
 
@@ -35,15 +37,6 @@ def videos(tmp_path_factory) -> dict:
         "shard": world["shard"],
         "weights": world["weights"],
     }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny model is faster so, and much faster on busy cores; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_predict(videos: dict, paths: list[Path], *extra: str) -> int:
