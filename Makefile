@@ -23,11 +23,12 @@ test: setup
 	pytest -q
 
 # Performance benchmarks (not tests): each prints ratios measured side by side in one run and writes
-# results/benchmarks/<name>.json. About 25 minutes on 2 cores, the demo's own run included.
+# results/benchmarks/<name>.json. About 45 minutes on 2 cores, three runs of the demo included.
 bench: setup
 	python benchmarks/run_all.py
 	python benchmarks/dag.py
 	python benchmarks/demo.py
+	python benchmarks/cross_kernel.py
 
 lint: setup
 	ruff check . && ruff format --check . && snakefmt --check --no-format-shell workflow && snakemake --lint

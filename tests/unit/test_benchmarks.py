@@ -46,3 +46,30 @@ def test_quick_benchmarks_write_positive_finite_ratios(tmp_path: Path) -> None:
     # Fewer frames kept, fewer bytes; raw frames take more room than JPEG.
     assert extract["k400_over_budget_photo_jpeg90_m16"] < extract["k400_over_budget_photo_jpeg90_m32"]
     assert extract["k400_over_budget_photo_jpeg90_m16"] < extract["k400_over_budget_photo_raw_m16"]
+
+
+def test_cross_kernel_comparison_reports_every_difference_and_changed_verdict(tmp_path: Path) -> None:
+    """Two finished demos that differ in one number and one verdict: the benchmark's comparison says so."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from cross_kernel import compare
+    finally:
+        sys.path.pop(0)
+    runs = {}
+    for name, top1, verdict in (("a", 50.0, "holds"), ("b", 49.5, "inconclusive")):
+        folder = tmp_path / name
+        (folder / "results/aggregates").mkdir(parents=True)
+        (folder / "results/metrics").mkdir(parents=True)
+        rows = f"dataset,method,top1,top5\nucf101,vifi,{top1},90.0\nucf101,image,40.0,80.0\n"
+        (folder / "results/aggregates/fewshot.csv").write_text(rows)
+        findings = {
+            "c | UCF-101 | vifi vs image": {"verdict": verdict},
+            "d | UCF-101 | K": {"verdict": "holds"},
+        }
+        (folder / "results/metrics/findings.json").write_text(json.dumps(findings))
+        runs[name] = folder
+    result = compare(runs["a"], runs["b"])
+    assert result["numbers"] == 4 and result["identical_numbers"] == 3
+    assert math.isclose(result["max_abs_difference"], 0.5)
+    assert result["changed_verdicts"] == {"c | UCF-101 | vifi vs image": ["holds", "inconclusive"]}
+    assert result["holds_in_one_run_only"] == ["c | UCF-101 | vifi vs image"]

@@ -181,6 +181,24 @@ def test_cli_writes_both_files(csvs: dict[str, Path], tmp_path: Path) -> None:
     assert len(table_rows(html)) == len(EXPECTED) and '<p class="clusters">Measured: tighter.</p>' in html
 
 
+def test_cli_writes_the_rows_as_data_for_comparisons_between_runs(
+    csvs: dict[str, Path], tmp_path: Path
+) -> None:
+    metrics = [f"{protocol}={path}" for protocol, path in csvs.items()]
+    outs = ["--out-tex", str(tmp_path / "f.tex"), "--out-html", str(tmp_path / "f.html")]
+    assert (
+        findings.main(["--mode", "demo", "--metrics", *metrics, *outs, "--out-json", str(tmp_path / "f.json")])
+        == 0
+    )
+    rows = json.loads((tmp_path / "f.json").read_text())
+    expected = {
+        f"{claim} | {dataset} | {comparison}": (paper, verdict)
+        for claim, dataset, comparison, paper, _, verdict in EXPECTED
+    }
+    assert {key: (row["paper"], row["verdict"]) for key, row in rows.items()} == expected
+    assert all(row["lo"] <= row["ours"] <= row["hi"] for row in rows.values())
+
+
 def test_cli_names_a_missing_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "zeroshot.csv"
     argv = ["--mode", "demo", "--metrics", f"zeroshot={missing}", "--out-tex", "t.tex", "--out-html", "t.html"]

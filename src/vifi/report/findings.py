@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vifi.io import write_text
+from vifi.io import write_json, write_text
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import (
     PROTOCOL,
@@ -307,7 +307,24 @@ def _parser() -> argparse.ArgumentParser:
     add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
     add("--out-tex", type=Path, required=True)
     add("--out-html", type=Path, required=True)
+    add("--out-json", type=Path, help="every row as data, for `dvc metrics` and comparisons between runs")
     return parser
+
+
+def as_records(findings: Sequence[ClaimFindings]) -> dict[str, dict[str, object]]:
+    """Every row keyed `claim | dataset | comparison`: the paper's and our difference, interval and verdict (a
+    mapping, so that `dvc metrics diff` pairs rows across experiments)."""
+    return {
+        f"{group.claim.id} | {row.dataset} | {row.comparison}": {
+            "paper": row.paper,
+            "ours": row.ours.value,
+            "lo": row.ours.lo,
+            "hi": row.ours.hi,
+            "verdict": row.verdict,
+        }
+        for group in findings
+        for row in group.rows
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -329,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     write_text(args.out_tex, tex)
     write_text(args.out_html, html)
+    if args.out_json:
+        write_json(args.out_json, as_records(findings))
     return 0
 
 

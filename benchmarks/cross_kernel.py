@@ -1,0 +1,115 @@
+"""Do the demo's verdicts survive another machine's kernels? The demo twice, under two CPU kernel families.
+
+Bit-identical reruns hold on one machine only: another CPU's kernels change floats at 1e-6 within a few
+training steps, and training amplifies that. ATEN_CPU_CAPABILITY makes PyTorch dispatch to another kernel
+family on this machine (avx2 where AVX-512 is present, else the scalar `default`), which is the same kind of
+change. The committed tree is cloned twice and the whole demo runs in each, one after the other; then every
+number of every aggregate table is compared, and every verdict of the findings table.
+
+Target: no verdict changes, and every "holds" holds in both runs. Printed: the largest differences, each
+changed verdict, and the count of changes (the ratio is changes / rows, 0 is the target).
+
+    .venv/bin/python benchmarks/cross_kernel.py [--cores 2] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from demo import clone, clone_env
+from harness import RESULTS, write_results
+
+KEYS = ("protocol", "dataset", "method", "shots", "set", "split")
+
+
+def capability() -> str:
+    """The other kernel family this CPU can run: avx2 where AVX-512 is the default, else the scalar one."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return "avx2" if "avx512f" in flags else "default"
+
+
+def run(workdir: Path, cores: int, kernels: str | None) -> float:
+    """The demo in `workdir`, with ATEN_CPU_CAPABILITY=`kernels` (None: this machine's default)."""
+    env = clone_env(workdir)
+    if kernels:
+        env["ATEN_CPU_CAPABILITY"] = kernels
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["snakemake", "--cores", str(cores)], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    if proc.returncode:
+        raise RuntimeError(f"the demo ({kernels or 'default kernels'}) failed:\n{proc.stderr[-4000:]}")
+    return time.perf_counter() - start
+
+
+def numbers(workdir: Path) -> pd.Series:
+    """Every numeric value of every aggregate table, indexed by protocol, row and column."""
+    series = []
+    for csv in sorted((workdir / "results/aggregates").glob("*.csv")):
+        table = pd.read_csv(csv)
+        keys = [k for k in KEYS if k in table.columns]
+        values = table.set_index(keys).select_dtypes("number")
+        stacked = values.stack()
+        stacked.index = [f"{csv.stem} | {' | '.join(map(str, i))}" for i in stacked.index]
+        series.append(stacked)
+    return pd.concat(series)
+
+
+def verdicts(workdir: Path) -> dict[str, dict]:
+    return json.loads((workdir / "results/metrics/findings.json").read_text(encoding="utf-8"))
+
+
+def compare(a: Path, b: Path) -> dict:
+    """Differences of every number and every verdict between the runs in `a` and `b`."""
+    left, right = numbers(a), numbers(b)
+    diff = (left - right).abs().dropna().sort_values(ascending=False)
+    va, vb = verdicts(a), verdicts(b)
+    changed = {
+        k: (va[k]["verdict"], vb[k]["verdict"]) for k in va if va[k]["verdict"] != vb.get(k, {}).get("verdict")
+    }
+    holds_once = [k for k in va if "holds" in (va[k]["verdict"], vb.get(k, {}).get("verdict")) and k in changed]
+    return {
+        "numbers": len(diff),
+        "identical_numbers": int((diff == 0).sum()),
+        "max_abs_difference": float(diff.max()) if len(diff) else 0.0,
+        "largest": {k: float(v) for k, v in diff.head(15).items()},
+        "verdicts": len(va),
+        "changed_verdicts": {k: list(v) for k, v in changed.items()},
+        "holds_in_one_run_only": holds_once,
+        "verdicts_default": {k: v["verdict"] for k, v in va.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for cross_kernel.json (%(default)s)")
+    args = parser.parse_args(argv)
+    other = capability()
+    with tempfile.TemporaryDirectory(prefix="vifi-kernels-") as tmp:
+        (Path(tmp) / "default").mkdir()
+        (Path(tmp) / other).mkdir()
+        a, b = clone(Path(tmp) / "default"), clone(Path(tmp) / other)
+        walls = {"default": run(a, args.cores, None), other: run(b, args.cores, other)}
+        result = {"kernels": ["default", other], "wall_s": walls, **compare(a, b)}
+    print(f"{result['numbers']} numbers, {result['identical_numbers']} identical; "
+          f"largest difference {result['max_abs_difference']:.3f} points")  # fmt: skip
+    for key, value in result["largest"].items():
+        print(f"  {value:8.3f}  {key}")
+    print(f"{result['verdicts']} verdicts, {len(result['changed_verdicts'])} changed under {other}:")
+    for key, (x, y) in result["changed_verdicts"].items():
+        print(f"  {key}: {x} -> {y}")
+    ratio = len(result["changed_verdicts"]) / max(result["verdicts"], 1)
+    write_results(args.out, "cross_kernel", {"changed_verdicts_over_rows": ratio}, result)
+    return 1 if result["changed_verdicts"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
