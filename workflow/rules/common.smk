@@ -8,6 +8,7 @@ import sys
 
 import yaml
 
+from vifi.codedeps import rule_code
 from vifi.data.lists import OFFICIAL_FOLDS, PAPER_DATASETS, dataset_format
 
 
@@ -47,9 +48,15 @@ wildcard_constraints:
     protocol="zeroshot|base2novel|fewshot|fullsup",
 
 
-def code(*modules):
-    """The src/ modules a rule runs, declared as inputs so that editing them re-runs the rule."""
-    return [f"{SRC}/{m}.py" for m in ("__main__", "io", *modules)]
+def code(*entries):
+    """Every package file a rule's command runs or reads, as inputs, so that editing one re-runs its jobs.
+
+    `entries` are what the shell command runs: `vifi` stages (`train`) and modules run with `python -m`
+    (`vifi.gpu_pool`). The files are derived, never listed by hand (vifi.codedeps): the import closure of the
+    entries and the packaged data files its modules read. Templates are left to the rules that render them,
+    which declare each job's own, so that editing one table's template re-renders that table only.
+    """
+    return rule_code(entries, SRC, declared=("report/templates",))
 
 
 def flags(section, skip=()):

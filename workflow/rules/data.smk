@@ -5,13 +5,7 @@
 rule synthesize:
     input:
         exclude=exclusion_labels,
-        code=code(
-            "data/synthetic",
-            "data/world",
-            "data/annotations",
-            "data/official",
-            "data/encode",
-        ),
+        code=code("synthesize"),
     output:
         directory("data/raw/{dataset}"),
     log:
@@ -39,7 +33,7 @@ rule synthesize:
 
 rule stills:
     input:
-        code=code("data/synthetic", "data/world"),
+        code=code("stills"),
     output:
         "data/raw/stills.npz",
     log:
@@ -60,7 +54,7 @@ rule stills:
 # root the synthetic datasets have; a registry that does not is stopped here rather than at training time.
 rule download:
     input:
-        code=code("data/download", "data/registry", "data/archives"),
+        code=code("download"),
     output:
         directory("data/raw/{dataset}"),
     log:
@@ -85,7 +79,7 @@ rule download:
 # rather than pretrained, and land where DVC tracks them.
 rule download_weights:
     input:
-        code=code("data/download", "data/registry"),
+        code=code("download"),
     output:
         "checkpoints/pretrained/{weights}.pt",
     log:
@@ -109,7 +103,7 @@ ruleorder: download_weights > pretrain
 rule extract:
     input:
         raw="data/raw/{dataset}",
-        code=code("data/framestore", "data/shards"),
+        code=code("extract"),
     output:
         "data/frames/{dataset}/shard-{shard}-of-{n}.bin",
     log:
@@ -130,7 +124,7 @@ rule extract:
 rule quarantine:
     input:
         shards=frame_shards,
-        code=code("data/shards"),
+        code=code("quarantine"),
     output:
         csv="data/frames/{dataset}/quarantine.csv",
         manifest="data/frames/{dataset}/manifest.json",
@@ -152,7 +146,7 @@ rule splits_base2novel:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
         lists="data/lists/{dataset}",
-        code=code("data/splits", "data/annotations", "data/resolve", "data/shards"),
+        code=code("splits"),
     output:
         labels=expand(
             "data/splits/{{dataset}}/base2novel/{part}_labels.csv",
@@ -187,13 +181,7 @@ rule splits_fewshot:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
         lists="data/lists/{dataset}",
-        code=code(
-            "data/protocols",
-            "data/splits",
-            "data/annotations",
-            "data/resolve",
-            "data/shards",
-        ),
+        code=code("protocols"),
     output:
         labels="data/splits/{dataset}/fewshot/labels.csv",
         val="data/splits/{dataset}/fewshot/val.txt",
@@ -223,13 +211,7 @@ rule splits_zeroshot:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
         lists="data/lists/{dataset}",
-        code=code(
-            "data/protocols",
-            "data/splits",
-            "data/annotations",
-            "data/resolve",
-            "data/shards",
-        ),
+        code=code("protocols"),
     output:
         lists=expand(
             "data/splits/{{dataset}}/zeroshot/split{s}_{part}",
@@ -258,13 +240,7 @@ rule splits_full:
         raw="data/raw/{dataset}",
         quarantine="data/frames/{dataset}/quarantine.csv",
         lists="data/lists/{dataset}",
-        code=code(
-            "data/protocols",
-            "data/splits",
-            "data/annotations",
-            "data/resolve",
-            "data/shards",
-        ),
+        code=code("protocols"),
     output:
         lists=multiext(
             "data/splits/{dataset}/full/", "train.txt", "val.txt", "labels.csv"

@@ -7,7 +7,7 @@ rule lists:
         raw="data/raw/{dataset}",
         labels=list_labels_input,
         exclude=list_exclusion_input,
-        code=code("data/lists", "data/official", "data/annotations", "data/kinetics"),
+        code=code("lists"),
     output:
         directory("data/lists/{dataset}"),
     log:
@@ -32,7 +32,7 @@ rule audit:
     input:
         sets=audit_files,
         lists="data/lists/{dataset}",
-        code=code("data/audit", "data/annotations", "data/resolve", "data/shards"),
+        code=code("audit"),
     output:
         json="data/splits/{dataset}/{folder}/audit.json",
         csv="data/splits/{dataset}/{folder}/audit.csv",

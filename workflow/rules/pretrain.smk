@@ -5,12 +5,7 @@
 rule pretrain:
     input:
         stills="data/raw/stills.npz",
-        code=code(
-            "engine/pretrain",
-            "engine/schedule",
-            "models/pretrained",
-            "data/transforms",
-        ),
+        code=code("vifi.gpu_pool", "pretrain"),
     output:
         weights="checkpoints/pretrained/{arch}.pt",
         curve="checkpoints/pretrained/{arch}.curve.csv",

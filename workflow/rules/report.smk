@@ -6,13 +6,7 @@ rule aggregate:
     input:
         metrics=lambda wc: run_metrics(wc.protocol),
         predictions=lambda wc: run_predictions(wc.protocol),
-        code=code(
-            "report/aggregate",
-            "report/bootstrap",
-            "report/predictions",
-            "metrics",
-            "names",
-        ),
+        code=code("aggregate"),
     output:
         csv="results/aggregates/{protocol}.csv",
         json="results/metrics/{protocol}.json",
@@ -30,7 +24,7 @@ rule aggregate:
 rule flops:
     input:
         weights=flops_weights,
-        code=code("flops", "argtypes", "models/factory"),
+        code=code("vifi.flops"),
     output:
         "results/metrics/flops/{dataset}.json",
     log:
@@ -57,13 +51,7 @@ rule render:
         audits=table_audits,
         templates=multiext(f"{TEMPLATES}/{{table}}", ".tex.j2", ".html.j2"),
         shared=multiext(f"{TEMPLATES}/_table", ".tex.j2", ".html.j2"),
-        code=code(
-            "report/tables",
-            "report/published",
-            "report/aggregate",
-            "report/bootstrap",
-            "names",
-        ),
+        code=code("render"),
     output:
         tex="results/tables/{table}.tex",
         html=report(
@@ -100,19 +88,8 @@ rule findings:
         metrics=expand("results/aggregates/{protocol}.csv", protocol=PROTOCOLS),
         predictions=[p for protocol in PROTOCOLS for p in run_predictions(protocol)],
         clusters=[f for f in cluster_files() if f.endswith(".json")],
-        claims=f"{SRC}/report/findings.yaml",
-        published=f"{SRC}/report/published.yaml",
         templates=multiext(f"{TEMPLATES}/findings", ".tex.j2", ".html.j2"),
-        code=code(
-            "report/findings",
-            "report/aggregate",
-            "report/bootstrap",
-            "report/predictions",
-            "report/published",
-            "report/tables",
-            "metrics",
-            "names",
-        ),
+        code=code("findings"),
     output:
         tex="results/tables/findings.tex",
         html=report(
@@ -141,7 +118,7 @@ rule findings:
 rule figure_metrics:
     input:
         metrics="results/aggregates/{kind}.csv",
-        code=code("report/figures", "report/aggregate", "names"),
+        code=code("figures"),
     output:
         pdf="results/figures/{kind}.pdf",
         png=report(
@@ -170,7 +147,7 @@ rule figure_curves:
             m.replace("model.pt", "train_log.csv")
             for m in protocol_models(wc.protocol)
         ],
-        code=code("report/figures"),
+        code=code("figures"),
     output:
         pdf="results/figures/curves_{protocol}.pdf",
         png=report(
@@ -205,7 +182,7 @@ rule embed:
         split=multiext(
             "data/splits/{dataset}/zeroshot/split1_", "val.txt", "labels.csv"
         ),
-        code=code("engine/embed", "report/embeddings", "models/factory", "data/dataset"),
+        code=code("vifi.gpu_pool", "embed"),
     output:
         "results/embeddings/{dataset}/{method}.npz",
     log:
@@ -232,7 +209,7 @@ rule clusters:
     input:
         vanilla="results/embeddings/{dataset}/vanilla.npz",
         vifi="results/embeddings/{dataset}/vifi.npz",
-        code=code("report/clusters", "report/embeddings", "report/tables", "names"),
+        code=code("clusters"),
     output:
         json="results/figures/clusters_{dataset}.json",
         tex="results/figures/clusters_{dataset}.tex",
@@ -252,7 +229,7 @@ rule figure_tsne:
     input:
         vanilla="results/embeddings/{dataset}/vanilla.npz",
         vifi="results/embeddings/{dataset}/vifi.npz",
-        code=code("report/figures", "report/embeddings"),
+        code=code("figures"),
     output:
         pdf="results/figures/tsne_{dataset}.pdf",
         png=report(
@@ -285,7 +262,7 @@ rule index:
         figures=[f for f in figures() if f.endswith(".png")],
         metrics=[m for p in PROTOCOLS for m in run_metrics(p)],
         template=f"{TEMPLATES}/index.html.j2",
-        code=code("report/index", "report/tables", "names"),
+        code=code("index"),
     output:
         report("results/index.html", caption="../report/index.rst", category="Overview"),
     log:
@@ -310,7 +287,7 @@ rule paper:
         ],
         figures=[f for f in figures() if f.endswith(".pdf")],
         snippets=[f for f in cluster_files() if f.endswith(".tex")],
-        code=code("report/paper", "report/index", "report/tables"),
+        code=code("paper"),
     output:
         report("paper/main.pdf", caption="../report/paper.rst", category="Overview"),
     log:
@@ -342,15 +319,7 @@ rule audit_effect:
     input:
         audit_effect_inputs,
         template=multiext(f"{TEMPLATES}/audit_effect", ".tex.j2", ".html.j2"),
-        code=code(
-            "report/audit_effect",
-            "report/predictions",
-            "report/tables",
-            "data/audit",
-            "data/annotations",
-            "data/resolve",
-            "names",
-        ),
+        code=code("audit-effect"),
     output:
         tex="results/tables/audit_effect.tex",
         html=report(
