@@ -219,8 +219,9 @@ def test_every_table_has_its_own_template_pair() -> None:
         for ext in ("tex", "html"):
             assert (tables.TEMPLATES / f"{name}.{ext}.j2").is_file()
     pairs = {p.name.split(".")[0] for p in tables.TEMPLATES.glob("*.tex.j2") if not p.name.startswith("_")}
-    # findings.tex.j2 belongs to the findings table of `vifi findings`
-    assert pairs == {*TABLES, "findings"}, "a LaTeX template without a table, or a table without one"
+    # findings.tex.j2 belongs to `vifi findings`, audit_effect.tex.j2 to `vifi audit-effect`
+    expected = {*TABLES, "findings", "audit_effect"}
+    assert pairs == expected, "a LaTeX template without a table, or a table without one"
 
 
 def test_base2novel_rows_and_bold_best(csvs: dict[str, Path], results: Path) -> None:

@@ -294,6 +294,16 @@ def protocol_splits(protocol):
     return [f"data/splits/{d}/full/train.txt" for d in protocol_datasets(protocol)]
 
 
+def protocol_audits(protocol):
+    """The release audit of every split folder a protocol reads, made with the lists (DVC's prepare stage)."""
+    if protocol == "zeroshot":
+        return [f"data/splits/{ZS['source']}/full/audit.json"] + [
+            f"data/splits/{t}/zeroshot/audit.json" for t in ZS["targets"]
+        ]
+    folder = "full" if protocol == "fullsup" else protocol
+    return [f"data/splits/{d}/{folder}/audit.json" for d in protocol_datasets(protocol)]
+
+
 def pretrained_weights():
     """The initial CLIP: a local checkpoint in paper mode, the image-pretrained demo CLIP otherwise."""
     return (

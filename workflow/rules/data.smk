@@ -270,3 +270,4 @@ rule data_all:
         ),
         expand("data/frames/{dataset}/quarantine.csv", dataset=DATASETS),
         [f for protocol in PROTOCOLS for f in protocol_splits(protocol)],
+        [f for protocol in PROTOCOLS for f in protocol_audits(protocol)],

@@ -34,13 +34,7 @@ ENABLED_TABLES = [name for name in TABLES if table_enabled(name)]
 
 def table_audits(wildcards):
     """The release audits of every list a table's numbers come from (trained on and evaluated on)."""
-    protocol = TABLES[wildcards.table]
-    if protocol == "zeroshot":
-        return [f"data/splits/{ZS['source']}/full/audit.json"] + [
-            f"data/splits/{t}/zeroshot/audit.json" for t in ZS["targets"]
-        ]
-    folder = split_folder(protocol)
-    return [f"data/splits/{d}/{folder}/audit.json" for d in protocol_datasets(protocol)]
+    return protocol_audits(TABLES[wildcards.table])
 
 
 def audit_cases():

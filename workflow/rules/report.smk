@@ -98,6 +98,7 @@ rule findings:
             category="Tables",
             labels={"table": "findings"},
         ),
+        json="results/metrics/findings.json",
     log:
         "logs/findings.log",
     benchmark:
@@ -112,7 +113,7 @@ rule findings:
         ),
     shell:
         "python -m vifi findings --mode {params.mode} --metrics {params.metrics} {params.clusters}"
-        " --out-tex {output.tex:q} --out-html {output.html:q} > {log:q} 2>&1"
+        " --out-tex {output.tex:q} --out-html {output.html:q} --out-json {output.json:q} > {log:q} 2>&1"
 
 
 rule figure_metrics:
