@@ -154,19 +154,48 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }  # fmt: skip
 
 
+# What `vifi train`, `evaluate` and `embed` defaulted to before every flag that changes a result became required
+# (the released recipe, METHODS.md §3-§4), for tests that name only the flags they are about.
+RELEASED_FLAGS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "train": (
+        ("--weight-decay", "0.001"), ("--betas", "0.9", "0.98"), ("--no-decay-exclusions",),
+        ("--warmup-jump",), ("--min-lr-ratio", "0.01"), ("--normalize", "imagenet"), ("--augment", "vifi"),
+        ("--sampling", "segment"), ("--stride", "1"), ("--label-smoothing", "0.1"), ("--mixup", "0.8"),
+        ("--cutmix", "1.0"), ("--mixup-switch-prob", "0.5"), ("--hflip", "0.5"), ("--color-jitter", "0.8"),
+        ("--grayscale", "0.2"), ("--rng-seed", "1024"), ("--warmup-epochs", "5"),
+    ),
+    "evaluate": (
+        ("--normalize", "imagenet"), ("--sampling", "segment"), ("--stride", "1"), ("--batch-size", "16"),
+    ),
+    "embed": (("--normalize", "imagenet"), ("--sampling", "segment"), ("--stride", "1")),
+}  # fmt: skip
+EVL_LAYERS = ("--evl-layers", "4")
+
+
+def with_released_flags(stage: str, argv: list[str]) -> list[str]:
+    """`argv` with each of the stage's `RELEASED_FLAGS` it lacks put first, where they apply to every
+    `--dataset` section; EVL also gets its decoder depth."""
+    given = {arg.split("=")[0].replace("--no-", "--") for arg in argv if arg.startswith("--")}
+    evl = "--method" in argv and argv[argv.index("--method") + 1] == "evl"
+    wanted = [*RELEASED_FLAGS[stage], EVL_LAYERS] if evl else RELEASED_FLAGS[stage]
+    missing = [part for flag in wanted if flag[0].replace("--no-", "--") not in given for part in flag]
+    return [*missing, *argv]
+
+
 def train_args(
     run: dict, out: Path, *, epochs: int = 4, train_list: Path | None = None, resume_interval: float = 0
 ) -> list[str]:
     """`vifi train` arguments for `tiny_run` with every random augmentation on, writing under `out`; a resume
     point after every epoch unless `resume_interval` says otherwise."""
     return [
-        "train", "--frames", str(run["shard"]), "--train-list", str(train_list or run["train"]),
+        "train", *with_released_flags("train", [
+        "--frames", str(run["shard"]), "--train-list", str(train_list or run["train"]),
         "--labels", str(run["labels"]), "--weights", str(run["weights"]), "--arch", "vifi-tiny",
         "--method", "vifi", "--num-frames", "4", "--epochs", str(epochs), "--warmup-epochs", "1",
         "--lr", "1e-3", "--batch-size", "4", "--effective-batch", "4", "--mixup", "0.8", "--cutmix", "1.0",
         "--hflip", "0.5", "--threads", "1", "--out", str(out / "model.pt"), "--log-csv", str(out / "log.csv"),
         "--resume-interval", str(resume_interval),
-    ]  # fmt: skip
+    ])]  # fmt: skip
 
 
 def assert_same_weights(a: Path, b: Path) -> None:

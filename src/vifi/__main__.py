@@ -44,6 +44,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "index": ("vifi.report.index", "main", "build the self-contained HTML page of all results"),
     "paper": ("vifi.report.paper", "main", "build the report PDF from paper/main.tex with latexmk"),
     "predict": ("vifi.engine.predict", "main", "print the top classes of video files under a trained model"),
+    "rerun": ("vifi.engine.rerun", "main", "re-create a run's numbers from its metrics.json and compare them"),
 }
 
 

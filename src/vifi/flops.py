@@ -41,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vifi.argtypes import sections
 from vifi.io import write_json
 from vifi.models.evl import EVLBase, EVLConfig, OpenVocabEVL
-from vifi.models.factory import ModelSpec, add_model_args, spec_from_args
+from vifi.models.factory import ModelArgsError, ModelSpec, add_model_args, spec_from_args
 from vifi.models.pretrained import WeightsError, build_clip
 from vifi.models.prompts import PromptedCLIP
 from vifi.models.vificlip import VideoCLIP
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for args in per_method:
         try:
             cost = measure(spec_from_args(args), args.weights)
-        except WeightsError as err:
+        except (WeightsError, ModelArgsError) as err:
             parser.error(str(err))
         print(describe(cost))
         gflops[args.method] = cost.forward / GIGA

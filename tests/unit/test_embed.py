@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import tiny_world
+from tests.conftest import tiny_world, with_released_flags
 from vifi.data.annotations import Item, read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
@@ -34,12 +34,15 @@ def run_embed(data: dict, out: Path, *extra: str) -> None:
     threads = torch.get_num_threads()
     try:
         embed.main(
-            [
-                *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
-                *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
-                *("--list", str(data["list"]), "--labels", str(data["labels"]), "--batch-size", "3"),
-                *("--out", str(out), *extra),
-            ]
+            with_released_flags(
+                "embed",
+                [
+                    *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
+                    *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
+                    *("--list", str(data["list"]), "--labels", str(data["labels"]), "--batch-size", "3"),
+                    *("--out", str(out), *extra),
+                ],
+            )
         )
     finally:
         torch.set_num_threads(threads)

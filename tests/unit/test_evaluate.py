@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tests.conftest import tiny_world, tool_env
+from tests.conftest import tiny_world, tool_env, with_released_flags
 from vifi import metrics
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset, view_generator
@@ -41,14 +41,17 @@ def eval_set(tmp_path_factory) -> dict:
 
 def evaluate_args(data: dict, out: Path, *extra: str) -> list[str]:
     """One run's arguments; its per-video file is the metrics file's name with .csv."""
-    return [
-        *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
-        *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
-        *("--eval", "val", str(data["list"]), str(data["labels"])),
-        *("--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--dataset", "ucf101"),
-        *("--run-name", "seed1", "--out", str(out), "--predictions", str(out.with_suffix(".csv"))),
-        *extra,
-    ]
+    return with_released_flags(
+        "evaluate",
+        [
+            *("--frames", str(data["shard"]), "--weights", str(data["weights"])),
+            *("--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"),
+            *("--eval", "val", str(data["list"]), str(data["labels"])),
+            *("--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--dataset", "ucf101"),
+            *("--run-name", "seed1", "--out", str(out), "--predictions", str(out.with_suffix(".csv"))),
+            *extra,
+        ],
+    )
 
 
 def evaluate_here(args: list[str]) -> dict:
@@ -252,6 +255,7 @@ def test_one_job_evaluates_a_model_on_several_datasets_each_as_if_alone(
     weights = str(eval_set["weights"])
     shared = ["--weights", weights, "--arch", "vifi-tiny", "--method", "vifi", "--num-frames", "4"]
     shared += ["--batch-size", "2", "--threads", "1", "--protocol", "zeroshot", "--run-name", "main"]
+    shared = with_released_flags("evaluate", shared)
     sections = [("hmdb51", eval_set), ("k600", second)]
     for name, data in sections:
         evaluate_here([*shared, *dataset_section(data, name, tmp_path / f"{name}-alone.json")])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import tiny_world
+from tests.conftest import tiny_world, with_released_flags
 from vifi.data.splits import write_base2novel
 from vifi.engine import evaluate, train
 from vifi.models.factory import ModelSpec, build_model
@@ -42,7 +42,7 @@ def run_train(data: dict, method: str, out: Path, *extra: str) -> Path:
         "--batch-size", "2", "--effective-batch", "2", "--mixup", "0", "--cutmix", "0",
         "--out", str(out), "--log-csv", str(out.with_suffix(".csv")), *extra,
     ]  # fmt: skip
-    assert train.main(argv) == 0
+    assert train.main(with_released_flags("train", argv)) == 0
     return out
 
 
@@ -56,7 +56,7 @@ def run_evaluate(data: dict, method: str, weights: Path, *extra: str) -> dict:
         "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1", "--out", str(out),
         "--predictions", str(out.with_suffix(".csv")), *extra,
     ]  # fmt: skip
-    assert evaluate.main(argv) == 0
+    assert evaluate.main(with_released_flags("evaluate", argv)) == 0
     return json.loads(out.read_text())
 
 
@@ -114,7 +114,7 @@ def test_new_parameters_are_drawn_from_the_rng_seed(data, method):
             "--num-frames", "4", "--epochs", "1", "--lr", "1e-3", "--batch-size", "2", "--effective-batch", "2",
             "--rng-seed", str(seed), *extra,
         ]  # fmt: skip
-        return train.initial_model(train.parser().parse_args(argv)).state_dict()
+        return train.initial_model(train.parser().parse_args(with_released_flags("train", argv))).state_dict()
 
     first, again, other = initial(1, False), initial(1, True), initial(2, False)
     assert first.keys() == again.keys()

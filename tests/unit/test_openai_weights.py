@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import tiny_world
+from tests.conftest import tiny_world, with_released_flags
 from vifi import flops
 from vifi.data.splits import write_base2novel
 from vifi.engine import embed, evaluate, predict, train
@@ -183,7 +183,7 @@ def run_train(world: dict, weights: Path, method: str, out: Path, *extra: str) -
         "--batch-size", "2", "--effective-batch", "2", "--mixup", "0", "--cutmix", "0",
         "--out", str(out), "--log-csv", str(out.with_suffix(".csv")),
     ]  # fmt: skip
-    assert train.main(argv) == 0
+    assert train.main(with_released_flags("train", argv)) == 0
     return out
 
 
@@ -194,7 +194,7 @@ def run_evaluate(world: dict, weights: Path, method: str, *extra: str) -> dict:
         str(s / "novel_labels.csv"), "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1",
         "--out", str(out), "--predictions", str(out.with_name(out.stem + "-predictions.csv")),
     ]  # fmt: skip
-    assert evaluate.main(argv) == 0
+    assert evaluate.main(with_released_flags("evaluate", argv)) == 0
     return json.loads(out.read_text())["metrics"]["novel"]
 
 
@@ -223,7 +223,9 @@ def test_train_evaluate_embed_and_predict_run_on_openai_weights(
         "--labels",
         str(world["splits"] / "novel_labels.csv"),
     ]
-    embed.main([*stage_args(world, vifi, "vifi"), *listed, "--out", str(embeddings)])
+    embed.main(
+        with_released_flags("embed", [*stage_args(world, vifi, "vifi"), *listed, "--out", str(embeddings)])
+    )
     assert load_embeddings(embeddings).vectors.shape == (2, 32)
 
     videos = [str(world["raw"] / "videos" / k) for k in world["keys"][:1]]

@@ -422,7 +422,7 @@ def test_unknown_names_and_mode_are_rejected(csvs: dict[str, Path], results: Pat
 
 def cli_args(name: str, metrics: Sequence[Path], out: Path, *extra: str) -> list[str]:
     return [
-        "--table", name, "--metrics", *map(str, metrics), "--mode", "paper", *extra,
+        "--table", name, "--metrics", *map(str, metrics), "--mode", "paper", "--no-ci", *extra,
         "--out-tex", str(out / f"{name}.tex"), "--out-html", str(out / f"{name}.html"),
     ]  # fmt: skip
 
@@ -478,7 +478,7 @@ def test_cli_names_a_broken_csv(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ],
 )
 def test_cli_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    rest = ["--metrics", "m.csv", "--mode", "demo", "--out-tex", "t.tex", "--out-html", "t.html"]
+    rest = ["--metrics", "m.csv", "--mode", "demo", "--no-ci", "--out-tex", "t.tex", "--out-html", "t.html"]
     with pytest.raises(SystemExit) as exit_info:
         tables.main([*argv, *rest])
     assert exit_info.value.code == 2

@@ -198,10 +198,17 @@ rule embed:
     params:
         arch=config["model"]["arch"],
         frames=recipe("zeroshot", "vifi")["num_frames"],
+        view=lambda wc: flags(
+            {
+                k: v
+                for k, v in recipe("zeroshot", wc.method).items()
+                if k in ("normalize", "sampling", "stride")
+            }
+        ),
     shell:
         "python -m vifi.gpu_pool -n {resources.gpu} --"
         " python -m vifi embed --frames {input.frames:q} --weights {input.weights:q} --arch {params.arch:q}"
-        " --method {wildcards.method} --num-frames {params.frames} --list {input.split[0]:q}"
+        " --method {wildcards.method} --num-frames {params.frames} {params.view} --list {input.split[0]:q}"
         " --labels {input.split[1]:q} --out {output:q} > {log:q} 2>&1"
 
 

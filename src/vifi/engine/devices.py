@@ -32,10 +32,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed + rank)
     np.random.seed(seed + rank)
     torch.manual_seed(seed + rank)
-
-
-def describe(device: torch.device) -> str:
-    """A human-readable device name for provenance records."""
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu ({torch.get_num_threads()} threads)"

@@ -28,7 +28,7 @@ from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
 from vifi.data.transforms import NORMALIZATION, eval_transform
 from vifi.engine.devices import autocast, pick_device
-from vifi.models.factory import add_model_args, build_model, spec_from_args
+from vifi.models.factory import ModelArgsError, add_model_args, build_model, spec_from_args
 from vifi.progress import progress_bar
 from vifi.report.embeddings import Embeddings, save_embeddings
 
@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument("--list", type=Path, required=True, help="split list of the videos to embed")
     p.add_argument("--labels", type=Path, required=True, help="label CSV of the list's class ids")
-    p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
-    p.add_argument("--sampling", choices=SAMPLING, default="segment", help="ViFi-CLIP segments or EVL dense")
-    p.add_argument("--stride", type=int_at_least(1), default=1, help="frame stride of dense sampling")
+    p.add_argument("--normalize", choices=sorted(NORMALIZATION), required=True, help="pixel statistics")
+    p.add_argument("--sampling", choices=SAMPLING, required=True, help="ViFi-CLIP segments or EVL dense")
+    p.add_argument("--stride", type=int_at_least(1), required=True, help="frame stride of dense sampling")
     p.add_argument("--max-videos", type=int_at_least(1), help="embed an even spread of at most N videos")
     p.add_argument("--batch-size", type=int_at_least(1), default=16)
     p.add_argument("--workers", type=int, default=0)
@@ -103,5 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m vifi embed`."""
-    run(build_parser().parse_args(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        spec_from_args(args)
+    except ModelArgsError as err:
+        parser.error(str(err))
+    run(args)
     return 0

@@ -37,7 +37,7 @@ from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
 from vifi.data.transforms import EVAL_CROPS, NORMALIZATION, eval_transform
 from vifi.engine import distributed
-from vifi.engine.devices import autocast, describe
+from vifi.engine.devices import autocast
 from vifi.io import write_json
 from vifi.models.factory import add_model_args, build_model, spec_from_args
 from vifi.progress import progress_bar
@@ -212,10 +212,23 @@ def run(todo: list[argparse.Namespace]) -> None:
         distributed.shutdown(world)
 
 
+def inputs(args: argparse.Namespace) -> dict:
+    """Every file a run's evaluation reads, by hash: weights, frame store, each set's list and labels."""
+    return {
+        "weights": provenance.file_record(args.weights),
+        "frames": provenance.files_record(args.frames),
+        "eval": {
+            name: {"list": provenance.file_record(lst), "labels": provenance.file_record(lab)}
+            for name, lst, lab in args.eval
+        },
+    }
+
+
 def write_metrics(args: argparse.Namespace, results: dict, device: torch.device) -> None:
     """metrics.json: the run's identity, each set's metrics, where its per-video file is (relative to the
-    metrics file, so the run folder can move), and provenance with every argument."""
-    params = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in vars(args).items()}
+    metrics file, so the run folder can move), and its provenance: this run's `vifi evaluate` command and
+    settings, the training record its checkpoint carries, the inputs by hash and the environment."""
+    argv = provenance.command_line(build_parser(), vars(args))
     write_json(
         args.out,
         {
@@ -225,13 +238,17 @@ def write_metrics(args: argparse.Namespace, results: dict, device: torch.device)
             "run": args.run_name,
             "metrics": results,
             "predictions": Path(os.path.relpath(args.predictions, Path(args.out).parent)).as_posix(),
-            "provenance": provenance.record(params, describe(device)),
+            "provenance": provenance.record(args, argv, inputs(args), device),
         },
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`)."""
+    """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`).
+
+    Flags that params.yaml sets are required (it is their one home); the view counts default to the single view
+    of every protocol but the fully supervised one, which sets its own.
+    """
     p = argparse.ArgumentParser(prog="vifi evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
     p.add_argument(
@@ -246,12 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("NAME", "LIST", "LABELS"),
         help="an evaluation set: its name, its split list and its label CSV (repeatable)",
     )
-    p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
-    p.add_argument("--sampling", choices=SAMPLING, default="segment", help="ViFi-CLIP segments or EVL dense")
-    p.add_argument("--stride", type=int_at_least(1), default=1, help="frame stride of dense sampling")
-    p.add_argument("--num-clips", type=int_at_least(1), default=1, help="temporal views per video")
-    p.add_argument("--num-crops", type=int, choices=sorted(EVAL_CROPS), default=1, help="spatial views")
-    p.add_argument("--batch-size", type=int_at_least(1), default=16, help="videos per batch, clips per forward")
+    p.add_argument("--normalize", choices=sorted(NORMALIZATION), required=True, help="pixel statistics")
+    p.add_argument("--sampling", choices=SAMPLING, required=True, help="ViFi-CLIP segments or EVL dense")
+    p.add_argument("--stride", type=int_at_least(1), required=True, help="frame stride of dense sampling")
+    p.add_argument("--num-clips", type=int_at_least(1), default=1, help="temporal views per video (§5.1: 1)")
+    p.add_argument(
+        "--num-crops", type=int, choices=sorted(EVAL_CROPS), default=1, help="spatial views (§5.1: 1)"
+    )
+    p.add_argument(
+        "--batch-size", type=int_at_least(1), required=True, help="videos per batch, clips per forward"
+    )
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--protocol", required=True)
@@ -278,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         todo = [one for part in sections(argv, "--dataset") for one in runs(parser.parse_args(part))]
+        for one in todo:
+            spec_from_args(one)  # a ModelArgsError names the model flags missing or out of place
     except ValueError as err:
         parser.error(str(err))
     run(todo)

@@ -19,6 +19,7 @@ import csv
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
+from vifi import provenance
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
@@ -38,7 +40,14 @@ from vifi.data.transforms import NORMALIZATION, EVLTrainTransform, TrainTransfor
 from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast
 from vifi.io import atomic_path
-from vifi.models.factory import METHODS, add_model_args, build_model, saved_module, spec_from_args
+from vifi.models.factory import (
+    METHODS,
+    ModelArgsError,
+    add_model_args,
+    build_model,
+    saved_module,
+    spec_from_args,
+)
 from vifi.models.pretrained import save_weights
 from vifi.progress import progress_bar
 
@@ -163,10 +172,22 @@ def initial_model(args: argparse.Namespace) -> nn.Module:
     return build_model(spec_from_args(args), args.weights)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Train, logging loss and LR per mini-batch, then save the final weights (rank 0)."""
+def inputs(args: argparse.Namespace) -> dict:
+    """Every file the run reads, by hash: initial weights, frame-store manifest, training list and labels."""
+    return {
+        "weights": provenance.file_record(args.weights),
+        "frames": provenance.files_record(args.frames),
+        "train_list": provenance.file_record(args.train_list),
+        "labels": provenance.file_record(args.labels),
+    }
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
+    """Train, logging loss and LR per mini-batch, then save the final weights (rank 0) with the run's record:
+    `argv`, the resolved arguments, the inputs by hash and the environment (`vifi.provenance`)."""
     torch.set_num_threads(args.threads)
     world = distributed.init()
+    read = inputs(args)
     accumulation = distributed.accumulation_steps(args.effective_batch, args.batch_size, world.size)
     classnames = read_labels(args.labels)
     model = initial_model(args).to(world.device)
@@ -251,21 +272,26 @@ def run(args: argparse.Namespace) -> None:
     if world.is_main:
         with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
             csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
-        save_weights(
-            saved.cpu(),
-            args.out,
-            arch=args.arch,
-            method=args.method,
-            train_list=str(args.train_list),
+        record = provenance.train_record(
+            argv or provenance.command_line(parser(), vars(args)),
+            args,
+            read,
             world_size=world.size,
             accumulation=accumulation,
+            environment=provenance.environment(world.device),
         )
+        save_weights(saved.cpu(), args.out, **record)
         resume_path.unlink(missing_ok=True)
     distributed.shutdown(world)
 
 
 def parser() -> argparse.ArgumentParser:
-    """CLI flags: one per recipe knob, so Snakemake's params trigger and DVC both see every input."""
+    """CLI flags: one per recipe knob, so Snakemake's params trigger and DVC both see every input.
+
+    Every flag that changes what is computed is required: params.yaml is the recipe's only home, and a stage
+    run by hand must name the experiment rather than inherit a default that differs from it. Only flags that
+    set how fast a run goes (threads, loader workers, resume points) have defaults.
+    """
     p = argparse.ArgumentParser(prog="vifi train", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
     p.add_argument("--train-list", type=Path, required=True)
@@ -273,27 +299,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, required=True, help="initial weights (the bridge for `prompt`)")
     add_model_args(p, tuple(m for m in METHODS if m != "vanilla"))
     p.add_argument("--epochs", type=int, required=True)
-    p.add_argument("--warmup-epochs", type=int, default=5)
+    p.add_argument("--warmup-epochs", type=int, required=True)
     p.add_argument("--lr", type=float, required=True)
-    p.add_argument("--weight-decay", type=float, default=0.001)
-    p.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.98), help="AdamW betas (EVL: 0.9 0.999)")
+    p.add_argument("--weight-decay", type=float, required=True)
+    p.add_argument(
+        "--betas", type=float, nargs=2, required=True, help="AdamW betas (paper 0.9 0.98, EVL 0.9 0.999)"
+    )
     p.add_argument(
         "--decay-exclusions",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        required=True,
         help="no weight decay on biases, norms, embeddings, logit_scale, prompts (the release decays all)",
     )
     p.add_argument(
         "--warmup-jump",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        required=True,
         help="the released unshifted cosine, whose LR drops at the end of warmup (METHODS §3.1)",
     )
-    p.add_argument("--min-lr-ratio", type=float, default=0.01, help="final LR / peak LR (EVL: 0)")
-    p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet")
-    p.add_argument("--augment", choices=("vifi", "evl"), default="vifi", help="METHODS §4.3 or §7.2")
-    p.add_argument("--sampling", choices=("segment", "dense"), default="segment", help="§4.2 or EVL's §7.2")
-    p.add_argument("--stride", type=int, default=1, help="frame stride of dense sampling")
+    p.add_argument("--min-lr-ratio", type=float, required=True, help="final LR / peak LR (EVL: 0)")
+    p.add_argument("--normalize", choices=sorted(NORMALIZATION), required=True)
+    p.add_argument("--augment", choices=("vifi", "evl"), required=True, help="METHODS §4.3 or §7.2")
+    p.add_argument("--sampling", choices=("segment", "dense"), required=True, help="§4.2 or EVL's §7.2")
+    p.add_argument("--stride", type=int, required=True, help="frame stride of dense sampling")
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument(
         "--effective-batch",
@@ -301,14 +329,14 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="batch x accumulation x processes; accumulation is derived from it",
     )
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--mixup", type=float, default=0.8)
-    p.add_argument("--cutmix", type=float, default=1.0)
-    p.add_argument("--mixup-switch-prob", type=float, default=0.5)
-    p.add_argument("--hflip", type=float, default=0.5)
-    p.add_argument("--color-jitter", type=float, default=0.8)
-    p.add_argument("--grayscale", type=float, default=0.2)
-    p.add_argument("--rng-seed", type=int, default=1024)
+    p.add_argument("--label-smoothing", type=float, required=True)
+    p.add_argument("--mixup", type=float, required=True)
+    p.add_argument("--cutmix", type=float, required=True)
+    p.add_argument("--mixup-switch-prob", type=float, required=True)
+    p.add_argument("--hflip", type=float, required=True)
+    p.add_argument("--color-jitter", type=float, required=True)
+    p.add_argument("--grayscale", type=float, required=True)
+    p.add_argument("--rng-seed", type=int, required=True)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -329,5 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size % 2:
         p.error(f"--batch-size must be even with mixup/cutmix (timm mixes pairs), got {args.batch_size}")
-    run(args)
+    try:
+        spec_from_args(args)
+    except ModelArgsError as err:
+        p.error(str(err))
+    run(args, sys.argv[1:] if argv is None else argv)
     return 0

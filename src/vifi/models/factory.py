@@ -32,28 +32,44 @@ EVL_PREFIX = "decoder."
 
 @dataclass(frozen=True)
 class PromptSettings:
-    """Prompt counts and depths (METHODS.md §2.3: 16/16 at depth 9 base-to-novel, 10/10 at 12 few-shot)."""
+    """Prompt counts and depths (METHODS.md §2.3: 16/16 at depth 9 base-to-novel, 10/10 at 12 few-shot).
 
-    n_ctx_vision: int = 16
-    n_ctx_text: int = 16
-    depth_vision: int = 9
-    depth_text: int = 9
+    No defaults: the paper's values do not fit the demo CLIP, and params.yaml (`prompt:`) is their one home.
+    """
+
+    n_ctx_vision: int
+    n_ctx_text: int
+    depth_vision: int
+    depth_text: int
+
+
+# The flags `add_model_args` adds for prompting and EVL, which only those methods need.
+PROMPT_FLAGS = ("n_ctx_vision", "n_ctx_text", "depth_vision", "depth_text")
+EVL_FLAGS = ("evl_layers",)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything that fixes a model's architecture; the weights come separately."""
+    """Everything that fixes a model's architecture; the weights come separately.
+
+    Prompting needs `prompt` and EVL `evl_layers`; other methods ignore them, and `spec_from_args` leaves them
+    unset there, so that a run's record never carries settings that had nothing to do with it.
+    """
 
     method: str
     arch: str
     num_frames: int
-    prompt: PromptSettings = PromptSettings()
-    evl_layers: int = 4
+    prompt: PromptSettings | None = None
+    evl_layers: int | None = None
     grad_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; expected one of {METHODS}")
+        if self.method == "prompt" and self.prompt is None:
+            raise ValueError("method prompt needs its prompt counts and depths (PromptSettings)")
+        if self.method == "evl" and self.evl_layers is None:
+            raise ValueError("method evl needs its decoder depth (evl_layers)")
 
 
 def _evl(clip: nn.Module, tokenizer, spec: ModelSpec) -> OpenVocabEVL:
@@ -110,11 +126,13 @@ def add_model_args(parser: argparse.ArgumentParser, methods: tuple[str, ...] = M
     )
     parser.add_argument("--method", choices=methods, required=True)
     parser.add_argument("--num-frames", type=int, required=True)
-    parser.add_argument("--n-ctx-vision", type=int, default=PromptSettings.n_ctx_vision)
-    parser.add_argument("--n-ctx-text", type=int, default=PromptSettings.n_ctx_text)
-    parser.add_argument("--depth-vision", type=int, default=PromptSettings.depth_vision)
-    parser.add_argument("--depth-text", type=int, default=PromptSettings.depth_text)
-    parser.add_argument("--evl-layers", type=int, default=ModelSpec.evl_layers, help="EVL decoder depth")
+    for flag in PROMPT_FLAGS:
+        parser.add_argument(
+            f"--{flag.replace('_', '-')}", type=int, help="with --method prompt, and required there"
+        )
+    parser.add_argument(
+        "--evl-layers", type=int, help="EVL decoder depth; with --method evl, and required there"
+    )
     parser.add_argument(
         "--grad-checkpointing",
         action=argparse.BooleanOptionalAction,
@@ -123,7 +141,19 @@ def add_model_args(parser: argparse.ArgumentParser, methods: tuple[str, ...] = M
     )
 
 
+class ModelArgsError(ValueError):
+    """Model flags that do not fit the method: one it needs is missing, or one of another method is given."""
+
+
 def spec_from_args(args: argparse.Namespace) -> ModelSpec:
-    """The `ModelSpec` named by `add_model_args` flags."""
-    prompt = PromptSettings(args.n_ctx_vision, args.n_ctx_text, args.depth_vision, args.depth_text)
-    return ModelSpec(args.method, args.arch, args.num_frames, prompt, args.evl_layers, args.grad_checkpointing)
+    """The `ModelSpec` named by `add_model_args` flags; `ModelArgsError` names flags missing or out of place."""
+    for method, names in (("prompt", PROMPT_FLAGS), ("evl", EVL_FLAGS)):
+        given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None]
+        if args.method == method and len(given) < len(names):
+            missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is None]
+            raise ModelArgsError(f"--method {method} needs {' '.join(missing)}")
+        if args.method != method and given:
+            raise ModelArgsError(f"{' '.join(given)} only apply to --method {method}, not {args.method}")
+    prompt = PromptSettings(*(getattr(args, n) for n in PROMPT_FLAGS)) if args.method == "prompt" else None
+    evl_layers = args.evl_layers if args.method == "evl" else None
+    return ModelSpec(args.method, args.arch, args.num_frames, prompt, evl_layers, args.grad_checkpointing)

@@ -531,8 +531,8 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--ci",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="LaTeX: ± is half the width of the 95%% confidence interval, not the std (default: no)",
+        required=True,
+        help="LaTeX: ± is half the width of the 95%% confidence interval (--ci), or the std (--no-ci)",
     )
     add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
     add("--out-tex", type=Path, required=True)
