@@ -3,7 +3,7 @@ VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint sync bench
+.PHONY: setup demo test lint sync bench dvc-plots
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: setup
 
 lint: setup
 	ruff check . && ruff format --check . && snakefmt --check --no-format-shell workflow && snakemake --lint
+
+# dvc.yaml's `plots:` (every run's training curves, few-shot top-1 vs K) from the grid in params.yaml.
+dvc-plots: setup
+	python scripts/dvc_plots.py
 
 # Re-align Snakemake's and DVC's records after one tool changed files behind the other's back.
 sync: setup

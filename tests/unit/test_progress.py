@@ -34,3 +34,21 @@ def test_a_log_file_gets_one_redraw_per_interval():
 
 def test_a_terminal_redraws_as_usual():
     assert redraws(Terminal()) >= STEPS
+
+
+def test_a_log_shows_how_far_the_loop_has_got_next_to_its_postfix():
+    """Training sets the loss as postfix every step; each line of the log that shows a loss shows the step count
+    reached by then, never the `0/31` of the first draw."""
+    log = io.StringIO()
+    bar = progress_bar(range(31), file=log, desc="vifi epoch 1/1")
+    clock = iter(range(10_000))
+    bar._time = lambda: float(next(clock)) * 7  # 7 s per step: a timed redraw every fifth step
+    bar.start_t = bar.last_print_t = bar._time()
+    for step in bar:
+        bar.set_postfix(loss=f"{step:.3f}")
+    bar.close()
+    frames = [f for f in log.getvalue().split("\r") if "loss=" in f]
+    counts = [int(f.split("|")[-1].split("/")[0]) for f in frames]
+    losses = [float(f.split("loss=")[1].split("]")[0]) for f in frames]
+    assert len(frames) >= 4 and counts[-1] == 31
+    assert losses == [count - 1 for count in counts]  # the loss of the last step counted
