@@ -297,4 +297,4 @@ def test_loader_workers_score_the_same_views(eval_set: dict, tmp_path: Path) -> 
     alone = evaluate_here(evaluate_args(eval_set, tmp_path / "w0.json", *views))
     helped = evaluate_here(evaluate_args(eval_set, tmp_path / "w2.json", *views, "--workers", "2"))
     assert helped["metrics"] == alone["metrics"]
-    assert helped["provenance"]["params"]["workers"] == "2"
+    assert helped["provenance"]["params"]["workers"] == 2
