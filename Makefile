@@ -2,12 +2,17 @@
 VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed
+# Every package, transitive dependencies included, pinned with its sha256s (pip-compile from pyproject.toml).
+LOCK := requirements.lock
+PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: setup demo test lint sync bench dvc-plots
+.PHONY: setup demo test lint sync bench dvc-plots lock
 
-$(STAMP): pyproject.toml
+# The environment is the lock, verified by hash; the project itself goes on top without resolving anything.
+$(STAMP): pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 setup: $(STAMP)
@@ -36,6 +41,14 @@ lint: setup
 # dvc.yaml's `plots:` (every run's training curves, few-shot top-1 vs K) from the grid in params.yaml.
 dvc-plots: setup
 	python scripts/dvc_plots.py
+
+# Re-resolve the lock after changing pyproject.toml's pins (about 6 minutes, from the package index), then
+# `make setup` installs it. pip-tools runs from a virtualenv of its own, never entering the locked one.
+lock:
+	python3 -m venv $(VENV)/lock-tools
+	$(VENV)/lock-tools/bin/pip install --quiet --disable-pip-version-check $(PIP_TOOLS)
+	$(VENV)/lock-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 # Re-align Snakemake's and DVC's records after one tool changed files behind the other's back.
 sync: setup
