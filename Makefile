@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: setup demo test lint sync bench dvc-plots lock
+.PHONY: setup demo test lint sync bench dvc-yaml lock
 
 # The environment is the lock, verified by hash; the project itself goes on top without resolving anything.
 $(STAMP): pyproject.toml $(LOCK)
@@ -38,9 +38,10 @@ bench: setup
 lint: setup
 	ruff check . && ruff format --check . && snakefmt --check --no-format-shell workflow && snakemake --lint
 
-# dvc.yaml's `plots:` (every run's training curves, few-shot top-1 vs K) from the grid in params.yaml.
-dvc-plots: setup
-	python scripts/dvc_plots.py
+# dvc.yaml's generated parts: each stage's code dependencies (from the imports of its jobs) and `plots:` (every
+# run's training curves, few-shot top-1 vs K, from the grid in params.yaml).
+dvc-yaml: setup
+	python scripts/dvc_yaml.py
 
 # Re-resolve the lock after changing pyproject.toml's pins (about 6 minutes, from the package index), then
 # `make setup` installs it. pip-tools runs from a virtualenv of its own, never entering the locked one.

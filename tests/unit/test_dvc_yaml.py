@@ -1,5 +1,5 @@
-"""dvc.yaml declares every run's training curves and the few-shot accuracy against K as DVC plots, generated
-from the grid, and `dvc plots show` draws them."""
+"""dvc.yaml's generated parts follow the workflow: each stage depends on the code its jobs import and read, and
+every run's training curves and the few-shot accuracy against K are DVC plots that `dvc plots show` draws."""
 
 from __future__ import annotations
 
@@ -15,13 +15,28 @@ from tests.conftest import ROOT, run
 
 LOG = "epoch,step,loss,lr\n0,0,2.5,0.0\n0,1,2.0,0.0005\n1,2,1.5,0.00025\n"
 FEWSHOT = "dataset,method,shots,top1,top5,runs\nucf101,vifi,2,29.2,61.0,a\nucf101,vifi,8,25.0,70.5,b\n"
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 
 
-def test_the_plots_section_is_the_grids() -> None:
-    """Every training log the grid makes is plotted, once for the loss and once for the LR."""
-    proc = subprocess.run([sys.executable, "scripts/dvc_plots.py", "--check"], cwd=ROOT, capture_output=True)
+def test_dvc_yaml_is_what_the_workflow_generates() -> None:
+    """The stages' code and the plots, regenerated from dry runs, are what dvc.yaml holds."""
+    proc = subprocess.run([sys.executable, "scripts/dvc_yaml.py", "--check"], cwd=ROOT, capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
-    plots = [next(iter(p.items())) for p in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]]
+
+
+def test_each_stage_depends_on_the_modules_its_jobs_import() -> None:
+    """What the hand-kept lists missed: the modules every stage imports, evaluation's per-video writer, the
+    model code behind the report's embeddings."""
+    deps = {name: set(stage["deps"]) for name, stage in DVC["stages"].items()}
+    shared = {"src/vifi/__main__.py", "src/vifi/io.py", "src/vifi/progress.py"}
+    assert all(shared <= files for files in deps.values())
+    assert "src/vifi/report/predictions.py" in deps["experiments"]
+    assert {"src/vifi/engine/embed.py", "src/vifi/models/vificlip.py"} <= deps["report"]
+    assert "src/vifi/engine/train.py" not in deps["prepare"] | deps["report"]
+
+
+def test_every_training_log_of_the_grid_is_plotted() -> None:
+    plots = [next(iter(p.items())) for p in DVC["plots"]]
     logs = {f for _, spec in plots for f in spec["y"] if f.endswith("train_log.csv")}
     assert len(logs) == 27  # the demo's fine-tuning runs (README)
     assert sum(len(spec["y"]) for _, spec in plots) == 2 * 27 + 1
@@ -32,7 +47,7 @@ def test_dvc_plots_show_draws_each_plot(tmp_path: Path) -> None:
         shutil.copy(ROOT / name, tmp_path / name)
     run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path)
     shutil.copytree(ROOT / ".dvc" / "plots", tmp_path / ".dvc" / "plots")
-    plots = dict(next(iter(p.items())) for p in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"])
+    plots = dict(next(iter(p.items())) for p in DVC["plots"])
     for spec in plots.values():
         for name in spec["y"]:
             (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
