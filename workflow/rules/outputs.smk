@@ -105,7 +105,7 @@ def cluster_files():
     return [
         f.replace("tsne_", "clusters_").replace(".pdf", ext)
         for f in figures()
-        if "/tsne_" in f and f.endswith(".pdf")
+        if os.path.basename(f).startswith("tsne_") and f.endswith(".pdf")
         for ext in (".json", ".tex")
     ]
 
