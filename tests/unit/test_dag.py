@@ -52,11 +52,12 @@ def test_seeds_and_shot_counts_of_a_method_are_evaluated_in_one_job(commands):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     grouped = {
         "base2novel": [f"seed{s}" for s in params["base2novel"]["seeds"]],
-        "fewshot": [f"{k}shot" for k in params["fewshot"]["shots"]],
+        "fewshot": [f"{k}shot-seed{s}" for k in params["fewshot"]["shots"] for s in params["fewshot"]["seeds"]],
     }
     for protocol, runs in grouped.items():
         trained = [c for c in jobs(commands, "evaluate", protocol) if "--method vanilla " not in c]
-        assert trained and len({re.search(r"--method (\w+)", c).group(1) for c in trained}) == len(trained)
+        jobs_of = {(re.search(r"--method (\w+)", c)[1], re.search(r"--dataset (\w+)", c)[1]) for c in trained}
+        assert trained and len(jobs_of) == len(trained)
         for c in trained:
             names = re.search(r"--run-name ((?:\S+ )+)--dataset", c).group(1).split()
             weights = re.search(r"--weights ((?:\S+ )+)--arch", c).group(1).split()
@@ -97,8 +98,10 @@ def test_every_protocol_has_its_runs(commands):
         "prompting must skip the bridge's own dataset, whose novel classes the bridge was trained on"
     )
     fewshot = outputs(jobs(commands, "evaluate", "fewshot"))
-    assert len(fewshot) == len(fs["datasets"]) * len(fs["shots"]) * len(fs["methods"])
-    assert {r.rsplit("/", 1)[1] for r in fewshot} == {f"{k}shot" for k in fs["shots"]}
+    assert len(fewshot) == len(fs["datasets"]) * len(fs["shots"]) * len(fs["seeds"]) * len(fs["methods"])
+    assert {r.rsplit("/", 1)[1] for r in fewshot} == {
+        f"{k}shot-seed{s}" for k in fs["shots"] for s in fs["seeds"]
+    }
     zeroshot = jobs(commands, "evaluate", "zeroshot")  # one job per method scores every target
     assert len(zeroshot) == len(zs["methods"])
     assert all(re.findall(r"--dataset (\w+)", c) == zs["targets"] for c in zeroshot)
@@ -126,14 +129,18 @@ def test_prompting_starts_from_the_zero_shot_vifi_model(commands):
 
 
 def test_evl_runs_its_own_recipe_and_evaluates_with_its_sampling(commands):
-    evl = jobs(commands, "train", "base2novel", "evl")
+    evl = jobs(commands, "train", "fullsup", "evl")
     for flag in ("--betas 0.9 0.999", "--warmup-epochs 0", "--min-lr-ratio 0.0", "--augment evl",
                  "--sampling dense", "--normalize clip", "--label-smoothing 0.0"):  # fmt: skip
         assert evl and all(flag in c for c in evl), flag
-    vifi = jobs(commands, "train", "base2novel", "vifi")
+    vifi = jobs(commands, "train", "fullsup", "vifi")
     assert vifi and all("--augment vifi" in c and "--betas 0.9 0.98" in c for c in vifi)
-    evaluations = jobs(commands, "evaluate", "base2novel", "evl")
-    assert evaluations and all("--sampling dense --stride 2" in c for c in evaluations)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    epochs = params["recipes"]["evl"]["epochs"], params["fullsup"]["train"]["epochs"]
+    assert all(f"--epochs {epochs[0]} " in c for c in evl) and all(f"--epochs {epochs[1]} " in c for c in vifi)
+    stride = params["recipes"]["evl"]["stride"]
+    evaluations = jobs(commands, "evaluate", "fullsup", "evl")
+    assert evaluations and all(f"--sampling dense --stride {stride}" in c for c in evaluations)
 
 
 def test_predict_default_checkpoint_is_a_model_the_demo_trains(commands):

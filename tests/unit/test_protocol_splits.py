@@ -7,7 +7,14 @@ import pytest
 
 from tests.conftest import ROOT
 from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.protocols import derived_seed, draw_classes, main, write_fewshot, write_zeroshot_classes
+from vifi.data.protocols import (
+    derived_seed,
+    draw_classes,
+    fewshot_list,
+    main,
+    write_fewshot,
+    write_zeroshot_classes,
+)
 from vifi.data.resolve import MissingVideosLimitError
 from vifi.data.splits import few_shot
 
@@ -38,8 +45,8 @@ def _touch(root, keys):
 
 def _fewshot(tmp_path, out, shots, seed=7):
     labels, train, val = _dataset(tmp_path)
-    write_fewshot(labels, train, val, tmp_path / out, shots, seed)
-    return {k: read_list(tmp_path / out / f"train_{k}shot.txt", len(NAMES)) for k in shots}
+    write_fewshot(labels, train, val, tmp_path / out, shots, [seed])
+    return {k: read_list(tmp_path / out / fewshot_list(k, seed), len(NAMES)) for k in shots}
 
 
 def _by_class(items):
@@ -78,17 +85,32 @@ def test_fewshot_draws_are_seeded(tmp_path):
     assert first != other
 
 
+def test_several_seeds_write_one_list_per_k_and_seed_each_its_own_draw(tmp_path):
+    labels, train, val = _dataset(tmp_path)
+    write_fewshot(labels, train, val, tmp_path / "fs", [2, 4], [3, 4])
+    written = sorted(p.name for p in (tmp_path / "fs").glob("train_*"))
+    assert written == [
+        "train_2shot_seed3.txt",
+        "train_2shot_seed4.txt",
+        "train_4shot_seed3.txt",
+        "train_4shot_seed4.txt",
+    ]
+    lists = {name: read_list(tmp_path / "fs" / name, len(NAMES)) for name in written}
+    assert lists["train_4shot_seed3.txt"] == _fewshot(tmp_path, "alone", [4], seed=3)[4]
+    assert lists["train_4shot_seed3.txt"] != lists["train_4shot_seed4.txt"]
+
+
 def test_too_few_training_videos_names_the_list_and_class(tmp_path):
     labels, train, val = _dataset(tmp_path, train_per_class=3)
     with pytest.raises(ValueError, match=r"train\.txt: class 0 has 3 training videos, fewer than 4 shots"):
-        write_fewshot(labels, train, val, tmp_path / "fs", [2, 4], seed=1)
-    assert not (tmp_path / "fs" / "train_2shot.txt").exists()
+        write_fewshot(labels, train, val, tmp_path / "fs", [2, 4], [1])
+    assert not (tmp_path / "fs" / fewshot_list(2, 1)).exists()
 
 
 def test_a_training_list_sharing_videos_with_the_test_list_is_refused(tmp_path):
     labels, train, _ = _dataset(tmp_path)
     with pytest.raises(ValueError, match=r"train\.txt and .*train\.txt share 120 video"):
-        write_fewshot(labels, train, train, tmp_path / "fs", [2], seed=1)
+        write_fewshot(labels, train, train, tmp_path / "fs", [2], [1])
 
 
 def test_zeroshot_class_draws_relabel_every_val_video_of_the_drawn_classes(tmp_path):
@@ -151,6 +173,8 @@ def test_fullsup_resolves_the_given_lists_and_fails_naming_a_list_over_the_thres
         ("fewshot --official o --dataset k600 --shots 2", "no official fewshot files for 'k600'"),
         ("fullsup --official o --dataset hmdb51", "fullsup has no --official files"),
         ("zeroshot --labels l --val-lists a --splits 1 2", "gives 1 lists for 2 --splits"),
+        ("zeroshot --labels l --val-list v --classes-per-split 2 --splits 1 --seed 1 2", "with one --seed"),
+        ("fewshot --labels l --train-list t --val-list v --seed 1 1 --shots 2", "--seed repeats a value"),
         ("fewshot --labels l --train-list t --val-list v --seed 1 --shots 2 2", "--shots repeats a value"),
     ],
 )
@@ -175,10 +199,10 @@ def test_official_hmdb_fewshot_keeps_the_shipped_lines_with_class_folder_keys(tm
     out = tmp_path / "fs"
     args = ["--protocol", "fewshot", "--official", str(OFFICIAL), "--dataset", "hmdb51", "--shots", "2", "16"]
     main([*args, "--videos", str(tmp_path / "videos"), "--out-dir", str(out)])
-    copied = {"train_2shot.txt": "train1_few_shot_2.txt", "train_16shot.txt": "train1_few_shot_16.txt"}
+    copied = {fewshot_list(2, 1): "train1_few_shot_2.txt", fewshot_list(16, 1): "train1_few_shot_16.txt"}
     for ours, theirs in (copied | {"val.txt": "val1.txt"}).items():
         assert read_list(out / ours) == [Item(key[it.path], it.label) for it in shipped[theirs]]
-    assert len(read_list(out / "train_16shot.txt")) == 816
+    assert len(read_list(out / fewshot_list(16, 1))) == 816
     assert read_labels(out / "labels.csv") == names
 
 

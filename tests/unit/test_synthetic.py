@@ -205,14 +205,18 @@ def test_zero_shot_classes_are_new_to_the_source(tmp_path):
 
 
 def _sharp_clip(monkeypatch, spec: ClassSpec, seed: int, frames: int, height: int, width: int) -> np.ndarray:
-    """The same video exposed at one instant per frame: identical paths and background, no blur."""
+    """The same video exposed at one instant per frame: identical paths and background, no blur.
+
+    A zero-length exposure window still consumes its random draw, so every other draw stays the same.
+    """
     with monkeypatch.context() as patch:
-        patch.setattr(world, "_SUBFRAMES", 1)
+        patch.setattr(world, "_EXPOSURE", (0.0, 0.0))
+        patch.setattr(world, "_SHORT_EXPOSURE", (0.0, 0.0))
         return render_clip(spec, np.random.default_rng(seed), frames, height, width)
 
 
 def test_temporal_classes_come_in_order_pairs_rendered_as_time_reversals(monkeypatch):
-    specs = select_classes("temporal", 8, np.random.default_rng(3))
+    specs = select_classes("temporal", 2 * len(TEMPORAL_PAIRS), np.random.default_rng(3))
     pairs = [(specs[i], specs[i + 1]) for i in range(0, len(specs), 2)]
     assert {forward.motion for forward, _ in pairs} == {forward for forward, _ in TEMPORAL_PAIRS}
     for forward, backward in pairs:
@@ -225,12 +229,27 @@ def test_temporal_classes_come_in_order_pairs_rendered_as_time_reversals(monkeyp
         assert np.array_equal(b, a[::-1])
 
 
-def test_exposure_windows_are_symmetric_so_blur_hides_the_direction():
-    """Reversing time maps every sub-frame instant onto one of the mirrored frame: the streak has no head."""
-    clock = world._exposure_clock(np.random.default_rng(0), 16)
+def test_temporal_classes_name_no_object_and_each_video_draws_its_own():
+    """As in Something-Something, appearance says nothing about a temporal class: only frame order does."""
+    specs = select_classes("temporal", 2 * len(TEMPORAL_PAIRS), np.random.default_rng(0))
+    assert all(spec.colour is None and spec.name.startswith("something ") for spec in specs)
+    drawn = {world._appearance(specs[0], np.random.default_rng(seed)) for seed in range(12)}
+    assert len({colour for colour, _ in drawn}) > 1 and len({shape for _, shape in drawn}) > 1
+
+
+@pytest.mark.parametrize("exposure", ["_EXPOSURE", "_SHORT_EXPOSURE"])
+def test_exposure_windows_are_symmetric_so_blur_hides_the_direction(exposure):
+    """Reversing time maps each frame's window of instants onto the mirrored frame's: the streak has no head."""
+    frames = 16
+    clock = world._exposure_clock(np.random.default_rng(0), frames, getattr(world, exposure))
     np.testing.assert_allclose(clock.progress[[0, -1]], [0.0, 1.0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(clock.progress[::-1], 1.0 - clock.progress, rtol=0, atol=1e-12)
-    assert np.array_equal(clock.frame[::-1], 15 - clock.frame)
+    np.testing.assert_array_equal(clock.weights, clock.weights[::-1])
+    last = len(clock.progress) - 1
+    for t in range(frames):
+        window = {t * clock.step + k for k in range(len(clock.weights))}
+        mirrored = {(frames - 1 - t) * clock.step + k for k in range(len(clock.weights))}
+        assert {last - i for i in window} == mirrored
 
 
 def _objectness(frame: np.ndarray) -> np.ndarray:
@@ -266,7 +285,9 @@ def test_exposure_leaves_objects_that_do_not_move_sharp(monkeypatch, motion):
         assert max(_transition_widths(shown)) <= 2.5  # one anti-aliased pixel per edge, give or take
 
 
-@pytest.mark.parametrize(("motion", "axis"), [("moving right", 0), ("moving left", 0), ("moving down", 1)])
+@pytest.mark.parametrize(
+    ("motion", "axis"), [("moving to the right", 0), ("moving to the left", 0), ("moving to the bottom", 1)]
+)
 def test_a_translating_object_blurs_along_its_motion_only(motion, axis):
     """A single frame shows the motion: edges across the path widen into a streak, edges along it do not."""
     for seed in range(5):
@@ -275,24 +296,29 @@ def test_a_translating_object_blurs_along_its_motion_only(motion, axis):
         assert widths[axis] > widths[1 - axis] + 1.0, widths
 
 
-@pytest.mark.parametrize(("height", "width", "frames"), [(32, 48, 8), (48, 64, 16)])
-def test_translations_cross_at_least_forty_percent_of_the_square(height, width, frames):
-    """Motion must be obvious: the object's centre moves at least 0.4 x side from first to last frame."""
+@pytest.mark.parametrize(("height", "width", "frames"), [(32, 48, 8), (48, 48, 16)])
+def test_translations_move_the_streak_across_the_square(height, width, frames):
+    """Frame order shows the motion: the streak's centre moves over 30% of the side, first to last frame."""
     for shape in SHAPES:
-        for motion in ("moving left", "moving right", "moving up", "moving down"):
+        for motion in (
+            "moving to the left",
+            "moving to the right",
+            "moving to the top",
+            "moving to the bottom",
+        ):
             for seed in range(4):
                 clip = render_clip(
                     ClassSpec("white", shape, motion), np.random.default_rng(seed), frames, height, width
                 )
                 first, last = (np.argwhere(_objectness(f) > 0.5).mean(axis=0) for f in (clip[0], clip[-1]))
-                assert np.abs(last - first).max() >= 0.4 * height, (shape, motion, seed)
+                assert np.abs(last - first).max() >= 0.3 * height, (shape, motion, seed)
 
 
 @pytest.mark.parametrize(
     ("role", "count", "message"),
     [
         ("temporal", 7, "temporal.*even"),
-        ("temporal", 146, "temporal.*146.*72"),
+        ("temporal", 8, "temporal.*8.*only 3 order pairs"),
         ("source", 1, "source.*at least 2"),
         ("x", 4, "unknown role"),
     ],

@@ -43,7 +43,7 @@ DATASETS = list(dict.fromkeys(d for p in PROTOCOLS for d in protocol_datasets(p)
 wildcard_constraints:
     dataset="|".join(DATASETS),
     method="vanilla|image|text|vifi|prompt|evl",
-    run=r"seed\d+|\d+shot|main",
+    run=r"seed\d+|\d+shot-seed\d+|main",
     shard=r"\d+",
     protocol="zeroshot|base2novel|fewshot|fullsup",
 
@@ -204,7 +204,7 @@ def protocol_split_args(protocol):
         elif protocol == "fewshot":
             source = (
                 f"--labels {notes}/labels.csv --train-list {notes}/train1.txt"
-                f" --val-list {notes}/val1.txt --seed {config['fewshot']['seed']}"
+                f" --val-list {notes}/val1.txt --seed {' '.join(map(str, config['fewshot']['seeds']))}"
             )
         elif folds(wildcards.dataset) >= max(ZS["splits"]):
             vals = " ".join(f"{notes}/val{s}.txt" for s in ZS["splits"])
@@ -212,7 +212,7 @@ def protocol_split_args(protocol):
         else:
             source = (
                 f"--labels {notes}/labels.csv --val-list {notes}/val1.txt"
-                f" --classes-per-split {ZS['classes_per_split']} --seed {config['fewshot']['seed']}"
+                f" --classes-per-split {ZS['classes_per_split']} --seed {config['fewshot']['seeds'][0]}"
             )
         shots = " ".join(map(str, config["fewshot"]["shots"]))
         splits = " ".join(map(str, ZS["splits"]))

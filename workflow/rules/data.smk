@@ -186,8 +186,9 @@ rule splits_fewshot:
         labels="data/splits/{dataset}/fewshot/labels.csv",
         val="data/splits/{dataset}/fewshot/val.txt",
         train=expand(
-            "data/splits/{{dataset}}/fewshot/train_{shots}shot.txt",
+            "data/splits/{{dataset}}/fewshot/train_{shots}shot_seed{seed}.txt",
             shots=config["fewshot"]["shots"],
+            seed=config["fewshot"]["seeds"],
         ),
         missing=multiext(
             "data/splits/{dataset}/fewshot/missing_videos", ".json", ".csv"

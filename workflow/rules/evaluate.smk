@@ -59,8 +59,8 @@ use rule evaluate as evaluate_seeds with:
 use rule evaluate as evaluate_shots with:
     output:
         expand(
-            "results/runs/{{protocol}}/{{dataset}}/{{method}}/{shots}shot/{file}",
-            shots=config["fewshot"]["shots"],
+            "results/runs/{{protocol}}/{{dataset}}/{{method}}/{run}/{file}",
+            run=fewshot_run_names(),
             file=RUN_OUTPUTS,
         ),
     log:

@@ -26,13 +26,19 @@ def prompt_saw_novel(dataset, method):
     )
 
 
+def fewshot_run_names():
+    """`<K>shot-seed<s>`: one run per shot count K and K-shot draw s."""
+    fs = config["fewshot"]
+    return [f"{k}shot-seed{s}" for k in fs["shots"] for s in fs["seeds"]]
+
+
 def fewshot_runs():
     fs = config["fewshot"]
     return [
-        (dataset, method, f"{shots}shot")
+        (dataset, method, run)
         for dataset in fs["datasets"]
         for method in fs["methods"]
-        for shots in fs["shots"]
+        for run in fewshot_run_names()
     ]
 
 
@@ -129,9 +135,9 @@ def train_inputs(wildcards):
         }
     elif wildcards.protocol == "fewshot":
         d = splits_dir(wildcards)
-        shots = wildcards.run.removesuffix("shot")
+        shots, seed = wildcards.run.split("shot-seed")
         files = {
-            "train_list": f"{d}/train_{shots}shot.txt",
+            "train_list": f"{d}/train_{shots}shot_seed{seed}.txt",
             "labels": f"{d}/labels.csv",
         }
     else:  # zero-shot source and fully supervised: every class
@@ -153,7 +159,11 @@ def audit_sets(dataset, folder):
             (f"{d}/split{s}_val.txt", f"{d}/split{s}_labels.csv") for s in ZS["splits"]
         ]
     if folder == "fewshot":
-        names = ["val.txt", *(f"train_{k}shot.txt" for k in config["fewshot"]["shots"])]
+        fs = config["fewshot"]
+        names = [
+            "val.txt",
+            *(f"train_{k}shot_seed{s}.txt" for k in fs["shots"] for s in fs["seeds"]),
+        ]
     else:
         names = ["train.txt", "val.txt"]
     return [(f"{d}/{n}", f"{d}/labels.csv") for n in names]
@@ -235,7 +245,7 @@ def eval_args(wildcards):
 
 GROUPED_RUNS = {
     "base2novel": lambda: [f"seed{s}" for s in config["base2novel"]["seeds"]],
-    "fewshot": lambda: [f"{k}shot" for k in config["fewshot"]["shots"]],
+    "fewshot": fewshot_run_names,
     # One run per target, every target in one job (eval_datasets).
     "zeroshot": lambda: ["main"],
 }

@@ -3,11 +3,12 @@
 Every protocol writes its lists into one folder, from the official release (paper mode) or generated from a
 dataset's own annotation lists (the same code on the synthetic demo):
 
-- `fewshot`: `labels.csv` (all classes), `train_{K}shot.txt` per K, `val.txt`. Official: the released
-  `train1_few_shot_{K}.txt`, the split-1 test list (SSv2: `validation.txt`) and the full label file. Generated:
-  K videos per class uniformly without replacement from the training list. The released subsets of different
-  K are not nested, so each K is an independent draw, from a generator seeded by `(seed, K)`: a K-shot list
-  does not change when other K are added or removed.
+- `fewshot`: `labels.csv` (all classes), `train_{K}shot_seed{s}.txt` per K and seed, `val.txt`. Official:
+  the released `train1_few_shot_{K}.txt` (one draw per K, seed 1), the split-1 test list (SSv2:
+  `validation.txt`) and the full label file. Generated: K videos per class uniformly without replacement from
+  the training list, once per seed. The released subsets of different K are not nested, so each K is an
+  independent draw, from a generator seeded by `(seed, K)`: a K-shot list does not change when other K or
+  seeds are added or removed.
 - `zeroshot`: `split{s}_val.txt` and `split{s}_labels.csv` per split s. HMDB-51/UCF-101 style (official, or
   generated from k-fold lists with `--val-lists`): split s is fold s's test list over all classes.
   Kinetics-600 style (official `ZS_split{s}_K600*`, or generated with `--classes-per-split N`): split s holds
@@ -116,25 +117,35 @@ def _official(protocol: str, dataset: str) -> tuple[str, ...]:
     return OFFICIAL[protocol][dataset]
 
 
+OFFICIAL_FEWSHOT_SEED = 1  # the release ships one K-shot draw per K
+
+
+def fewshot_list(shots: int, seed: int) -> str:
+    """File name of the K-shot training list drawn with `seed`."""
+    return f"train_{shots}shot_seed{seed}.txt"
+
+
 def write_fewshot(
     labels: Path,
     train_list: Path,
     val_list: Path,
     out_dir: Path,
     shots: Sequence[int],
-    seed: int,
+    seeds: Sequence[int],
     resolver: ListResolver | None = None,
 ) -> None:
-    """Generate one K-shot training list per K over all classes, with the full label file and test list."""
+    """Generate one K-shot training list per K and seed over all classes, with the full label file and test
+    list."""
     names, (train, val) = _read(labels, train_list, val_list)
     got = _resolve({"train": (train_list, train), "val": (val_list, val)}, out_dir, resolver)
     check_disjoint(got["train"], train_list, got["val"], val_list)
     subsets = {}
-    for k in shots:
-        try:
-            subsets[f"train_{k}shot.txt"] = few_shot(got["train"], len(names), k, derived_seed(seed, k))
-        except ValueError as err:
-            raise ValueError(f"{train_list}: {err}") from err
+    for seed in seeds:
+        for k in shots:
+            try:
+                subsets[fewshot_list(k, seed)] = few_shot(got["train"], len(names), k, derived_seed(seed, k))
+            except ValueError as err:
+                raise ValueError(f"{train_list}: {err}") from err
     _write(out_dir, {"labels.csv": names}, subsets | {"val.txt": got["val"]})
 
 
@@ -150,7 +161,7 @@ def copy_official_fewshot(
     folder, val_name, label_file = _official("fewshot", dataset)
     names = read_labels(official / "labels" / label_file)
     src = official / "datasets_splits" / folder
-    sources = {f"train_{k}shot.txt": src / f"train1_few_shot_{k}.txt" for k in shots}
+    sources = {fewshot_list(k, OFFICIAL_FEWSHOT_SEED): src / f"train1_few_shot_{k}.txt" for k in shots}
     sources["val.txt"] = src / val_name
     lists = _resolve(
         {name: (path, read_official_list(path, names, by_name)) for name, path in sources.items()},
@@ -158,9 +169,8 @@ def copy_official_fewshot(
         resolver,
     )
     for k in shots:
-        check_disjoint(
-            lists[f"train_{k}shot.txt"], sources[f"train_{k}shot.txt"], lists["val.txt"], src / val_name
-        )
+        name = fewshot_list(k, OFFICIAL_FEWSHOT_SEED)
+        check_disjoint(lists[name], sources[name], lists["val.txt"], src / val_name)
     _write(out_dir, {"labels.csv": names}, lists)
 
 
@@ -263,7 +273,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--splits", type=int_at_least(1), nargs="+", help="zeroshot: split numbers")
     parser.add_argument("--classes-per-split", type=int_at_least(1), help="zeroshot: classes drawn per split")
-    parser.add_argument("--seed", type=int_at_least(0), help="generator seed of K-shot subsets and class draws")
+    parser.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        nargs="+",
+        help="generator seed of K-shot subsets (one list per K and seed) and class draws (exactly one)",
+    )
     add_resolution_args(parser)
     add_policy_args(parser)
     return parser
@@ -292,7 +307,9 @@ def _mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
         parser.error(f"--protocol {args.protocol} ({mode}) needs {', '.join(missing)}")
     if unused:
         parser.error(f"--protocol {args.protocol} ({mode}) does not take {', '.join(unused)}")
-    for dest in ("shots", "splits"):
+    if mode == "class draws" and len(args.seed) != 1:
+        parser.error(f"--protocol zeroshot draws classes with one --seed, got {args.seed}")
+    for dest in ("shots", "splits", "seed"):
         values = getattr(args, dest)
         if values is not None and len(set(values)) != len(values):
             parser.error(f"{_flag(dest)} repeats a value: {values}")
@@ -325,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_zeroshot_folds(args.labels, dict(zip(args.splits, args.val_lists, strict=True)), out, resolver)
     elif mode == "class draws":
         write_zeroshot_classes(
-            args.labels, args.val_list, out, args.splits, args.classes_per_split, args.seed, resolver
+            args.labels, args.val_list, out, args.splits, args.classes_per_split, args.seed[0], resolver
         )
     else:
         write_fullsup(args.labels, args.train_list, args.val_list, out, resolver)

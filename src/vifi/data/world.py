@@ -1,22 +1,27 @@
 """The embedded synthetic world: a vocabulary of coloured shapes and motions, and its renderer.
 
 The demo must make the paper's findings visible, so the world separates what stills can teach (colour,
-shape, position, size) from what only video teaches (motion). Class names are phrases such as "red circle
-moving left", so a CLIP text encoder can read them like real action names.
+shape, position, size, what a blur looks like) from what only video teaches (motion). Class names are phrases
+such as "red circle moving to the left": the words besides the verb ("to the left", "large") are position and
+size words that still captions use too, so the CLIP's text encoder reads them as it reads real action names.
 
 ViFi-CLIP encodes frames independently and averages them over time, so it is blind to frame order. Real
 videos still reveal most actions frame by frame (motion blur, pose), and the world mirrors that split:
-- frames are exposed like a camera's: each is the average of sub-frame renders over an exposure window
-  centred on the frame's time, so a single frame shows a blur streak along a translation, a radial blur on a
-  growing or shrinking object, a rotational one on a spinning object, and nothing on a still object;
+- frames are exposed like a camera's with a slow shutter: each averages the renders of evenly spaced instants
+  over an exposure window centred on the frame's time, so a single frame shows a streak along a translation,
+  a radial blur on a growing or shrinking object, a rotational one on a spinning object, and nothing on a
+  still object;
 - in the `source`, `downstream` and `zeroshot` roles, classes are separable from single-frame evidence
   (appearance and motion blur): a colour-shape pair gets several motions, so stills alone cannot tell its
   classes apart, but never both members of an order pair (`select_classes`);
-- in the `temporal` role (Something-Something v2's), classes differ only by order in time: "moving
-  left"/"moving right", "moving up"/"moving down" and "growing"/"shrinking" are rendered as exact time
-  reversals of each other, blur included (the exposure window is symmetric), so a frame-order-blind model
-  sees the same set of frames for both and is meant to fail.
-The object stays inside the central square of side `height`, which the models keep after their centre crop.
+- in the `temporal` role (Something-Something v2's), classes differ only by order in time: "moving to the
+  left"/"to the right", "to the top"/"to the bottom" and "growing large"/"shrinking small" are rendered as
+  exact time reversals of each other, blur included (the exposure window is symmetric), so a frame-order-blind
+  model sees the same set of frames for both and is meant to fail. As in Something-Something, these classes
+  name no object ("something moving to the left"): each video draws its own, and a short exposure shows
+  sharply where it is in each frame.
+Objects stay near the centre of the central square of side `height`, as a camera frames its subject, so the
+models' crops keep them.
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 MOTIONS: tuple[str, ...] = (
-    "moving left",
-    "moving right",
-    "moving up",
-    "moving down",
-    "growing",
-    "shrinking",
+    "moving to the left",
+    "moving to the right",
+    "moving to the top",
+    "moving to the bottom",
+    "growing large",
+    "shrinking small",
     "rotating",
     "blinking",
     "bouncing",
@@ -52,38 +57,58 @@ ROLES: tuple[str, ...] = ("source", "downstream", "zeroshot", "temporal")
 
 # Each reversed motion is rendered as its forward partner played backwards, which makes the pair
 # indistinguishable without frame order by construction.
-REVERSED: dict[str, str] = {"moving left": "moving right", "moving up": "moving down", "shrinking": "growing"}
+REVERSED: dict[str, str] = {
+    "moving to the left": "moving to the right",
+    "moving to the top": "moving to the bottom",
+    "shrinking small": "growing large",
+}
 TEMPORAL_PAIRS: tuple[tuple[str, str], ...] = tuple((fwd, rev) for rev, fwd in REVERSED.items())
 
-# "left" and "right" also describe positions in still captions; the other words of motions are motion words.
-MOTION_WORDS: frozenset[str] = frozenset(w for m in MOTIONS for w in m.split()) - {"left", "right"}
+# The words that name a motion. The rest of a motion's phrase ("to the left", "large") describes positions and
+# sizes, which still captions use too: the text encoder knows those words, not what the motions look like.
+MOTION_WORDS: frozenset[str] = frozenset(
+    {"moving", "growing", "shrinking", "rotating", "blinking", "bouncing", "staying", "still"}
+)
+# The temporal role's classes name no object (as Something-Something's templates do); each video draws one.
+SOMETHING = "something"
 
 # Bounding radius of each shape as a multiple of its size, for any rotation: keeps the object in the square.
 _EXTENT = {"circle": 0.5, "square": 0.42 * math.sqrt(2), "triangle": 0.62, "cross": math.hypot(0.5, 0.17)}
 _MARGIN_PX = 1.0  # room for the anti-aliased edge
 _BASE_SIZE = (0.25, 0.33)  # object size as a fraction of the height
 _JITTER_DEG = 12.0  # orientation jitter of objects that do not rotate
-_SUBFRAMES = 5  # renders averaged into one frame: enough for a smooth streak at the demo's speeds
-_EXPOSURE = (0.6, 1.0)  # per-video exposure time as a fraction of the frame interval, like a real shutter
+_INSTANTS_PER_FRAME = 3  # rendered instants per frame interval: streaks stay continuous at the demo's speeds
+# Exposure windows as fractions of the clip's duration, drawn per video: long enough in the action roles that
+# one frame's streak is about as long as the object; short for the temporal role's object-agnostic classes.
+_EXPOSURE = (0.65, 0.8)
+_SHORT_EXPOSURE = (0.07, 0.13)
+_CENTRE_JITTER = 0.12  # largest offset of an object's centre (or path's midpoint) from the centre, per side
 
 
 @dataclass(frozen=True)
 class ClassSpec:
-    """One class of the world: a colour, a shape and a motion, named as a natural-language phrase."""
+    """One class of the world: a colour, a shape and a motion, named as a natural-language phrase.
 
-    colour: str
-    shape: str
+    Without colour and shape (both None) the class is a motion of "something": each video draws its object.
+    """
+
+    colour: str | None
+    shape: str | None
     motion: str
 
     def __post_init__(self) -> None:
-        if self.colour not in COLOURS or self.shape not in SHAPES or self.motion not in MOTIONS:
+        anything = self.colour is None and self.shape is None
+        known = anything or (self.colour in COLOURS and self.shape in SHAPES)
+        if not known or self.motion not in MOTIONS:
             raise ValueError(f"unknown class {self.name!r}: colour, shape or motion not in the vocabulary")
-        if not is_valid(self.shape, self.motion):
+        if not anything and not is_valid(self.shape, self.motion):
             raise ValueError(f"invalid class {self.name!r}: the motion is invisible for this shape")
 
     @property
     def name(self) -> str:
-        """The class name as the text encoder reads it, e.g. "red circle moving left"."""
+        """The class name as the text encoder reads it, e.g. "red circle moving to the left"."""
+        if self.colour is None:
+            return f"{SOMETHING} {self.motion}"
         return f"{self.colour} {self.shape} {self.motion}"
 
     @property
@@ -180,21 +205,23 @@ def _spread(total: int, capacities: list[int]) -> list[int] | None:
 
 
 def _select_temporal(count: int, rng: np.random.Generator, exclude: Collection[str]) -> list[ClassSpec]:
-    """Pick `count // 2` (colour, shape, order-pair) combinations; each gives two classes."""
+    """Pick `count // 2` order pairs of "something" classes, forward class first.
+
+    Like Something-Something's templates, the classes name no object: every video draws its own colour and
+    shape, so neither appearance nor colour-changing augmentation says anything about the class.
+    """
     if count < 2 or count % 2:
         raise ValueError(f"role 'temporal' needs an even number of classes (order pairs), got {count}")
     candidates = [
-        (ClassSpec(colour, shape, fwd), ClassSpec(colour, shape, rev))
-        for colour in COLOURS
-        for shape in SHAPES
+        (ClassSpec(None, None, fwd), ClassSpec(None, None, rev))
         for fwd, rev in TEMPORAL_PAIRS
-        if f"{colour} {shape} {fwd}" not in exclude and f"{colour} {shape} {rev}" not in exclude
+        if f"{SOMETHING} {fwd}" not in exclude and f"{SOMETHING} {rev}" not in exclude
     ]
     if count // 2 > len(candidates):
         raise ValueError(
             f"role 'temporal' cannot have {count} classes: only {len(candidates)} order pairs are available"
         )
-    picked = rng.choice(len(candidates), size=count // 2, replace=False)
+    picked = sorted(rng.choice(len(candidates), size=count // 2, replace=False))
     return [spec for i in picked for spec in candidates[i]]
 
 
@@ -203,7 +230,7 @@ def _select_temporal(count: int, rng: np.random.Generator, exclude: Collection[s
 
 @dataclass(frozen=True)
 class _State:
-    """Object state at each rendered instant, each field an array of the same length (pixels and radians)."""
+    """Object geometry at each rendered instant (pixels and radians), and its opacity in each frame."""
 
     cx: np.ndarray
     cy: np.ndarray
@@ -215,7 +242,8 @@ class _State:
 def render_clip(spec: ClassSpec, rng: np.random.Generator, frames: int, height: int, width: int) -> np.ndarray:
     """Render one video of `spec` as uint8 (T, H, W, 3), each frame motion-blurred over its exposure.
 
-    Per-video randomness: background, colour jitter, exposure time, size, start position and speed. A
+    Per-video randomness: the object of a "something" class, background, colour jitter, exposure time, size,
+    start position and speed. A
     reversed motion consumes `rng` exactly as its forward partner does and returns that clip backwards, so
     both classes share one distribution of paths. Since every exposure window is symmetric about its frame's
     time, the backwards clip is also exactly what a camera would record of the reversed motion.
@@ -223,55 +251,68 @@ def render_clip(spec: ClassSpec, rng: np.random.Generator, frames: int, height: 
     _check_canvas(height, width)
     if frames < 2:
         raise ValueError(f"a clip needs at least 2 frames to show motion, got {frames}")
+    colour_name, shape = _appearance(spec, rng)
     background = _background(rng, height, width)
-    colour = _jitter_colour(spec.colour, rng)
-    clock = _exposure_clock(rng, frames)
+    colour = _jitter_colour(colour_name, rng)
+    clock = _exposure_clock(rng, frames, _SHORT_EXPOSURE if spec.colour is None else _EXPOSURE)
     motion = REVERSED.get(spec.motion, spec.motion)
-    state = _MOTION_PATHS[motion](rng, spec.shape, clock, height)
+    state = _MOTION_PATHS[motion](rng, shape, clock, height)
     state = _State(state.cx + (width - height) / 2, state.cy, state.size, state.angle, state.alpha)
-    coverage = _expose(_coverage(spec.shape, state, height, width), frames)
+    coverage = _expose(_coverage(shape, state, height, width), clock) * state.alpha[:, None, None]
     clip = _composite(background, colour, coverage)
     return clip[::-1].copy() if spec.motion in REVERSED else clip
 
 
+def _appearance(spec: ClassSpec, rng: np.random.Generator) -> tuple[str, str]:
+    """The class's colour and shape, or for "something" a colour and a shape drawn for this video."""
+    if spec.colour is not None:
+        return spec.colour, spec.shape
+    shapes = [shape for shape in SHAPES if is_valid(shape, spec.motion)]
+    return list(COLOURS)[rng.integers(len(COLOURS))], shapes[rng.integers(len(shapes))]
+
+
 @dataclass(frozen=True)
 class _Clock:
-    """When a clip's sub-frames are rendered: `_SUBFRAMES` instants per frame, frame-major.
+    """The instants a clip is rendered at and how its frames weigh them.
 
-    `progress` runs from 0 at the first frame's earliest instant to 1 at the last frame's latest, so a path
-    that stays in the square over [0, 1] stays there in every sub-frame; `frame` is each instant's frame.
+    Instants are evenly spaced, `step` per frame interval; `progress` runs from 0 at the first to 1 at the
+    last. Frame `t` averages instants `t * step ... t * step + len(weights) - 1` with `weights`, so
+    neighbouring frames share instants and each instant is rendered once.
     """
 
     progress: np.ndarray
-    frame: np.ndarray
+    weights: np.ndarray
+    step: int
     frames: int
 
 
-def _exposure_clock(rng: np.random.Generator, frames: int) -> _Clock:
-    """Sub-frame instants at the midpoints of equal slices of an exposure window centred on each frame.
+def _exposure_clock(rng: np.random.Generator, frames: int, exposure: tuple[float, float]) -> _Clock:
+    """A clock whose exposure window spans a fraction, drawn from `exposure`, of the clip's duration.
 
-    The offsets are exact negatives of each other (odd integers over an even one, times the exposure), so
-    reversing time maps each frame's instants onto the mirrored frame's. They stay less than half a frame
-    interval from the centre, so no instant reaches the midpoint between two frames, where blinks switch.
+    The window is centred on its frame's time and weighs its instants equally, so reversing time maps each
+    frame's window onto the mirrored frame's: a streak shows the axis of a motion, never its direction.
     """
-    exposure = rng.uniform(*_EXPOSURE)
-    offsets = exposure * np.arange(1 - _SUBFRAMES, _SUBFRAMES, 2) / (2 * _SUBFRAMES)
-    times = (np.arange(frames)[:, None] + offsets).ravel()
-    progress = (times - offsets[0]) / (frames - 1 + 2 * offsets[-1])
-    return _Clock(progress, np.repeat(np.arange(frames), _SUBFRAMES), frames)
+    span = max(1, round(rng.uniform(*exposure) * (frames - 1) * _INSTANTS_PER_FRAME))
+    count = (frames - 1) * _INSTANTS_PER_FRAME + span
+    progress = np.arange(count) / max(count - 1, 1)
+    return _Clock(progress, _box(span), _INSTANTS_PER_FRAME, frames)
 
 
-def _expose(coverage: np.ndarray, frames: int) -> np.ndarray:
-    """Average the sub-frame coverages (T * K, H, W) of each frame into (T, H, W).
+def _box(span: int) -> np.ndarray:
+    """Equal weights for `span` instants: a shutter open over the whole window."""
+    return np.full(span, 1.0 / span, dtype=np.float32)
 
-    Compositing is linear in coverage, so this equals averaging the sub-frame images before rounding. The
-    sum runs over explicit slices, in one fixed order, so its rounding never depends on the CPU.
+
+def _expose(coverage: np.ndarray, clock: _Clock) -> np.ndarray:
+    """Weigh the instants' coverages (N, H, W) into each frame's exposure, (T, H, W).
+
+    Compositing is linear in coverage, so this equals averaging the instants' images before rounding. The sum
+    runs over explicit slices, in one fixed order, so its rounding never depends on the CPU.
     """
-    sub = coverage.reshape(frames, _SUBFRAMES, *coverage.shape[1:])
-    total = sub[:, 0].copy()
-    for k in range(1, _SUBFRAMES):
-        total += sub[:, k]
-    total /= _SUBFRAMES
+    stop = (clock.frames - 1) * clock.step + 1
+    total = clock.weights[0] * coverage[0 : stop : clock.step]
+    for k in range(1, len(clock.weights)):
+        total += clock.weights[k] * coverage[k : k + stop : clock.step]
     return total
 
 
@@ -281,7 +322,9 @@ def render_still(
     """Render one still (H, W, 3) uint8 and an appearance-only caption (never a motion word).
 
     The caption mentions position and size only when the image was drawn to match them, so the
-    image-pretraining stand-in learns true statements about appearance.
+    image-pretraining stand-in learns true statements about appearance. Like web photos, half the stills are
+    blurred (sideways, vertically, radially or by a spin) and their captions say so: the CLIP learns what a
+    blur looks like, never which motion makes it.
     """
     _check_canvas(height, width)
     if colour not in COLOURS or shape not in SHAPES:
@@ -289,19 +332,38 @@ def render_still(
     template = _STILL_TEMPLATES[rng.integers(len(_STILL_TEMPLATES))]
     size_word = str(rng.choice(list(_STILL_SIZES))) if "{size}" in template else None
     position = str(rng.choice(list(_STILL_POSITIONS))) if "{position}" in template else None
+    blur = _STILL_BLURS[rng.integers(len(_STILL_BLURS))] if rng.uniform() < _STILL_BLURRED else None
     size = rng.uniform(*_STILL_SIZES.get(size_word, (0.2, 0.36))) * height
-    reach = (_EXTENT[shape] * size + _MARGIN_PX) / height
+    sweep = rng.uniform(0.2, 0.5) * height if blur else 0.0
+    largest = size * (1.3 if blur == "radially blurred" else 1.0)
+    reach = (_EXTENT[shape] * largest + _MARGIN_PX + sweep / 2) / height
     x_range, y_range = _STILL_POSITIONS.get(position, ((0.0, 1.0), (0.0, 1.0)))
     cx = _uniform_within(rng, x_range, reach) * height + (width - height) / 2
     cy = _uniform_within(rng, y_range, reach) * height
     angle = math.radians(rng.uniform(-_JITTER_DEG, _JITTER_DEG))
-    state = _State(*(np.array([v], dtype=np.float32) for v in (cx, cy, size, angle, 1.0)))
+    offsets = np.linspace(-0.5, 0.5, _STILL_INSTANTS, dtype=np.float32)
+    fields = {"cx": cx, "cy": cy, "size": size, "angle": angle}
+    if blur == "horizontally blurred":
+        fields["cx"] = cx + sweep * offsets
+    elif blur == "vertically blurred":
+        fields["cy"] = cy + sweep * offsets
+    elif blur == "radially blurred":
+        fields["size"] = size * (1.0 + 0.6 * offsets)
+    elif blur == "spin-blurred":
+        fields["angle"] = angle + math.radians(rng.uniform(40.0, 90.0)) * offsets
+    clock = _Clock(np.zeros(_STILL_INSTANTS), _box(_STILL_INSTANTS), 1, 1)
+    state = _state(clock, **fields)
     background = _background(rng, height, width)
-    image = _composite(background, _jitter_colour(colour, rng), _coverage(shape, state, height, width))[0]
-    caption = template.format(colour=colour, shape=shape, size=size_word, position=position)
+    coverage = _expose(_coverage(shape, state, height, width), clock)
+    image = _composite(background, _jitter_colour(colour, rng), coverage)[0]
+    colour_words = f"{blur} {colour}" if blur else colour
+    caption = template.format(colour=colour_words, shape=shape, size=size_word, position=position)
     return image, caption
 
 
+_STILL_BLURRED = 0.5  # share of stills showing a blur, always named in the caption
+_STILL_BLURS = ("horizontally blurred", "vertically blurred", "radially blurred", "spin-blurred")
+_STILL_INSTANTS = 15  # instants averaged into a blurred still
 _STILL_TEMPLATES = (
     "{colour} {shape}",
     "a {colour} {shape}",
@@ -348,6 +410,11 @@ def _free_range(shape: str, size: float, side: int) -> tuple[float, float]:
     return reach, side - reach
 
 
+def _near_centre(rng: np.random.Generator, lo: float, hi: float, side: int) -> float:
+    """A coordinate within `_CENTRE_JITTER` of the square's centre, clamped to [lo, hi]."""
+    return min(max(side / 2 + rng.uniform(-_CENTRE_JITTER, _CENTRE_JITTER) * side, lo), hi)
+
+
 def _jitter_angle(rng: np.random.Generator) -> float:
     return math.radians(rng.uniform(-_JITTER_DEG, _JITTER_DEG))
 
@@ -371,21 +438,23 @@ def _state(
     def expand(value: _Field) -> np.ndarray:
         return value if isinstance(value, np.ndarray) else _constant(value, clock)
 
-    return _State(expand(cx), expand(cy), expand(size), expand(angle), expand(alpha))
+    opacity = alpha if isinstance(alpha, np.ndarray) else np.full(clock.frames, alpha, dtype=np.float32)
+    return _State(expand(cx), expand(cy), expand(size), expand(angle), opacity)
 
 
 def _travel(rng: np.random.Generator, shape: str, clock: _Clock, side: int, vertical: bool) -> _State:
-    """Straight motion towards +x (right) or +y (down), random start and speed.
+    """Straight motion towards +x (right) or +y (down) through the centre, random offset and speed.
 
-    The object sweeps 48-62% of the square (less only where a large object has no room), so that even at 8
-    frames and the longest exposure its centre moves over 40% of the side between the first and last frame.
+    The object sweeps 60-75% of the square (less only where a large object has no room). A frame's exposure
+    covers most of the sweep, so each frame shows a streak about as long as the object, and the streak's
+    centre still moves about a third of the side (over 30%) from the first frame to the last.
     """
     size = _base_size(rng, side)
     lo, hi = _free_range(shape, size, side)
     room = hi - lo
-    distance = min(rng.uniform(0.48, 0.62) * side, room)
-    start = lo + rng.uniform(0.0, room - distance)  # not uniform(lo, hi - distance): may round below lo
-    across = rng.uniform(lo, hi)
+    distance = min(rng.uniform(0.6, 0.75) * side, room)
+    start = _near_centre(rng, lo + distance / 2, hi - distance / 2, side) - distance / 2
+    across = _near_centre(rng, lo, hi, side)
     along = _ramp(start, start + distance, clock)
     angle = _jitter_angle(rng)
     if vertical:
@@ -402,30 +471,31 @@ def _move_down(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -
 
 
 def _grow(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _State:
-    """Size ramps from 12-16% to 36-42% of the side: more than doubling, clearly visible."""
-    small, large = rng.uniform(0.12, 0.16) * side, rng.uniform(0.36, 0.42) * side
+    """Size ramps from 6-10% to 50-56% of the side: fast enough that each frame shows a radial blur."""
+    small, large = rng.uniform(0.06, 0.1) * side, rng.uniform(0.5, 0.56) * side
     lo, hi = _free_range(shape, large, side)
-    cx, cy = rng.uniform(lo, hi), rng.uniform(lo, hi)
+    cx, cy = _near_centre(rng, lo, hi, side), _near_centre(rng, lo, hi, side)
     angle = _jitter_angle(rng)
     return _state(clock, cx=cx, cy=cy, size=_ramp(small, large, clock), angle=angle)
 
 
 def _rotate(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _State:
-    """Rotation by 45-80 degrees in either direction: under the 90-degree symmetry of squares and crosses."""
+    """Rotation by 180-270 degrees in either direction: a frame's exposure smears the corners by tens of
+    degrees, while the shape stays recognisable at the object's core."""
     size = _base_size(rng, side)
     lo, hi = _free_range(shape, size, side)
-    cx, cy = rng.uniform(lo, hi), rng.uniform(lo, hi)
+    cx, cy = _near_centre(rng, lo, hi, side), _near_centre(rng, lo, hi, side)
     start = rng.uniform(0.0, 2 * math.pi)
-    turn = math.radians(rng.uniform(45.0, 80.0)) * rng.choice([-1.0, 1.0])
+    turn = math.radians(rng.uniform(180.0, 270.0)) * rng.choice([-1.0, 1.0])
     return _state(clock, cx=cx, cy=cy, size=size, angle=_ramp(start, start + turn, clock))
 
 
 def _blink(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _State:
-    """On/off with a half-period of a fifth to a quarter of the clip, switching between exposures.
+    """On/off with a half-period of a fifth to a quarter of the clip, one state per frame.
 
     At most a quarter, so every clip shows the object both present and absent; at least a fifth, so that
-    models sampling every 2nd or 4th frame do not alias the blinking into a still or empty clip. Switching
-    between exposures keeps every frame fully on or off, like a light that changes while the shutter is shut.
+    models sampling every 2nd or 4th frame do not alias the blinking into a still or empty clip. Every frame
+    is fully on or off (opacity is per frame, not per instant): a frame with nothing in it is the evidence.
     """
     state = _still(rng, shape, clock, side)
     frames = clock.frames
@@ -435,17 +505,18 @@ def _blink(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _S
     alpha = (((np.arange(frames) + phase) // half) % 2 == 0).astype(np.float32)
     if alpha.min() == alpha.max():  # clips shorter than 4 frames: force one change
         alpha[-1] = 1.0 - alpha[0]
-    return _State(state.cx, state.cy, state.size, state.angle, alpha[clock.frame])
+    return _State(state.cx, state.cy, state.size, state.angle, alpha)
 
 
 def _bounce(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _State:
-    """Vertical bounces off a floor, 1-2 bounces per clip, with random height and phase."""
+    """Vertical bounces off a floor around the centre, 1.5-2.5 bounces per clip, random height and phase: fast,
+    so each frame shows a long vertical streak."""
     size = _base_size(rng, side)
     lo, hi = _free_range(shape, size, side)
-    cx = rng.uniform(lo, hi)
-    floor = rng.uniform(lo + 0.6 * (hi - lo), hi)
-    lift = rng.uniform(0.5, 1.0) * (floor - lo)
-    bounces, phase = rng.uniform(1.0, 2.0), rng.uniform(0.0, 1.0)
+    cx = _near_centre(rng, lo, hi, side)
+    lift = min(rng.uniform(0.35, 0.55) * side, hi - lo)
+    floor = _near_centre(rng, lo + lift / 2, hi - lift / 2, side) + lift / 2
+    bounces, phase = rng.uniform(1.5, 2.5), rng.uniform(0.0, 1.0)
     heights = [abs(math.sin(math.pi * (bounces * float(t) + phase))) for t in clock.progress]
     cy = (floor - lift * np.array(heights)).astype(np.float32)
     return _state(clock, cx=cx, cy=cy, size=size, angle=_jitter_angle(rng))
@@ -454,14 +525,14 @@ def _bounce(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _
 def _still(rng: np.random.Generator, shape: str, clock: _Clock, side: int) -> _State:
     size = _base_size(rng, side)
     lo, hi = _free_range(shape, size, side)
-    cx, cy = rng.uniform(lo, hi), rng.uniform(lo, hi)
+    cx, cy = _near_centre(rng, lo, hi, side), _near_centre(rng, lo, hi, side)
     return _state(clock, cx=cx, cy=cy, size=size, angle=_jitter_angle(rng))
 
 
 _MOTION_PATHS: dict[str, Callable[[np.random.Generator, str, _Clock, int], _State]] = {
-    "moving right": _move_right,
-    "moving down": _move_down,
-    "growing": _grow,
+    "moving to the right": _move_right,
+    "moving to the bottom": _move_down,
+    "growing large": _grow,
     "rotating": _rotate,
     "blinking": _blink,
     "bouncing": _bounce,
@@ -516,12 +587,12 @@ def _composite(background: np.ndarray, colour: np.ndarray, coverage: np.ndarray)
 def _coverage(shape: str, state: _State, height: int, width: int) -> np.ndarray:
     """Anti-aliased object coverage (N, H, W) in [0, 1] at each of the state's N instants."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
-    cx, cy, size, alpha = (v[:, None, None] for v in (state.cx, state.cy, state.size, state.alpha))
+    cx, cy, size = (v[:, None, None] for v in (state.cx, state.cy, state.size))
     dx, dy = xs - cx, ys - cy
     cos, sin = _per_instant(math.cos, state.angle), _per_instant(math.sin, state.angle)
     u, v = cos * dx + sin * dy, cos * dy - sin * dx
     distance = _SDF[shape](u, v, size)
-    return np.minimum(np.maximum(0.5 - distance, 0.0), 1.0) * alpha
+    return np.minimum(np.maximum(0.5 - distance, 0.0), 1.0)
 
 
 def _per_instant(function: Callable[[float], float], values: np.ndarray) -> np.ndarray:

@@ -1,12 +1,13 @@
 """Collect per-run `metrics.json` files into one table per protocol (METHODS §5.2).
 
 Every evaluated run writes `results/runs/<protocol>/<dataset>/<method>/<run>/metrics.json`, where `<run>` is
-`seed<k>` (base-to-novel, training subset k), `<K>shot` (few-shot) or `main` (zero-shot, fully supervised).
+`seed<k>` (base-to-novel, training subset k), `<K>shot-seed<s>` (few-shot, K-shot draw s) or `main` (zero-shot,
+fully supervised).
 Each protocol's table has one row per:
 
 - base2novel: (dataset, method), with base and novel top-1 mean/std over the seeds and the HM of the means;
 - zeroshot: (target dataset, method), with the top-1 of each split and their mean/std;
-- fewshot: (dataset, method, K), with the run's top-1 and top-5;
+- fewshot: (dataset, method, K), with top-1 and top-5 averaged over the K-shot draws (seeds);
 - fullsup: (dataset, method), with top-1, top-5 and the clips x crops views they were measured on.
 
 Every value comes with its 95% confidence interval (`<column>_lo`, `<column>_hi`), bootstrapped from the
@@ -194,15 +195,15 @@ def _zeroshot_row(runs: pd.DataFrame) -> dict[str, Any]:
 
 
 def _fewshot_row(runs: pd.DataFrame) -> dict[str, Any]:
-    """One run per K: its accuracy on the test list, with no averaging (METHODS §5.2)."""
-    run = _only(runs)
-    top = {k: run[f"val_{k}"] for k in TOPK}
+    """Per K, the accuracy on the test list averaged over the K-shot draws (the paper has one draw per K)."""
+    runs = runs.sort_values("draw")
     return {
-        "dataset": run["dataset"],
-        "method": run["method"],
-        "shots": run["shots"],
-        **top,
-        "runs": [run["path"]],
+        "dataset": runs["dataset"].iloc[0],
+        "method": runs["method"].iloc[0],
+        "shots": runs["shots"].iloc[0],
+        **{k: float(runs[f"val_{k}"].mean()) for k in TOPK},
+        "n_seeds": len(runs),
+        "runs": list(runs["path"]),
     }
 
 
@@ -215,6 +216,11 @@ def _split_units(runs: pd.DataFrame) -> Units:
     """Zero-shot: a unit per test split of the row's one run, each its own list of videos."""
     run = _only(runs)
     return {name: (run["predictions"][name],) for name in run["sets"]}
+
+
+def _draw_units(runs: pd.DataFrame) -> Units:
+    """Few-shot: a unit per K-shot draw, set val."""
+    return {run.draw: (run.predictions["val"],) for run in runs.itertuples()}
 
 
 def _run_units(runs: pd.DataFrame) -> Units:
@@ -272,15 +278,15 @@ PROTOCOL: Mapping[str, Protocol] = {
         ),
     ),
     "fewshot": Protocol(
-        run_form="<K>shot",
-        run_pattern=r"([1-9]\d*)shot",
+        run_form="<K>shot-seed<s>",
+        run_pattern=r"([1-9]\d*)shot-seed(?P<draw>\d+)",
         key="shots",
         sets=_fixed("val"),
         index=("dataset", "method", "shots"),
         row=_fewshot_row,
-        columns=("dataset", "method", "shots", *TOPK, "runs"),
+        columns=("dataset", "method", "shots", *TOPK, "n_seeds", "runs"),
         summary={k: k for k in TOPK},
-        units=_run_units,
+        units=_draw_units,
         estimates=TOPK_ESTIMATES,
     ),
     "fullsup": Protocol(
@@ -315,6 +321,7 @@ def _identity(data: dict[str, Any], protocol: str, path: Path) -> dict[str, Any]
         raise MetricsError(f"{path}: 'run' must be {spec.run_form} for {protocol}, got {row['run']!r}")
     if spec.key is not None:
         row[spec.key] = int(match[1]) if match[1] else 0
+    row |= {name: int(value) for name, value in match.groupdict().items()}
     return row
 
 
