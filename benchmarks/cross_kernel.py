@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 from demo import clone, clone_env
+from demo_sanity import all_checks
 from harness import RESULTS, write_results
 
 KEYS = ("protocol", "dataset", "method", "shots", "set", "split")
@@ -98,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         (Path(tmp) / other).mkdir()
         a, b = clone(Path(tmp) / "default"), clone(Path(tmp) / other)
         walls = {"default": run(a, args.cores, None), other: run(b, args.cores, other)}
+        sanity = {"default": all_checks(a), other: all_checks(b)}
         result = {"kernels": ["default", other], "wall_s": walls, **compare(a, b)}
+    result["sanity"] = {kernels: [vars(check) for check in checks] for kernels, checks in sanity.items()}
+    for kernels, checks in sanity.items():
+        print(f"sanity targets under {kernels} kernels (demo wall {walls[kernels]:.0f} s):")
+        for check in checks:
+            print(f"  {check.line()}")
     print(f"{result['numbers']} numbers, {result['identical_numbers']} identical; "
           f"largest difference {result['max_abs_difference']:.3f} points")  # fmt: skip
     for key, value in result["largest"].items():

@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socketserver
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class TinyDims:
+    """The demo CLIP's sizes, read from its open_clip config, so shape tests follow the config."""
+
+    width: int  # vision and text residual width
+    heads: int  # vision heads
+    head_width: int
+    joint: int  # joint embedding space
+
+    @classmethod
+    def load(cls) -> TinyDims:
+        cfg = json.loads((ROOT / "src/vifi/models/configs/vifi-tiny.json").read_text())
+        vision = cfg["vision_cfg"]
+        if vision["width"] != cfg["text_cfg"]["width"]:
+            raise ValueError("vifi-tiny.json: the shape tests assume equal vision and text widths")
+        return cls(
+            vision["width"], vision["width"] // vision["head_width"], vision["head_width"], cfg["embed_dim"]
+        )
+
+
+TINY = TinyDims.load()
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import tiny_world, with_released_flags
+from tests.conftest import TINY, tiny_world, with_released_flags
 from vifi.data.annotations import Item, read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
@@ -54,7 +54,7 @@ def test_embeddings_are_unit_rows_of_each_listed_video_in_order(store: dict, tmp
     emb = load_embeddings(out)
     items = read_list(store["list"])
     assert len(items) == 8
-    assert emb.vectors.shape == (8, 128) and emb.vectors.dtype == np.float32
+    assert emb.vectors.shape == (8, TINY.joint) and emb.vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, rtol=1e-5)
     assert emb.labels.tolist() == [item.label for item in items]
     assert emb.keys == tuple(item.path for item in items)
@@ -77,7 +77,7 @@ def test_max_videos_keeps_an_even_spread_over_the_list(store: dict, tmp_path: Pa
     items = read_list(store["list"])
     picked = [items[i] for i in (0, 2, 5, 7)]  # linspace(0, 7, 4) rounded
     assert emb.keys == tuple(item.path for item in picked)
-    assert emb.labels.tolist() == [item.label for item in picked] and emb.vectors.shape == (4, 128)
+    assert emb.labels.tolist() == [item.label for item in picked] and emb.vectors.shape == (4, TINY.joint)
 
 
 def test_spread_takes_every_class_of_a_sorted_list() -> None:

@@ -26,6 +26,7 @@ def fewshot_table() -> pd.DataFrame:
             "shots": k,
             "top1": 10 * i + 5 * j + k,
             "top5": 90.0,
+            "n_seeds": 1,
             "runs": [f"{d}/{m}/{k}"],
         }
         for i, d in enumerate(("hmdb51", "ucf101"))

@@ -38,9 +38,9 @@ RUNS = {
         ("ucf101", "text", "main"): {"split1": 50.0, "split2": 50.0},
     },
     "fewshot": {
-        ("ucf101", "vifi", "2shot"): {"val": 40.0},
-        ("ucf101", "vifi", "8shot"): {"val": 60.0},
-        ("ucf101", "prompt", "2shot"): {"val": 40.0},
+        ("ucf101", "vifi", "2shot-seed1"): {"val": 40.0},
+        ("ucf101", "vifi", "8shot-seed1"): {"val": 60.0},
+        ("ucf101", "prompt", "2shot-seed1"): {"val": 40.0},
     },
     "fullsup": {
         ("ssv2", "vifi", "main"): {"val": 40.0},

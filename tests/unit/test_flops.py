@@ -7,18 +7,19 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import TINY
 from vifi.flops import count_flops, forward_flops, main, measure, meta_model, train_flops
 from vifi.models.evl import EVLConfig, OpenVocabEVL
 from vifi.models.factory import ModelSpec, PromptSettings
 from vifi.models.pretrained import build_clip
 from vifi.models.vificlip import VideoCLIP
 
-ARCH = "vifi-tiny"  # 32 px, patch 8: 16 patches + CLS; width 128, 4 blocks, joint space 128
+ARCH = "vifi-tiny"  # 32 px, patch 8: 16 patches + CLS; 4 blocks; widths in TINY
 TINY_PROMPTS = PromptSettings(n_ctx_vision=4, n_ctx_text=4, depth_vision=2, depth_text=2)
 
 
 def _inputs(frames: int, classes: int = 3, device: str = "meta") -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.zeros(1, frames, 3, 32, 32, device=device), torch.zeros(classes, 128, device=device)
+    return torch.zeros(1, frames, 3, 32, 32, device=device), torch.zeros(classes, TINY.joint, device=device)
 
 
 def test_a_linear_layer_counts_two_flops_per_multiply_add():
@@ -37,7 +38,7 @@ def test_evl_costs_its_backbone_per_frame_plus_a_decoder():
     projection (EVL reads the residual stream), the q/k re-projection `backbone_features` does for each
     decoder block, the decoder, and the query's projection into the joint space plus the logits."""
     frames, classes, layers = 4, 3, 2
-    width, tokens, joint = 128, 17, 128
+    width, tokens, joint = TINY.width, 17, TINY.joint
     model = meta_model(ModelSpec("evl", ARCH, frames, evl_layers=layers))
     video, text = _inputs(frames, classes)
     total = forward_flops(model, video, text)

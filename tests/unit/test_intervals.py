@@ -154,8 +154,8 @@ def test_malformed_per_video_file_is_named(tmp_path: Path, content: str, message
 
 def test_aggregate_carries_an_interval_per_value(tmp_path: Path) -> None:
     paths = [
-        write_metrics(tmp_path, "fewshot", "ucf101", "vifi", "2shot", {"val": (100.0, 100.0)}),
-        write_metrics(tmp_path, "fewshot", "ucf101", "vifi", "8shot", {"val": (50.0, 90.0)}),
+        write_metrics(tmp_path, "fewshot", "ucf101", "vifi", "2shot-seed1", {"val": (100.0, 100.0)}),
+        write_metrics(tmp_path, "fewshot", "ucf101", "vifi", "8shot-seed1", {"val": (50.0, 90.0)}),
     ]
     table = aggregate_runs("fewshot", load_runs(paths, "fewshot"))
     perfect, half = table.iloc[0], table.iloc[1]

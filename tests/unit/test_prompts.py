@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.conftest import TINY
 from vifi.models.pretrained import WeightsError, build_clip, read_state_dict, save_weights
 from vifi.models.prompts import PLACEHOLDER, PromptedCLIP, load_prompted_weights, prompt_parameter_count
 from vifi.models.vificlip import VideoCLIP
@@ -66,7 +67,9 @@ def test_only_prompts_train_and_their_count_follows_the_formula(n_v, n_t, d_v, d
     model = tiny(n_v, n_t, d_v, d_t)
     params = trainable(model)
     assert all(name.startswith("clip.prompts.") for name in params)
-    assert sum(p.numel() for p in params.values()) == prompt_parameter_count(128, 128, n_v, n_t, d_v, d_t)
+    assert sum(p.numel() for p in params.values()) == prompt_parameter_count(
+        TINY.width, TINY.width, n_v, n_t, d_v, d_t
+    )
     assert not model.clip.logit_scale.requires_grad and not model.clip.token_embedding.weight.requires_grad
     assert model.text_trains == (n_t > 0)
 
@@ -181,7 +184,7 @@ def test_shapes_for_video_input():
         text = model.encode_text(model.tokenize(NOVEL))
         video = model.encode_video(torch.randn(2, 5, 3, 32, 32))
         logits = model(torch.randn(2, 5, 3, 32, 32), text)
-    assert text.shape == (3, 128) and video.shape == (2, 128) and logits.shape == (2, 3)
+    assert text.shape == (3, TINY.joint) and video.shape == (2, TINY.joint) and logits.shape == (2, 3)
 
 
 def test_novel_classes_after_training_on_base_survive_a_checkpoint_round_trip(tmp_path):
@@ -195,7 +198,7 @@ def test_novel_classes_after_training_on_base_survive_a_checkpoint_round_trip(tm
     with torch.no_grad():
         novel = model.encode_text(model.tokenize(NOVEL))
         torch.testing.assert_close(reloaded.encode_text(reloaded.tokenize(NOVEL)), novel)
-    assert novel.shape == (3, 128) and not torch.allclose(novel, untrained)
+    assert novel.shape == (3, TINY.joint) and not torch.allclose(novel, untrained)
 
 
 def test_bridge_checkpoint_loads_with_only_the_prompt_keys_missing(tmp_path):

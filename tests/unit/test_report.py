@@ -127,7 +127,7 @@ def zeroshot_paths(tmp_path: Path) -> list[Path]:
 @pytest.fixture
 def fewshot_paths(tmp_path: Path) -> list[Path]:
     return [
-        write_metrics(tmp_path, "fewshot", ds, m, f"{k}shot", {"val": top})
+        write_metrics(tmp_path, "fewshot", ds, m, f"{k}shot-seed1", {"val": top})
         for (ds, m), per_k in FEWSHOT.items()
         for k, top in per_k.items()
     ]
@@ -234,7 +234,18 @@ def test_fewshot_one_row_per_shot_count_in_numeric_order(fewshot_paths: list[Pat
         (75.0, 95.0),
         (90.0, 99.0),
     ]
-    assert [Path(p).parent.name for (p,) in table["runs"]] == ["2shot", "2shot", "2shot", "8shot", "16shot"]
+    assert [Path(p).parent.name for (p,) in table["runs"]] == [f"{k}shot-seed1" for k in (2, 2, 2, 8, 16)]
+
+
+def test_fewshot_averages_the_k_shot_draws_and_counts_them(tmp_path: Path) -> None:
+    draws = {3: (80.0, 100.0), 1: (60.0, 90.0)}  # written out of order
+    paths = [
+        write_metrics(tmp_path, "fewshot", "ucf101", "vifi", f"8shot-seed{s}", {"val": t})
+        for s, t in draws.items()
+    ]
+    row = aggregate_runs("fewshot", load_runs(paths, "fewshot")).iloc[0]
+    assert (row["top1"], row["top5"], row["n_seeds"]) == (70.0, 95.0, 2)
+    assert [Path(p).parent.name for p in row["runs"]] == ["8shot-seed1", "8shot-seed3"]
 
 
 def test_fullsup_keeps_views_with_the_accuracies(fullsup_paths: list[Path]) -> None:
@@ -306,7 +317,7 @@ def test_out_of_range_accuracy_is_rejected(tmp_path: Path) -> None:
     ("protocol", "run", "sets"),
     [
         ("base2novel", "seed1", ("base", "novel")),
-        ("fewshot", "8shot", ("val",)),
+        ("fewshot", "8shot-seed1", ("val",)),
         ("zeroshot", "main", ("split1",)),
     ],
 )

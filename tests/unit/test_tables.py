@@ -165,8 +165,8 @@ def write_csvs(results: Path) -> dict[str, Path]:
             for ds, m, mean, std, n in ZEROSHOT
         ],
         "fewshot": [
-            {"dataset": ds, "method": m, "shots": k, "top1": top1, "top5": 99.0}
-            | {"runs": run_files(results, "fewshot", ds, m, [f"{k}shot"])}
+            {"dataset": ds, "method": m, "shots": k, "top1": top1, "top5": 99.0, "n_seeds": 1}
+            | {"runs": run_files(results, "fewshot", ds, m, [f"{k}shot-seed1"])}
             for ds, m, k, top1 in FEWSHOT
         ],
         "fullsup": [
@@ -535,7 +535,17 @@ def test_cli_ci_switch(csvs: dict[str, Path], results: Path) -> None:
 def test_tables_need_the_confidence_intervals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = tmp_path / "fewshot.csv"
     pd.DataFrame(
-        [{"dataset": "ucf101", "method": "vifi", "shots": 2, "top1": 1.0, "top5": 2.0, "runs": "[]"}]
+        [
+            {
+                "dataset": "ucf101",
+                "method": "vifi",
+                "shots": 2,
+                "top1": 1.0,
+                "top5": 2.0,
+                "n_seeds": 1,
+                "runs": "[]",
+            }
+        ]
     ).to_csv(old, index=False)
     assert tables.main(cli_args("fewshot", [old], tmp_path / "tables")) == 1
     assert f"{old}: missing columns top1_lo, top1_hi, top5_lo, top5_hi" in capsys.readouterr().err

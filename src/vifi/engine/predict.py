@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"open_clip architecture of the checkpoint, or {OPENAI_ARCH!r}: the one an OpenAI-format file has",
     )
     p.add_argument("--method", choices=METHODS, default="vifi", help="what was fine-tuned; sets the prompt")
-    p.add_argument("--num-frames", type=int_at_least(1), default=8, help="frames sampled per video")
+    p.add_argument("--num-frames", type=int_at_least(1), default=4, help="frames sampled per video")
     p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
     p.add_argument("--top-k", type=int_at_least(1), default=5, help="classes shown per video")
     p.add_argument("--json", action="store_true", help="print one JSON list of records instead of tables")
