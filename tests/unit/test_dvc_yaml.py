@@ -66,3 +66,22 @@ def test_dvc_plots_show_draws_each_plot(tmp_path: Path) -> None:
     fewshot = shown["few-shot top-1 vs K"][0]["content"]
     assert fewshot["encoding"]["color"]["field"] == "method" and fewshot["encoding"]["x"]["field"] == "shots"
     assert [(r["shots"], r["top1"]) for r in fewshot["data"]["values"]] == [("2", "29.2"), ("8", "25.0")]
+
+
+def _has_key(params: dict, dotted: str) -> bool:
+    node = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def test_stage_params_name_keys_of_params_yaml_and_cover_every_section() -> None:
+    """A renamed key leaves DVC tracking nothing (`fewshot.seed` once `fewshot.seeds` replaced it), and a new
+    section no stage lists would change results without `dvc repro` noticing."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tracked = {key: name for name, stage in DVC["stages"].items() for key in stage.get("params", [])}
+    assert [key for key in tracked if not _has_key(params, key)] == []
+    covered = {key.split(".")[0] for key in tracked}
+    assert sorted(set(params) - covered) == []
