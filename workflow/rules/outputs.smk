@@ -44,7 +44,10 @@ def audit_cases():
         for metrics in run_metrics(protocol):
             run = os.path.dirname(metrics)
             dataset = run.split("/")[3]
-            cases += [(run, name, labels, dataset) for name, _, labels in eval_sets(protocol, dataset)]
+            cases += [
+                (run, name, labels, dataset)
+                for name, _, labels in eval_sets(protocol, dataset)
+            ]
     return cases
 
 
