@@ -47,6 +47,11 @@ class Check:
     bound: str
     passed: bool
 
+    def __post_init__(self) -> None:
+        # pandas hands back numpy scalars; the record is JSON, which takes only Python's own
+        object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "passed", bool(self.passed))
+
     def line(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.value:.1f} ({self.bound})"
 
