@@ -177,8 +177,9 @@ node_idle() {
 }
 
 stop() {
+    [[ -d "$DIR" ]] && DIR=$(cd "$DIR" && pwd)
     if [[ -f "$DIR/pids/slurmctld" ]] && kill -0 "$(<"$DIR/pids/slurmctld")" 2>/dev/null; then
-        SLURM_CONF=$DIR/slurm.conf timeout 10 scancel --full --cluster="$CLUSTER" --user=root 2>/dev/null || true
+        SLURM_CONF=$DIR/slurm.conf timeout 10 scancel --user=root 2>/dev/null || true
     fi
     for name in "${DAEMONS[@]}"; do
         local file=$DIR/pids/$name pid
