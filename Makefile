@@ -18,13 +18,13 @@ $(STAMP): pyproject.toml $(LOCK)
 setup: $(STAMP)
 
 # Debian packages (scripts/system-deps.sh): installed when missing and run as root with apt-get, as in CI;
-# otherwise only listed, and the paper PDF is left out and the browser and TeX tests skip.
+# otherwise only listed, and the paper PDF is left out and the browser, TeX and SLURM tests skip.
 demo: setup
 	bash scripts/system-deps.sh tex
 	snakemake --cores all
 
 test: setup
-	bash scripts/system-deps.sh tex browser
+	bash scripts/system-deps.sh tex browser slurm
 	pytest -q
 
 # Performance benchmarks (not tests): each prints ratios measured side by side in one run and writes

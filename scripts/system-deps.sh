@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages behind two optional parts of the project:
+# Install the Debian packages behind optional parts of the project:
 #   tex      latexmk and a minimal TeX Live (booktabs, graphicx) to build paper/main.pdf;
-#   browser  headless Chromium, for the test that renders results/index.html.
-# Usage: scripts/system-deps.sh [tex] [browser]   (both when none is named)
+#   browser  headless Chromium, for the test that renders results/index.html;
+#   slurm    SLURM with accounting (slurmdbd on MariaDB) and munge, for the tests that start a one-node
+#            cluster (scripts/slurm-local.sh, tests/integration/test_slurm.py).
+# Usage: scripts/system-deps.sh [tex] [browser] [slurm]   (tex and browser when none is named)
 #
 # Only packages that are missing are installed, and only by root with apt-get; anyone else is told what to
 # install and the script exits 0: the paper rule is then left out of the default target and the tests that
@@ -19,6 +21,7 @@ fi
 declare -A PACKAGES_OF=(
     [tex]="latexmk texlive-latex-base texlive-latex-recommended"
     [browser]="chromium fonts-dejavu-core"
+    [slurm]="slurmctld slurmd slurm-client slurmdbd munge mariadb-server"
 )
 
 wanted=()

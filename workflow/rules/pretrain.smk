@@ -15,7 +15,7 @@ rule pretrain:
         "logs/benchmarks/pretrain/{arch}.tsv"
     conda:
         "../envs/vifi.yaml"
-    threads: workflow.cores
+    threads: every_core()
     resources:
         gpu=1,
     params:

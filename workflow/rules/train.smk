@@ -22,6 +22,7 @@ rule train:
     resources:
         gpu=1,
         workers=loader_workers,
+        resume_interval=config["train"]["resume_interval"],
     params:
         model=lambda wc: model_flags(wc.protocol, wc.method),
         recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
@@ -31,7 +32,7 @@ rule train:
         " python -m vifi train --frames {input.frames:q} --train-list {input.train_list:q}"
         " --labels {input.labels:q} --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.recipe}"
-        " --threads {threads} --workers {resources.workers}"
+        " --threads {threads} --workers {resources.workers} --resume-interval {resources.resume_interval}"
         " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 
 
