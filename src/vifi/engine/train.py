@@ -104,19 +104,35 @@ def seed_step(seed: int, rank: int, epoch: int, step: int) -> None:
 
 
 class ClassifyStep(nn.Module):
-    """Text features plus logits in one forward, so DDP sees (and synchronises) every trainable parameter."""
+    """Text features plus logits in one forward, so DDP sees (and synchronises) every trainable parameter.
 
-    def __init__(self, model: nn.Module, tokens: torch.Tensor) -> None:
+    When the text tower trains under several processes, each encodes only its `1/world` of the class prompts
+    and the features are all-gathered with their gradients (`distributed.gather_rows`): the text FLOPs per
+    process fall by the world size, while the logits and, after DDP's averaging, the gradients stay those of
+    every process encoding every prompt.
+    """
+
+    def __init__(self, model: nn.Module, tokens: torch.Tensor, world: distributed.World | None = None) -> None:
         super().__init__()
         self.model = model
+        self.world = world if world is not None and world.size > 1 else None
         self.register_buffer("tokens", tokens, persistent=False)
         with torch.no_grad():
             frozen = None if model.text_trains else model.encode_text(tokens)
         self.register_buffer("frozen_text", frozen, persistent=False)
 
+    def text_features(self) -> torch.Tensor:
+        """`(K, D)` features of all class prompts: cached when frozen, else encoded (sharded under DDP)."""
+        if self.frozen_text is not None:
+            return self.frozen_text
+        if self.world is None:
+            return self.model.encode_text(self.tokens)
+        # The shard is cut here, not stored: DDP broadcasts rank 0's buffers to every rank before each forward.
+        shard = self.model.encode_text(distributed.shard_rows(self.tokens, self.world))
+        return distributed.gather_rows(shard, len(self.tokens), self.world)
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        text = self.model.encode_text(self.tokens) if self.frozen_text is None else self.frozen_text
-        return self.model(clips, text)
+        return self.model(clips, self.text_features())
 
 
 def train_transform(args: argparse.Namespace, input_size: int):
@@ -211,7 +227,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         min_lr_ratio=args.min_lr_ratio,
     )
     mix, loss_fn = ClipMixup(args, len(classnames)), criterion(args)
-    step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device))
+    step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device), world)
     net = DDP(step_module) if world.size > 1 else step_module
 
     resume_path = args.out.with_name(args.out.name + ".resume")
