@@ -322,3 +322,22 @@ def test_device_augment_jitters_each_frame_with_its_own_draw() -> None:
     batch = default_collate([device(jitter_test_frames(4, 48, 64)) for _ in range(2)])
     swapped = {**batch, "order": batch["order"].flip(0), "factors": batch["factors"].flip(0)}
     assert not torch.equal(DeviceAugment()(batch), DeviceAugment()(swapped))
+
+
+def test_hue_shift_matches_torchvision_within_one_grey_level() -> None:
+    """The closed-form hue shift against `F.adjust_hue` frame by frame, on random colours, grey pixels (no hue)
+    and saturated primaries, with factors over the whole jitter range and its ends: at most one grey level,
+    on at most 1e-4 of the values (truncation after float rounding)."""
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (9, 3, 64, 64), dtype=torch.uint8, generator=generator)
+    frames[:, :, :8] = frames[:, :1, :8]  # grey rows
+    frames[:, :, -1, :3] = torch.eye(3, dtype=torch.uint8).mul(255)  # a red, a green and a blue pixel
+    factors = torch.linspace(-0.5, 0.5, len(frames), dtype=torch.float64)
+    expected = torch.stack(
+        [v2.functional.adjust_hue(f, float(h)) for f, h in zip(frames, factors, strict=True)]
+    )
+    out = transforms._hue(frames, factors.view(-1, 1, 1, 1))
+    difference = (out.int() - expected.int()).abs()
+    assert int(difference.max()) <= 1
+    assert float((difference > 0).float().mean()) <= 1e-4
+    assert not torch.equal(out[1], frames[1]), "a non-zero factor must shift the hue"

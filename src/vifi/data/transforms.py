@@ -8,7 +8,7 @@ seeding that `DataLoader` does for each worker applies.
 
 Resizes inside the transforms are bilinear without antialiasing, as `mmcv.imresize` (cv2 `INTER_LINEAR`)
 does. Colour jitter and grayscale run on tensors rather than PIL images; their rounding can differ from
-PIL's by a grey level.
+PIL's by a grey level, and the hue shift's from torchvision's tensor op by one level on about 1e-5 of values.
 
 `EVLTrainTransform` is the comparison system's training augmentation (§7.2). Its RandAugment runs on PIL
 images through timm, which draws from python's `random` and numpy; those draws are seeded from torch's RNG,
@@ -27,7 +27,7 @@ from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from torchvision.transforms import RandomResizedCrop, v2
 from torchvision.transforms.v2 import functional as F
-from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_grayscale_image, _rgb_to_hsv
+from torchvision.transforms.v2.functional._color import _rgb_to_grayscale_image
 
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
 IMAGENET_STD_255 = (58.395, 57.12, 57.375)
@@ -157,12 +157,37 @@ def _saturation(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return _blend(clip, _grey(clip), factor)
 
 
+# Added to the hue in sextants to give each output channel's position on the hue circle: red, green, blue.
+HUE_SEXTANT_OFFSETS = (5.0, 3.0, 1.0)
+# torchvision's float -> uint8 conversion: scale by 256 - 1e-3 and truncate.
+TO_UINT8 = (256 - 1e-3) / 255
+
+
 def _hue(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """`F.adjust_hue` with one factor per frame, through torchvision's own batched RGB <-> HSV conversions."""
-    hue, saturation, value = _rgb_to_hsv(F.to_dtype(clip, torch.float32, scale=True)).unbind(dim=-3)
-    hue = hue.add_(factor.float().view(-1, 1, 1)).remainder_(1.0)
-    rgb = _hsv_to_rgb(torch.stack((hue, saturation, value), dim=-3))
-    return F.to_dtype(rgb, torch.uint8, scale=True)
+    """`F.adjust_hue` with one factor per frame, in a closed form with half of torchvision's passes.
+
+    torchvision converts to HSV and back through a one-hot gather over the six sextants. With value v = max,
+    chroma c = max - min and the shifted hue h in sextants, each channel is `v - c * clamp(min(k, 4 - k), 0, 1)`
+    with `k = (h + n) mod 6`, n = 5, 3, 1 for red, green, blue: the same maths, so the output equals
+    torchvision's up to float rounding before the truncation to uint8 (one grey level, on about 1e-5 of the
+    values, `test_transforms`).
+    """
+    rgb = clip.float()
+    red, green, blue = rgb.unbind(dim=-3)
+    value = rgb.amax(dim=-3)
+    chroma = value - rgb.amin(dim=-3)
+    # Grey pixels (no chroma) get hue 0, as in torchvision; dividing them by 1 keeps NaNs out.
+    divisor = torch.where(chroma > 0, chroma, 1.0).mul_(6)
+    turns = torch.where(
+        value == red,
+        green - blue,
+        torch.where(value == green, blue - red + 2 * chroma, red - green + 4 * chroma),
+    )
+    hue = turns.div_(divisor).add_(factor.float().view(-1, 1, 1)).remainder_(1.0).mul_(6)
+    offsets = torch.tensor(HUE_SEXTANT_OFFSETS, device=clip.device).view(3, 1, 1)
+    k = (hue.unsqueeze(-3) + offsets).remainder_(6.0)
+    weight = torch.minimum(k, 4 - k).clamp_(0, 1)
+    return (value.unsqueeze(-3) - chroma.unsqueeze(-3) * weight).mul_(TO_UINT8).to(torch.uint8)
 
 
 # Indexed as `v2.ColorJitter`'s `fn_idx` indexes them; each name is also the name of the op's factor.
@@ -197,7 +222,8 @@ class ClipColorJitter:
     Frame after frame, the op order and the four factors are drawn by `v2.ColorJitter.make_params` itself, so a
     seeded run draws what a per-frame loop over `v2.ColorJitter` draws. torchvision's functional ops take one
     factor per call, so the ops above repeat their arithmetic with a factor per frame, and each runs at once on
-    the frames that `jitter_schedule` groups. Every op works frame by frame, so the output equals the loop's.
+    the frames that `jitter_schedule` groups. Every op works frame by frame, so the output equals the loop's, up
+    to `_hue`'s rounding.
     The draws and their application are separate steps, so that `DeviceAugment` can apply draws made here.
     """
 
