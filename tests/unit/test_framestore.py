@@ -144,6 +144,17 @@ def test_random_access_equals_rows_of_full_read(raw_shard: Path) -> None:
         store.read("a/v1.MP4", [FRAMES])
 
 
+def test_jpeg_reads_in_the_order_asked_without_and_with_repeats(video_root: Path, tmp_path: Path) -> None:
+    """A read of increasing indices returns the decoded frames without a reordering copy; any other order, with
+    or without repeats, still comes back in the order asked."""
+    extract_shard(video_root, ["a/v1.MP4"], tmp_path / "j.vff", short_side=HEIGHT, progress=False)
+    store = FrameStore([tmp_path / "j.vff"])
+    full = store.read("a/v1.MP4", range(FRAMES))
+    assert full.flags.c_contiguous
+    for indices in ([15, 3, 0, 7], [15, 3, 3, 0, 7], [0, 3, 7, 15]):
+        np.testing.assert_array_equal(store.read("a/v1.MP4", indices), full[indices])
+
+
 def test_jpeg_round_trip_psnr_and_resize(video_root: Path, tmp_path: Path) -> None:
     keys = ["a/v0.mp4"]
     extract_shard(video_root, keys, tmp_path / "q.vff", short_side=HEIGHT, quality=90, progress=False)

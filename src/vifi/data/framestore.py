@@ -551,6 +551,8 @@ class FrameStore:
         fd = self._fd(entry.shard)
         blobs = [self._pread(fd, int(sizes[i]), int(starts[i]), key) for i in unique]
         frames = self._decode(blobs, entry)
+        if np.array_equal(inverse, np.arange(len(wanted))):  # increasing, each once (training clips): no copy
+            return frames
         return frames[inverse]
 
     def _entry(self, key: str) -> _Entry:
@@ -583,7 +585,9 @@ class FrameStore:
             return np.stack([np.frombuffer(b, dtype=np.uint8).reshape(shape) for b in blobs])
         tensors = [torch.frombuffer(b, dtype=torch.uint8) for b in blobs]
         decoded = torchvision.io.decode_jpeg(tensors, mode=torchvision.io.ImageReadMode.RGB)
-        return torch.stack(decoded).permute(0, 2, 3, 1).numpy()
+        # Each decoded frame is a (3, H, W) view of (H, W, 3) memory: stacking the (H, W, 3) views is a plain
+        # copy, where stacking the views themselves would transpose every pixel (and `read`'s caller back).
+        return torch.stack([frame.permute(1, 2, 0) for frame in decoded]).numpy()
 
 
 def build_parser() -> argparse.ArgumentParser:
