@@ -273,10 +273,10 @@ class ClipColorJitter:
 class TrainTransform:
     """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale.
 
-    With `on_device`, the transform stops after the crop's resize and returns the uint8 clip with the draws of
-    the photometric steps (flip, jitter, grayscale), which `DeviceAugment` applies to whole batches where the
-    model runs: loader workers then only read, decode and crop. The draws come from the same stream in the same
-    order either way, so both paths give the same clips.
+    With `on_device`, the transform stops after the crop's resize and returns the uint8 clip, channels last,
+    with the draws of the photometric steps (flip, jitter, grayscale), which `DeviceAugment` applies to whole
+    batches where the model runs: loader workers then only read, decode and crop. The draws come from the same
+    stream in the same order either way, so both paths give the same clips.
     """
 
     def __init__(
@@ -328,7 +328,9 @@ class TrainTransform:
             order = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.int64)
             factors = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.float64)
         return {
-            "clip": clip,
+            # (T, H, W, 3): the layout the crop's resize leaves in memory, so collating it copies without
+            # transposing; `DeviceAugment` views it as (T, 3, H, W) again.
+            "clip": clip.permute(0, 2, 3, 1),
             "flip": torch.tensor(flip),
             "jitter": torch.tensor(jitter),
             "order": order,
@@ -353,8 +355,8 @@ class DeviceAugment:
         self.normalize = Normalize(mean, std)
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """float32 `(B, T, 3, H, W)` clips from the uint8 `batch["clip"]` and its draws."""
-        clips = batch["clip"]
+        """float32 `(B, T, 3, H, W)` clips from the uint8 `(B, T, H, W, 3)` `batch["clip"]` and its draws."""
+        clips = batch["clip"].permute(0, 1, 4, 2, 3)
         b, t = clips.shape[:2]
         frames = torch.where(batch["flip"].view(b, 1, 1, 1, 1), clips.flip(-1), clips).flatten(0, 1)
         jittered = batch["jitter"].repeat_interleave(t)
