@@ -2,9 +2,10 @@
 
 extract_storage (frame-store size and extraction speed), loader (training-clip loading against decord),
 eval_text_cache (class-prompt features encoded once against per forward), train_step (step options,
-memory, FLOP/s) and gpu_step (the anchor-like GPU step against ours; on CPU with the tiny model). They run
-one after another in this process, each on one torch thread (on CPU); in full they take several minutes each,
-with `--quick` seconds each. `--only` picks some of them.
+memory, FLOP/s), gpu_step (the anchor-like GPU step against ours; on CPU with the tiny model), store_scale
+(a Kinetics-size frame store's open time and memory) and decoders (extraction decoders per codec family).
+They run one after another in this process, each on one torch thread (on CPU); in full they take several
+minutes each, with `--quick` seconds each. `--only` picks some of them.
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--out DIR] [--only NAME ...]
 """
@@ -16,7 +17,15 @@ from collections.abc import Sequence
 
 from harness import build_parser
 
-BENCHMARKS = ("extract_storage", "loader", "eval_text_cache", "train_step", "gpu_step")
+BENCHMARKS = (
+    "extract_storage",
+    "loader",
+    "eval_text_cache",
+    "train_step",
+    "gpu_step",
+    "store_scale",
+    "decoders",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
