@@ -41,7 +41,7 @@ FAMILIES = {
     "h264-mp4": (".mp4", "libx264", 640, 360, {}),
     "vp9-webm": (".webm", "libvpx-vp9", 427, 240, {}),
 }
-REPEATS, QUICK_REPEATS = 3, 1
+REPEATS, QUICK_REPEATS = 7, 1
 
 
 def encode(path: Path, codec: str, width: int, height: int, seconds: float, options: dict[str, str]) -> None:

@@ -151,13 +151,15 @@ def train_transform(args: argparse.Namespace, input_size: int):
     )
 
 
-def device_augment(args: argparse.Namespace):
+def device_augment(args: argparse.Namespace) -> DeviceAugment | None:
     """The photometric half of the paper's augmentation, run on each batch where the model runs, or None
     when the loader workers run all of it (`--no-device-augment`)."""
     return DeviceAugment(*NORMALIZATION[args.normalize]) if args.device_augment else None
 
 
-def to_device(clips: torch.Tensor | dict[str, torch.Tensor], device: torch.device, augment) -> torch.Tensor:
+def to_device(
+    clips: torch.Tensor | dict[str, torch.Tensor], device: torch.device, augment: DeviceAugment | None
+) -> torch.Tensor:
     """A loader batch on `device`, augmented there when the workers left the photometric steps to it."""
     if augment is None:
         return clips.to(device)
