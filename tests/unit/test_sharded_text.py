@@ -6,9 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.conftest import ROOT, tool_env
+from vifi.engine import distributed
 
 WORLD = 2
 # float32: a shard encodes fewer rows per matmul and the gathered gradients are summed in another order, so
@@ -58,3 +60,18 @@ def test_sharded_text_step_equals_the_unsharded_step_under_torchrun_gloo(tmp_pat
                 **WEIGHT_TOL,
                 msg=f"rank {rank} weight {name}",
             )
+
+
+@pytest.mark.parametrize(("classes", "world"), [(400, 8), (5, 2), (3, 8), (7, 3)])
+def test_shards_cover_every_prompt_once_in_rank_order(classes: int, world: int) -> None:
+    """Concatenated in rank order and cut to K rows, the shards are the prompts themselves, padded with copies
+    of the last one to equal shapes (all_gather's requirement) when K is no multiple of the world size."""
+    rows = torch.arange(classes * 2).view(classes, 2)
+    shards = [
+        distributed.shard_rows(rows, distributed.World(rank, world, torch.device("cpu")))
+        for rank in range(world)
+    ]
+    assert len({len(shard) for shard in shards}) == 1 and len(shards[0]) == -(-classes // world)
+    gathered = torch.cat(shards)
+    assert torch.equal(gathered[:classes], rows)
+    assert (gathered[classes:] == rows[-1]).all()
