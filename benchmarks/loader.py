@@ -4,11 +4,14 @@ Compared, side by side in one run, clips/s per core at 8 and 32 frames, 224 crop
 
 - ours, as `vifi train` builds it: `ClipDataset` over a frame-store shard (`extract_shard`, short side 256,
   every frame kept) -> segment sampling (METHODS §4.2) -> `TrainTransform(224)` (§4.3) -> `DataLoader` collate;
+- ours with `--device-augment`: the same, but the workers stop after the crop's resize and collate uint8 clips
+  with their photometric draws; `DeviceAugment` (flip, per-frame jitter, grayscale, normalise) runs where the
+  model runs, so it is timed apart (on one CPU core here; a GPU is not measured);
 - the papers': in every epoch the video file is read into memory and opened with
   `decord.VideoReader(num_threads=1)` (§4.1), the same sampler's indices come from `get_batch`, then the same
   `TrainTransform` and collate.
 
-Both load in the main process (`num_workers=0`) with one torch thread, so a rate is what one core, i.e. one
+All load in the main process (`num_workers=0`) with one torch thread, so a rate is what one core, i.e. one
 loader worker, delivers; they alternate batch by batch. Also measured: the read stage alone (frame-store read
 and JPEG decode against decord's decode), where our time goes (read, augmentation without colour jitter, the
 per-frame colour jitter, collate) and the functions a profile of our loader spends most time in.
