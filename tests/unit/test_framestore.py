@@ -406,6 +406,13 @@ def test_not_a_shard_is_rejected(tmp_path: Path) -> None:
         FrameStore([tmp_path / "x.vff"])
 
 
+def test_shard_cut_inside_its_index_tables_is_rejected_by_name(raw_shard: Path, tmp_path: Path) -> None:
+    _, payload_start = read_index(raw_shard)
+    (tmp_path / "cut.vff").write_bytes(raw_shard.read_bytes()[: payload_start - 5])
+    with pytest.raises(framestore.ShardFormatError, match=r"cut\.vff: truncated index tables"):
+        FrameStore([tmp_path / "cut.vff"])
+
+
 def test_store_pickles_and_reads_after_unpickling(raw_shard: Path) -> None:
     """A loader worker gets the store without its memory-mapped frame tables and maps them itself: the pickle
     stays small whatever the store's size (here 48 frames' tables, 384 bytes, must not be in it)."""

@@ -121,6 +121,11 @@ def read_tables(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Tables, i
     index, end = _header(path)
     if index["format"] < TABLES_FORMAT:
         return index, _tables_from_json(index["videos"]), end
+    payload = end + _tables_bytes(index)
+    if path.stat().st_size < payload:
+        raise ShardFormatError(
+            f"{path}: truncated index tables ({path.stat().st_size} bytes, {payload} expected)"
+        )
     videos = np.fromfile(path, dtype=VIDEO_DTYPE, count=len(index["videos"]) * len(VIDEO_COLUMNS), offset=end)
     start = end + videos.nbytes
     frames = index["frames"]
