@@ -127,15 +127,12 @@ def read_tables(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Tables, i
             f"{path}: truncated index tables ({path.stat().st_size} bytes, {payload} expected)"
         )
     videos = np.fromfile(path, dtype=VIDEO_DTYPE, count=len(index["videos"]) * len(VIDEO_COLUMNS), offset=end)
-    start = end + videos.nbytes
     frames = index["frames"]
-    table = np.memmap(path, dtype=FRAME_DTYPE, mode="r", offset=start, shape=(2, frames)) if frames else None
-    sizes, kept = (table[0], table[1]) if table is not None else (np.empty(0, FRAME_DTYPE),) * 2
-    return (
-        index,
-        Tables(index["videos"], videos.reshape(-1, len(VIDEO_COLUMNS)), sizes, kept),
-        start + 2 * frames * FRAME_DTYPE.itemsize,
-    )
+    if frames:
+        sizes, kept = np.memmap(path, FRAME_DTYPE, mode="r", offset=end + videos.nbytes, shape=(2, frames))
+    else:  # mmap cannot map zero bytes
+        sizes = kept = np.empty(0, FRAME_DTYPE)
+    return index, Tables(index["videos"], videos.reshape(-1, len(VIDEO_COLUMNS)), sizes, kept), payload
 
 
 def _tables_from_json(videos: dict[str, Any]) -> Tables:
