@@ -28,9 +28,10 @@ test: setup
 	pytest -q
 
 # Performance benchmarks (not tests): each prints ratios measured side by side in one run and writes
-# results/benchmarks/<name>.json. About 45 minutes on 2 cores, three runs of the demo included.
+# results/benchmarks/<name>.json. About an hour on 2 cores, three runs of the demo included.
 bench: setup
 	python benchmarks/run_all.py
+	python benchmarks/gpu_hours.py
 	python benchmarks/dag.py
 	python benchmarks/demo.py
 	python benchmarks/cross_kernel.py

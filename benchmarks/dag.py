@@ -7,6 +7,12 @@ plan names is created empty (directory outputs as folders), `snakemake --touch` 
 does, and the timed `snakemake -n` must then find nothing to do. Each is timed `--repeat` times and the best
 is reported, as machine noise only ever adds. The target is 5 s each; the printed ratio is seconds / target.
 
+Then how the dry run grows with the grid, timed in turn from the same scratch copy: the demo grid
+(params.yaml), the paper grid, and a wider one, the paper grid with few-shot over 4 datasets and all 6 methods
+(`WIDE`: 4 datasets x 3 seeds x 6 methods in base-to-novel, 4 datasets x 4 K x 6 methods in few-shot). It
+prints jobs and seconds per grid, the cost per added job from the demo to the wide grid and the fixed cost
+(workflow parsing, imports) that it implies.
+
     .venv/bin/python benchmarks/dag.py [--repeat 3] [--quick] [--out DIR]
 """
 
@@ -20,12 +26,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import build_parser, write_results
+import yaml
+from harness import build_parser, in_turn, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 5.0
 DIRECTORY_RULES = frozenset({"synthesize", "download"})  # rules whose output is a directory()
 PAPER = ["--configfile", "workflow/configs/paper.yaml"]
+WIDE_CONFIG = "wide.yaml"
+WIDE_METHODS = ["vanilla", "image", "text", "vifi", "prompt", "evl"]
+WIDE = {"fewshot": {"datasets": ["hmdb51", "ucf101", "ssv2", "k600"], "shots": [2, 4, 8, 16]}}
+GRIDS = {"demo": [], "paper": PAPER, "wide": [*PAPER, WIDE_CONFIG]}
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -94,6 +105,46 @@ def measure(repeat: int) -> dict[str, float | int]:
     return {"jobs": jobs, "outputs": files, "dry_run_s": dry_s, "noop_rerun_s": noop_s, "target_s": TARGET_S}
 
 
+def write_wide(workdir: Path) -> None:
+    """The wide grid's overlay on the paper config: few-shot over 4 datasets and every method."""
+    paper = yaml.safe_load((workdir / PAPER[1]).read_text())
+    fewshot = {**paper["fewshot"], **WIDE["fewshot"], "methods": WIDE_METHODS}
+    (workdir / WIDE_CONFIG).write_text(yaml.safe_dump({"fewshot": fewshot}))
+
+
+def grid_growth(repeat: int) -> dict[str, dict[str, float]]:
+    """Jobs and best dry-run seconds of each grid in `GRIDS`, timed in turn in one scratch copy."""
+    with tempfile.TemporaryDirectory(prefix="vifi-dag-") as tmp:
+        workdir = scratch_copy(Path(tmp))
+        write_wide(workdir)
+        times: dict[str, list[float]] = {name: [] for name in GRIDS}
+        jobs: dict[str, int] = {}
+        for name in in_turn(list(GRIDS), repeat):
+            start = time.perf_counter()
+            out = snakemake(workdir, "-n", *GRIDS[name], "--quiet", "rules")
+            times[name].append(time.perf_counter() - start)
+            jobs[name] = job_count(out.stdout + out.stderr)
+    return {name: {"jobs": jobs[name], "dry_run_s": min(times[name])} for name in GRIDS}
+
+
+def report_growth(growth: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Print each grid's dry run and return the ratios to the demo grid's."""
+    demo, wide = growth["demo"], growth["wide"]
+    print("\nsnakemake -n by grid (best of the runs, in turn):")
+    ratios = {}
+    for name, row in growth.items():
+        print(
+            f"  {name:>6}: {row['jobs']:>6} jobs {row['dry_run_s']:6.2f} s; x demo: "
+            f"{row['jobs'] / demo['jobs']:.1f} jobs, {row['dry_run_s'] / demo['dry_run_s']:.2f} time"
+        )
+        if name != "demo":
+            ratios[f"{name}_dry_run_over_demo"] = row["dry_run_s"] / demo["dry_run_s"]
+    per_job = (wide["dry_run_s"] - demo["dry_run_s"]) / (wide["jobs"] - demo["jobs"])
+    fixed = demo["dry_run_s"] - per_job * demo["jobs"]
+    print(f"  {1e3 * per_job:.1f} ms per added job, over a fixed {fixed:.1f} s")
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
@@ -104,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"paper grid: {result['jobs']} jobs, {result['outputs']} outputs; target {TARGET_S:.0f} s each")
     for name, key in (("snakemake -n from nothing", "dry_run"), ("no-op rerun", "noop_rerun")):
         print(f"{name:26s} {result[key + '_s']:6.2f} s = {ratios[key + '_over_target']:.2f} x target")
-    write_results(args.out, "dag", ratios, result)
+    growth = grid_growth(1 if args.quick else args.repeat)
+    ratios |= report_growth(growth)
+    write_results(args.out, "dag", ratios, {**result, "grids": growth})
     return 0
 
 

@@ -246,6 +246,23 @@ def print_checks(costs: dict[ModelSpec, ViewCost]) -> None:
     )
 
 
+def print_text_sharding(costs: dict[ModelSpec, ViewCost], classes: int = 400) -> None:
+    """Text FLOPs per GPU per mini-batch when DDP ranks share the class prompts (`ClassifyStep` under torchrun):
+    each encodes ceil(K / world) prompts, forward and backward, instead of all K."""
+    print(f"\nText tower sharded across ranks, ViFi-CLIP, {classes} class prompts, {MINI_BATCH} clips per GPU:")
+    for frames in (16, 32):
+        cost = costs[ModelSpec("vifi", ARCH, frames)]
+        video = MINI_BATCH * cost.train
+        full = classes * cost.text_train
+        for world in (4, 8):
+            shard = -(-classes // world) * cost.text_train
+            print(
+                f"  {frames} frames, world {world}: text {full / 1e12:.2f} -> {shard / 1e12:.2f} TFLOP per GPU "
+                f"per step ({full / shard:.0f}x less); step {(video + full) / 1e12:.2f} -> "
+                f"{(video + shard) / 1e12:.2f} TFLOP ({(video + full) / (video + shard):.2f}x less)"
+            )
+
+
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # takes no options but --help
     jobs = zero_shot() + base_to_novel() + few_shot() + fully_supervised()
@@ -269,6 +286,7 @@ def main() -> None:
         print("\nPer protocol:")
         print(totals.to_string())
     print_checks(costs)
+    print_text_sharding(costs)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@ Compared, side by side in one run, clips/s per core at 8 and 32 frames, 224 crop
 
 - ours, as `vifi train` builds it: `ClipDataset` over a frame-store shard (`extract_shard`, short side 256,
   every frame kept) -> segment sampling (METHODS §4.2) -> `TrainTransform(224)` (§4.3) -> `DataLoader` collate;
+- ours with `--device-augment`: the same, but the workers stop after the crop's resize and collate uint8 clips
+  with their photometric draws; `DeviceAugment` (flip, per-frame jitter, grayscale, normalise) runs where the
+  model runs, so it is timed apart (on one CPU core here; a GPU is not measured);
 - the papers': in every epoch the video file is read into memory and opened with
   `decord.VideoReader(num_threads=1)` (§4.1), the same sampler's indices come from `get_batch`, then the same
   `TrainTransform` and collate.
 
-Both load in the main process (`num_workers=0`) with one torch thread, so a rate is what one core, i.e. one
+All load in the main process (`num_workers=0`) with one torch thread, so a rate is what one core, i.e. one
 loader worker, delivers; they alternate batch by batch. Also measured: the read stage alone (frame-store read
 and JPEG decode against decord's decode), where our time goes (read, augmentation without colour jitter, the
 per-frame colour jitter, collate) and the functions a profile of our loader spends most time in.
@@ -51,7 +54,7 @@ from vifi.data.annotations import Item
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore, extract_shard
 from vifi.data.sampling import train_indices
-from vifi.data.transforms import TrainTransform
+from vifi.data.transforms import DeviceAugment, TrainTransform
 from vifi.flops import meta_model, train_flops
 from vifi.models.factory import ModelSpec
 
@@ -66,6 +69,7 @@ WORKERS = (1, 4, 8, 16)
 SEED = 1024
 TOP_FUNCTIONS = 6
 PROFILED_BATCHES = 3
+AUGMENT_REPEATS = 5
 
 
 class DecordClips(Dataset):
@@ -120,14 +124,24 @@ def batches(loader: DataLoader) -> Iterator[object]:
 
 
 def clip_rates(paths: list[Path], store: FrameStore, frames: int, timed: int) -> dict[str, float]:
-    """Clips/s of both paths, timing their batches `in_turn` after one warm-up batch each."""
+    """Clips/s of the three paths, timing their batches `in_turn` after one warm-up batch each.
+
+    "ours, device aug" is the loader of `vifi train --device-augment`: the workers read, decode and crop; the
+    batch's photometric steps (`DeviceAugment`) run where the model runs and are timed apart, in
+    `device_augment_seconds`.
+    """
     transform = TrainTransform(INPUT_SIZE)
     items = [Item(p.name, 0) for p in paths]
-    ours = ClipDataset(store, items, frames, transform, train=True, seed=SEED)
-    theirs = DecordClips(paths, frames, transform)
+    datasets = {
+        "ours": ClipDataset(store, items, frames, transform, train=True, seed=SEED),
+        "ours, device aug": ClipDataset(
+            store, items, frames, TrainTransform(INPUT_SIZE, on_device=True), train=True, seed=SEED
+        ),
+        "decord": DecordClips(paths, frames, transform),
+    }
     streams = {
         name: batches(DataLoader(ds, batch_size=MINI_BATCH, shuffle=True, drop_last=True, num_workers=0))
-        for name, ds in (("ours", ours), ("decord", theirs))
+        for name, ds in datasets.items()
     }
     times: dict[str, list[float]] = {name: [] for name in streams}
     for stream in streams.values():
@@ -135,6 +149,18 @@ def clip_rates(paths: list[Path], store: FrameStore, frames: int, timed: int) ->
     for name in in_turn(list(streams), timed):
         times[name].append(elapsed(next, streams[name]))
     return {name: MINI_BATCH / statistics.median(ts) for name, ts in times.items()}
+
+
+def device_augment_seconds(paths: list[Path], store: FrameStore, frames: int, repeats: int) -> float:
+    """Median seconds per clip of `DeviceAugment` on a CPU batch of `MINI_BATCH` clips (one torch thread):
+    what the device-augmentation step costs when the device is a CPU core; a GPU is not measured here."""
+    items = [Item(p.name, 0) for p in paths[:MINI_BATCH]]
+    dataset = ClipDataset(
+        store, items, frames, TrainTransform(INPUT_SIZE, on_device=True), train=True, seed=SEED
+    )
+    batch = default_collate([dataset[i][0] for i in range(len(items))])
+    augment = DeviceAugment()
+    return statistics.median(elapsed(augment, batch) for _ in range(repeats)) / MINI_BATCH
 
 
 def stage_seconds(paths: list[Path], store: FrameStore, frames: int, clips: int) -> dict[str, float]:
@@ -186,19 +212,26 @@ def gpu_step() -> tuple[float, float]:
     return flops, flops / SUSTAINED
 
 
-def report_rates(frames: int, rates: dict[str, float], stages: dict[str, float]) -> None:
+def report_rates(frames: int, rates: dict[str, float], stages: dict[str, float], augment: float) -> None:
+    ours, device, decord = rates["ours"], rates["ours, device aug"], rates["decord"]
     print(
-        f"\n{frames} frames x {INPUT_SIZE}: ours {rates['ours']:.2f} clips/s, decord {rates['decord']:.2f} "
-        f"clips/s per core -> ours / decord = {rates['ours'] / rates['decord']:.2f}x (target >= 10x)"
+        f"\n{frames} frames x {INPUT_SIZE}, clips/s per core: ours {ours:.2f}, ours with device augmentation "
+        f"{device:.2f}, decord {decord:.2f}\n  ours / decord = {ours / decord:.2f}x; "
+        f"ours with device augmentation / decord = {device / decord:.2f}x (target >= 10x)"
     )
     read, decode = stages["read"], stages["decord decode"]
     print(
         f"  read stage alone: frame store {1e3 * read:.1f} ms, decord {1e3 * decode:.1f} ms per clip -> "
-        f"{decode / read:.2f}x"
+        f"{decode / read:.2f}x\n  read bound: {1 / read:.1f} clips/s per core = {1 / read / decord:.2f}x "
+        f"decord; the device-augmentation loader reaches {device * read:.0%} of it"
     )
-    ours = {k: v for k, v in stages.items() if k != "decord decode"}
-    shares = ", ".join(f"{k} {1e3 * v:.1f} ms ({v / sum(ours.values()):.0%})" for k, v in ours.items())
-    print(f"  our clip, by stage: {shares}")
+    shares = {k: v for k, v in stages.items() if k != "decord decode"}
+    listed = ", ".join(f"{k} {1e3 * v:.1f} ms ({v / sum(shares.values()):.0%})" for k, v in shares.items())
+    print(f"  our clip, by stage: {listed}")
+    print(
+        f"  device augmentation (flip, jitter, grayscale, normalise) of a batch on one CPU core: "
+        f"{1e3 * augment:.1f} ms per clip"
+    )
 
 
 def report_feed(rates: dict[str, float], flops: float, step: float) -> dict[str, object]:
@@ -214,8 +247,12 @@ def report_feed(rates: dict[str, float], flops: float, step: float) -> dict[str,
     needed = {name: math.ceil(demand / rate) for name, rate in rates.items()}
     print("  loader supply / GPU demand, by workers (cores) per GPU:")
     for n in WORKERS:
-        print(f"    {n:>2} workers: ours {feed['ours'][n]:.2f}, decord {feed['decord'][n]:.2f}")
-    print(f"  workers to keep one GPU busy: ours {needed['ours']}, decord {needed['decord']}")
+        print(f"    {n:>2} workers: " + ", ".join(f"{name} {feed[name][n]:.2f}" for name in rates))
+    print(
+        "  workers (cores) to keep one GPU busy: "
+        + ", ".join(f"{name} {needed[name]}" for name in rates)
+        + " (target <= 2 with device augmentation)"
+    )
     return {
         "step_flops": flops,
         "step_seconds": step,
@@ -239,10 +276,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         for frames in FRAMES:
             rates = clip_rates(paths, store, frames, 1 if quick else BATCHES[frames])
             stages = stage_seconds(paths, store, frames, 1 if quick else CLIPS_STAGED)
-            report_rates(frames, rates, stages)
+            augment = device_augment_seconds(paths, store, frames, 1 if quick else AUGMENT_REPEATS)
+            report_rates(frames, rates, stages, augment)
             ratios[f"ours_over_decord_{frames}f"] = rates["ours"] / rates["decord"]
+            ratios[f"ours_device_aug_over_decord_{frames}f"] = rates["ours, device aug"] / rates["decord"]
+            ratios[f"ours_device_aug_over_read_bound_{frames}f"] = rates["ours, device aug"] * stages["read"]
             ratios[f"read_ours_over_decord_{frames}f"] = stages["decord decode"] / stages["read"]
-            figures[f"{frames}f"] = {"clips_per_s": rates, "seconds_per_clip": stages}
+            figures[f"{frames}f"] = {
+                "clips_per_s": rates,
+                "seconds_per_clip": stages,
+                "device_augment_cpu_seconds_per_clip": augment,
+            }
         top = profile_ours(store, paths, GPU_FRAMES, 1 if quick else PROFILED_BATCHES)
         print(f"\nOur loader at {GPU_FRAMES} frames, functions by own time (cProfile):")
         for name, share in top:

@@ -18,6 +18,7 @@ QUICK = {
         f"k400_over_budget_photo_{fmt}_m{m}" for fmt in ("jpeg90", "jpeg75", "raw") for m in (32, 16)
     ],
     "eval_text_cache": [f"cached_over_per_forward_vifi-tiny_{k}" for k in (51, 101, 400)],
+    "gpu_step": [f"8f_{what}" for what in ("anchor_time_over_ours", "ours_mfu", "anchor_mfu")],
     "train_step": [
         "vifi-tiny_baseline_fraction_of_matmul_peak",
         *(

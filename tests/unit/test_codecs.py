@@ -27,6 +27,7 @@ from vifi.data.framestore import (
     extract_shard,
     resize_short_side,
 )
+from vifi.data.shards import read_index
 
 VOP_START = b"\x00\x00\x01\xb6"
 
@@ -399,4 +400,4 @@ def test_extraction_quarantines_broken_files_and_keeps_the_rest_exact(
     for name in good:
         expected = resize_short_side(reference(videos / name)[0], 32)
         np.testing.assert_array_equal(store.read(name, range(len(expected))), expected)
-    assert summary["file_bytes"] - summary["payload_bytes"] == framestore.read_index(tmp_path / "s.bin")[1]
+    assert summary["file_bytes"] - summary["payload_bytes"] == read_index(tmp_path / "s.bin")[1]

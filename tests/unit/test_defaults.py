@@ -38,6 +38,7 @@ NOT_IN_PARAMS = {
     "threads": "speed",
     "workers": "speed: data-loader processes",
     "grad_checkpointing": "memory: activations recomputed in backward, where nothing is trained",
+    "device_augment": "speed: where the photometric augmentation runs (the same draws and clips)",
     "batch_size": "embed: speed (the scores do not depend on it)",
     "num_clips": "evaluate: one temporal view (METHODS §5.1) except where fullsup passes its own",
     "num_crops": "evaluate: one spatial view, as num_clips",

@@ -144,6 +144,17 @@ def test_random_access_equals_rows_of_full_read(raw_shard: Path) -> None:
         store.read("a/v1.MP4", [FRAMES])
 
 
+def test_jpeg_reads_in_the_order_asked_without_and_with_repeats(video_root: Path, tmp_path: Path) -> None:
+    """A read of increasing indices returns the decoded frames without a reordering copy; any other order, with
+    or without repeats, still comes back in the order asked."""
+    extract_shard(video_root, ["a/v1.MP4"], tmp_path / "j.vff", short_side=HEIGHT, progress=False)
+    store = FrameStore([tmp_path / "j.vff"])
+    full = store.read("a/v1.MP4", range(FRAMES))
+    assert full.flags.c_contiguous
+    for indices in ([15, 3, 0, 7], [15, 3, 3, 0, 7], [0, 3, 7, 15]):
+        np.testing.assert_array_equal(store.read("a/v1.MP4", indices), full[indices])
+
+
 def test_jpeg_round_trip_psnr_and_resize(video_root: Path, tmp_path: Path) -> None:
     keys = ["a/v0.mp4"]
     extract_shard(video_root, keys, tmp_path / "q.vff", short_side=HEIGHT, quality=90, progress=False)
@@ -395,11 +406,24 @@ def test_not_a_shard_is_rejected(tmp_path: Path) -> None:
         FrameStore([tmp_path / "x.vff"])
 
 
+def test_shard_cut_inside_its_index_tables_is_rejected_by_name(raw_shard: Path, tmp_path: Path) -> None:
+    _, payload_start = read_index(raw_shard)
+    (tmp_path / "cut.vff").write_bytes(raw_shard.read_bytes()[: payload_start - 5])
+    with pytest.raises(framestore.ShardFormatError, match=r"cut\.vff: truncated index tables"):
+        FrameStore([tmp_path / "cut.vff"])
+
+
 def test_store_pickles_and_reads_after_unpickling(raw_shard: Path) -> None:
+    """A loader worker gets the store without its memory-mapped frame tables and maps them itself: the pickle
+    stays small whatever the store's size (here 48 frames' tables, 384 bytes, must not be in it)."""
     store = FrameStore([raw_shard])
     before = store.read("a/v0.mp4", [2, 9])
-    clone = pickle.loads(pickle.dumps(store))
+    data = pickle.dumps(store)
+    sizes = store._frame_tables(0)[0]
+    assert isinstance(sizes, np.memmap) and sizes.tobytes() not in data
+    clone = pickle.loads(data)
     np.testing.assert_array_equal(clone.read("a/v0.mp4", [2, 9]), before)
+    assert clone.kept_frames("a/v0.mp4").tolist() == store.kept_frames("a/v0.mp4").tolist()
 
 
 def test_cli_extracts_one_shard(video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -514,7 +538,7 @@ def test_videos_with_at_most_m_frames_keep_every_frame(
 def test_subsampled_index_round_trip(subsampled_raw: tuple[Path, dict]) -> None:
     path, summary = subsampled_raw
     index, _ = read_index(path)
-    assert index["format"] == 2 and index["frames_per_video"] == 5
+    assert index["format"] == 3 and index["frames_per_video"] == 5
     video = index["videos"]["a/v0.mp4"]
     assert video["frames"] == FRAMES and video["kept"] == [1, 4, 8, 11, 14]
     assert video["sizes"] == [HEIGHT * WIDTH * 3] * 5
@@ -522,24 +546,30 @@ def test_subsampled_index_round_trip(subsampled_raw: tuple[Path, dict]) -> None:
     assert summary["payload_bytes"] == 15 * HEIGHT * WIDTH * 3
 
 
-def test_format_1_shards_are_read_and_unknown_formats_rejected(raw_shard: Path, tmp_path: Path) -> None:
+def test_json_formats_1_and_2_are_read_and_unknown_formats_rejected(raw_shard: Path, tmp_path: Path) -> None:
+    """Shards written before the binary tables (format 3) hold every video's numbers in the JSON index; format 1
+    also lacks `kept` and `frames_per_video`. Both read as the same store."""
     index, payload_start = read_index(raw_shard)
     payload = raw_shard.read_bytes()[payload_start:]
 
     def rewrite(name: str, fmt: int) -> Path:
         old = {**index, "format": fmt, "videos": {k: {**v} for k, v in index["videos"].items()}}
-        del old["frames_per_video"]
-        for video in old["videos"].values():
-            del video["kept"]
+        del old["frames"]
+        if fmt == 1:
+            del old["frames_per_video"]
+            for video in old["videos"].values():
+                del video["kept"]
         raw = json.dumps(old).encode()
         (tmp_path / name).write_bytes(framestore.HEADER.pack(framestore.MAGIC, len(raw)) + raw + payload)
         return tmp_path / name
 
-    old = FrameStore([rewrite("v1.vff", 1)])
-    assert old.num_frames("a/v0.mp4") == FRAMES and old.kept_frames("a/v0.mp4").tolist() == list(range(FRAMES))
-    np.testing.assert_array_equal(
-        old.read("a/v0.mp4", [3, 15]), FrameStore([raw_shard]).read("a/v0.mp4", [3, 15])
-    )
+    new = FrameStore([raw_shard])
+    for fmt in (1, 2):
+        old = FrameStore([rewrite(f"v{fmt}.vff", fmt)])
+        assert old.keys() == new.keys()
+        assert old.num_frames("a/v0.mp4") == FRAMES
+        assert old.kept_frames("a/v0.mp4").tolist() == list(range(FRAMES))
+        np.testing.assert_array_equal(old.read("a/v0.mp4", [3, 15]), new.read("a/v0.mp4", [3, 15]))
     with pytest.raises(framestore.ShardFormatError, match=r"v9\.vff: unsupported shard \(format 9"):
         FrameStore([rewrite("v9.vff", 9)])
 

@@ -88,3 +88,13 @@ def test_resume_points_are_written_at_most_every_interval(tiny_run, tmp_path, mo
     args = train.parser().parse_args(train_args(tiny_run, tmp_path)[1:])
     other = train.parser().parse_args(train_args(tiny_run, tmp_path, resume_interval=5)[1:])
     assert train.fingerprint(args) == train.fingerprint(other)
+
+
+def test_device_augmentation_trains_the_same_weights_as_augmenting_in_the_loader(tiny_run, tmp_path):
+    """On CPU the batched photometric steps give the loader's clips exactly (tolerance 0), so the weights and
+    the per-step log match bit for bit."""
+    loader, device = tmp_path / "loader", tmp_path / "device"
+    train.main(train_args(tiny_run, loader, epochs=2)[1:])
+    train.main([*train_args(tiny_run, device, epochs=2)[1:], "--device-augment"])
+    assert_same_weights(loader / "model.pt", device / "model.pt")
+    assert (loader / "log.csv").read_text() == (device / "log.csv").read_text()

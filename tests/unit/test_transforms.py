@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import default_collate
 from torchvision.transforms import v2
 
 from vifi.data import transforms
@@ -18,6 +19,7 @@ from vifi.data.transforms import (
     IMAGENET_MEAN_255,
     IMAGENET_STD_255,
     ClipColorJitter,
+    DeviceAugment,
     EvalTransform,
     EVLTrainTransform,
     ThreeCropTransform,
@@ -289,3 +291,53 @@ def test_evl_train_shape_and_clip_normalisation() -> None:
         assert out.shape == (3, 3, 32, 32) and out.dtype == torch.float32 and out.is_contiguous()
         expected = torch.tensor((value - np.array(mean)) / np.array(std), dtype=torch.float32)
         torch.testing.assert_close(out, expected.view(1, 3, 1, 1).expand_as(out))
+
+
+@pytest.mark.parametrize("frames_shape", [(8, 48, 64), (5, 36, 48)])
+def test_device_augment_equals_the_cpu_path_on_cpu(frames_shape: tuple[int, int, int]) -> None:
+    """Tolerance 0 on CPU: the batched ops repeat each frame's arithmetic. Clips of one batch differ in flip,
+    jitter and grayscale (p = 0.5 each), and the RNG stream goes on as after the CPU path."""
+    settings = {"hflip": 0.5, "color_jitter": 0.5, "grayscale": 0.5}
+    cpu = TrainTransform(32, **settings)
+    device = TrainTransform(32, on_device=True, **settings)
+    clips = [jitter_test_frames(*frames_shape) for _ in range(6)]
+    expected, drawn = [], []
+    for seed, frames in enumerate(clips):
+        out, next_draw = outputs_and_next_draw(cpu, frames, seed)
+        expected.append(out)
+        draws, device_next = outputs_and_next_draw(device, frames, seed)
+        drawn.append(draws)
+        assert torch.equal(device_next, next_draw)
+    batch = default_collate(drawn)
+    assert batch["clip"].dtype == torch.uint8
+    assert 0 < int(batch["jitter"].sum()) < len(clips), "the batch should mix jittered and plain clips"
+    torch.testing.assert_close(DeviceAugment()(batch), torch.stack(expected), rtol=0, atol=0)
+
+
+def test_device_augment_jitters_each_frame_with_its_own_draw() -> None:
+    """A wrong frame-to-draw pairing (e.g. one clip's factors for every clip) must show: swapping two clips'
+    draws changes the output."""
+    torch.manual_seed(0)
+    device = TrainTransform(32, hflip=0.0, color_jitter=1.0, grayscale=0.0, on_device=True)
+    batch = default_collate([device(jitter_test_frames(4, 48, 64)) for _ in range(2)])
+    swapped = {**batch, "order": batch["order"].flip(0), "factors": batch["factors"].flip(0)}
+    assert not torch.equal(DeviceAugment()(batch), DeviceAugment()(swapped))
+
+
+def test_hue_shift_matches_torchvision_within_one_grey_level() -> None:
+    """The closed-form hue shift against `F.adjust_hue` frame by frame, on random colours, grey pixels (no hue)
+    and saturated primaries, with factors over the whole jitter range and its ends: at most one grey level,
+    on at most 1e-4 of the values (truncation after float rounding)."""
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (9, 3, 64, 64), dtype=torch.uint8, generator=generator)
+    frames[:, :, :8] = frames[:, :1, :8]  # grey rows
+    frames[:, :, -1, :3] = torch.eye(3, dtype=torch.uint8).mul(255)  # a red, a green and a blue pixel
+    factors = torch.linspace(-0.5, 0.5, len(frames), dtype=torch.float64)
+    expected = torch.stack(
+        [v2.functional.adjust_hue(f, float(h)) for f, h in zip(frames, factors, strict=True)]
+    )
+    out = transforms._hue(frames, factors.view(-1, 1, 1, 1))
+    difference = (out.int() - expected.int()).abs()
+    assert int(difference.max()) <= 1
+    assert float((difference > 0).float().mean()) <= 1e-4
+    assert not torch.equal(out[1], frames[1]), "a non-zero factor must shift the hue"

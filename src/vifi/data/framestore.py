@@ -22,20 +22,26 @@ Shard file layout (one file, so that `atomic_path` can publish it in one rename)
     b"VIFIFRM1"                      8 bytes, magic and layout version
     index length L                   8 bytes, unsigned little-endian
     index                            L bytes, UTF-8 JSON (below)
+    tables                           binary, little-endian (below)
     payload                          encoded frames, concatenated
 
 Index fields:
 
-    format        2 (format 1 shards, which have no `kept` and keep every frame, are still read)
+    format        3 (formats 1 and 2, which hold every video's numbers in the JSON, are still read)
     codec         "jpeg" (torchvision `encode_jpeg`) or "raw" (H*W*3 RGB bytes, row-major)
     quality       JPEG quality (recorded for raw shards too, where it is unused)
     short_side    the short side every video was resized to
     frames_per_video   M, or null where every frame was kept
-    videos        {key: {"offset": int, "sizes": [bytes per stored frame], "height": h, "width": w,
-                         "frames": n, "kept": [source frame number of each stored frame, increasing]}}
-                  `frames` is the source video's frame count; `offset` counts from the start of the payload
-                  (byte 16 + L); stored frame j of a video starts at offset + sum(sizes[:j])
+    videos        the keys, in table order
+    frames        stored frames in the shard (the frame tables' length F)
     failed        {key: reason} for quarantined videos; reasons do not contain the path
+
+Tables (`vifi.data.shards.Tables`): an int64 row per video (payload offset, source frame count, height, width,
+stored frames), then F uint32 frame sizes in bytes, then F uint32 source frame numbers of the stored frames,
+each video's frames after the previous video's, increasing. `offset` counts from the start of the payload
+(byte 16 + L + the tables); stored frame j of a video starts at offset + the sizes of its frames before j. A
+Kinetics-400 index (240k videos of 300 frames, 0.6 GB) thus opens without parsing a number per frame, and its
+frame tables are memory-mapped rather than held by each loader worker (`benchmarks/store_scale.py`).
 
 Keys are video paths relative to the video root, in POSIX form; they are the paths of the split lists.
 
@@ -45,6 +51,7 @@ The index, the manifest and the quarantine bookkeeping, which need no decoder, a
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import shutil
@@ -67,15 +74,16 @@ from vifi.data.shards import (
     HEADER,
     MAGIC,
     ShardFormatError,
+    encode_tables,
     list_videos,
-    read_index,
+    read_tables,
     shard_paths,
 )
 from vifi.data.transforms import rescaled_shape, resize_clip, to_clip_tensor
 from vifi.io import atomic_path
 from vifi.progress import progress_bar
 
-FORMAT = 2
+FORMAT = 3
 DECODE_CHUNK = 32
 # Extraction runs one process per shard, so one decoder thread per process uses the cores the scheduler gave it;
 # FFmpeg's automatic threading oversubscribes them: H.264 and VP9 decoding were up to 4x slower on shared cores.
@@ -410,13 +418,15 @@ def extract_shard(
         videos, failed = _extract_into(
             spool, video_root, keys, short_side, codec, quality, frames_per_video, progress
         )
+        keys, stored, tables = encode_tables(videos)
         index = {
             "format": FORMAT,
             "codec": codec,
             "quality": quality,
             "short_side": short_side,
             "frames_per_video": frames_per_video,
-            "videos": videos,
+            "videos": keys,
+            "frames": stored,
             "failed": failed,
         }
         index_bytes = json.dumps(index, separators=(",", ":")).encode("utf-8")
@@ -424,8 +434,9 @@ def extract_shard(
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
             fh.write(HEADER.pack(MAGIC, len(index_bytes)))
             fh.write(index_bytes)
+            fh.write(tables)
             shutil.copyfileobj(spool, fh, length=1 << 22)
-    return _summary(out, index, time.perf_counter() - start)
+    return _summary(out, {**index, "videos": videos}, time.perf_counter() - start)
 
 
 def _summary(out: Path, index: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -461,58 +472,75 @@ class _Entry(NamedTuple):
     width: int
 
 
+def _rows_of(shard: int, videos: np.ndarray, payload: int) -> np.ndarray:
+    """A shard's `Tables.videos` as `_Entry` rows: absolute payload offsets, each video's first frame row."""
+    offset, frames, height, width, stored = videos.T
+    first = np.cumsum(stored) - stored
+    return np.column_stack(
+        [np.full(len(videos), shard), offset + payload, frames, first, stored, height, width]
+    )
+
+
 class FrameStore:
     """Random-access reader over one or more shards; opening reads only the indexes.
 
-    File descriptors are opened lazily and per process, so a store pickles into `DataLoader` workers (spawn or
-    fork) and each worker gets its own descriptors. `os.pread` keeps reads independent of any file position.
+    File descriptors and format 3's memory-mapped frame tables are opened lazily and per process, so a store
+    pickles into `DataLoader` workers (spawn or fork) without its tables and each worker maps its own (the pages
+    are the OS's, shared). `os.pread` keeps reads independent of any file position. Per video the store holds
+    one dict entry (key to row) and one row of `_videos`, so a Kinetics-size store opens in about a second.
     """
 
     def __init__(self, shards: Sequence[str | os.PathLike[str]]) -> None:
         self.shards = shard_paths(shards)
         self._codecs: list[str] = []
-        self._entries: dict[str, _Entry] = {}
+        self._rows: dict[str, int] = {}
         self._failed: dict[str, str] = {}
-        owner: dict[str, int] = {}
-        sizes: list[int] = []
-        kept: list[int] = []
+        self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._failed_in: dict[str, int] = {}
+        self._first_rows: list[int] = []
+        blocks = []
         for shard_id, path in enumerate(self.shards):
-            index, payload = read_index(path)
+            index, tables, payload = read_tables(path)
+            self._check_new([*tables.keys, *index["failed"]], path)
             self._codecs.append(index["codec"])
-            for key in [*index["videos"], *index["failed"]]:
-                if key in owner:
-                    raise ValueError(f"video {key!r} is in two shards: {self.shards[owner[key]]} and {path}")
-                owner[key] = shard_id
-            for key, v in index["videos"].items():
-                offset, first, stored = payload + v["offset"], len(sizes), len(v["sizes"])
-                self._entries[key] = _Entry(
-                    shard_id, offset, v["frames"], first, stored, v["height"], v["width"]
-                )
-                sizes.extend(v["sizes"])
-                kept.extend(v.get("kept", range(v["frames"])))  # format 1 kept every frame
+            self._tables[shard_id] = (tables.sizes, tables.kept)
+            first_row = len(self._rows)
+            self._first_rows.append(first_row)
+            self._rows.update(zip(tables.keys, range(first_row, first_row + len(tables.keys)), strict=True))
             self._failed.update(index["failed"])
-        self._sizes = np.asarray(sizes, dtype=np.int64)
-        self._kept = np.asarray(kept, dtype=np.int64)
+            self._failed_in.update(dict.fromkeys(index["failed"], shard_id))
+            blocks.append(_rows_of(shard_id, tables.videos, payload))
+        self._videos = np.concatenate(blocks) if blocks else np.empty((0, len(_Entry._fields)), np.int64)
         self._fds: dict[int, int] = {}
         self._pid = os.getpid()
+
+    def _check_new(self, keys: list[str], path: Path) -> None:
+        """Raise if a key of the shard at `path` is already in an earlier shard (extracted or quarantined)."""
+        for key in keys:
+            if key in self._rows or key in self._failed_in:
+                owner = self._failed_in.get(key)
+                if owner is None:
+                    owner = bisect.bisect_right(self._first_rows, self._rows[key]) - 1
+                raise ValueError(f"video {key!r} is in two shards: {self.shards[owner]} and {path}")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_fds"] = {}
+        state["_tables"] = {s: t for s, t in self._tables.items() if not isinstance(t[0], np.memmap)}
         return state
 
     def __contains__(self, key: object) -> bool:
-        return key in self._entries
+        return key in self._rows
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
 
     def __del__(self) -> None:
         self.close()
 
     def keys(self) -> list[str]:
         """Extracted video keys, sorted."""
-        return sorted(self._entries)
+        return sorted(self._rows)
 
     @property
     def failed(self) -> dict[str, str]:
@@ -523,10 +551,17 @@ class FrameStore:
         """The source video's frame count, whether or not every frame was kept, so samplers see the video."""
         return self._entry(key).frames
 
+    def _frame_tables(self, shard: int) -> tuple[np.ndarray, np.ndarray]:
+        """The shard's frame sizes and kept-frame numbers, mapped again in a process that received a pickle."""
+        if shard not in self._tables:
+            _, tables, _ = read_tables(self.shards[shard])
+            self._tables[shard] = (tables.sizes, tables.kept)
+        return self._tables[shard]
+
     def kept_frames(self, key: str) -> np.ndarray:
         """Source frame numbers of the frames stored for `key`, increasing; all of them unless subsampled."""
         entry = self._entry(key)
-        return self._kept[entry.first : entry.first + entry.stored].copy()
+        return self._frame_tables(entry.shard)[1][entry.first : entry.first + entry.stored].astype(np.int64)
 
     def close(self) -> None:
         """Close the descriptors; reads after this reopen them."""
@@ -545,18 +580,22 @@ class FrameStore:
         if wanted.size and (wanted.min() < 0 or wanted.max() >= entry.frames):
             raise IndexError(f"{key}: frame indices must be in 0..{entry.frames - 1}, got {indices}")
         stored = slice(entry.first, entry.first + entry.stored)
-        unique, inverse = np.unique(nearest_kept(self._kept[stored], wanted), return_inverse=True)
-        sizes = self._sizes[stored]
+        all_sizes, all_kept = self._frame_tables(entry.shard)
+        kept = all_kept[stored].astype(np.int64)
+        unique, inverse = np.unique(nearest_kept(kept, wanted), return_inverse=True)
+        sizes = all_sizes[stored].astype(np.int64)
         starts = entry.offset + np.concatenate(([0], np.cumsum(sizes)))
         fd = self._fd(entry.shard)
         blobs = [self._pread(fd, int(sizes[i]), int(starts[i]), key) for i in unique]
         frames = self._decode(blobs, entry)
+        if np.array_equal(inverse, np.arange(len(wanted))):  # increasing, each once (training clips): no copy
+            return frames
         return frames[inverse]
 
     def _entry(self, key: str) -> _Entry:
-        entry = self._entries.get(key)
-        if entry is not None:
-            return entry
+        row = self._rows.get(key)
+        if row is not None:
+            return _Entry(*self._videos[row].tolist())
         if key in self._failed:
             raise MissingVideoError(f"video {key!r} was quarantined at extraction: {self._failed[key]}")
         raise MissingVideoError(f"video {key!r} was never extracted (not in {len(self.shards)} shard(s))")
@@ -583,7 +622,9 @@ class FrameStore:
             return np.stack([np.frombuffer(b, dtype=np.uint8).reshape(shape) for b in blobs])
         tensors = [torch.frombuffer(b, dtype=torch.uint8) for b in blobs]
         decoded = torchvision.io.decode_jpeg(tensors, mode=torchvision.io.ImageReadMode.RGB)
-        return torch.stack(decoded).permute(0, 2, 3, 1).numpy()
+        # Each decoded frame is a (3, H, W) view of (H, W, 3) memory: stacking the (H, W, 3) views is a plain
+        # copy, where stacking the views themselves would transpose every pixel (and `read`'s caller back).
+        return torch.stack([frame.permute(1, 2, 0) for frame in decoded]).numpy()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,11 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from vifi.io import write_json, write_text
 
 MAGIC = b"VIFIFRM1"
 MANIFEST_FORMAT = 1
-READABLE_FORMATS = (1, 2)
+READABLE_FORMATS = (1, 2, 3)
+# From format 3 on, the per-video and per-frame numbers follow the JSON as binary tables (`Tables`).
+TABLES_FORMAT = 3
+VIDEO_COLUMNS = ("offset", "frames", "height", "width", "stored")
+VIDEO_DTYPE, FRAME_DTYPE = np.dtype("<i8"), np.dtype("<u4")
 CODECS = ("jpeg", "raw")
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".webm", ".mkv"})
 HEADER = struct.Struct("<8sQ")
@@ -74,15 +80,100 @@ def _raw_index(path: Path) -> bytes:
     return raw
 
 
-def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
-    """Read a shard's JSON index without touching its payload; return it and the payload's file offset."""
-    path = Path(path)
+class Tables(NamedTuple):
+    """A shard's videos as arrays: `keys[i]` has the row `videos[i]` (`VIDEO_COLUMNS`: payload offset, source
+    frame count, height, width, stored frames); its stored frames are the next `stored` entries of `sizes`
+    (bytes) and `kept` (source frame numbers), after those of the videos before it."""
+
+    keys: list[str]
+    videos: np.ndarray
+    sizes: np.ndarray
+    kept: np.ndarray
+
+
+def _header(path: Path) -> tuple[dict[str, Any], int]:
+    """The JSON part of a shard's index, checked, and the file offset where it ends."""
     raw = _raw_index(path)
     index = json.loads(raw.decode("utf-8"))
     if index.get("format") not in READABLE_FORMATS or index.get("codec") not in CODECS:
         found = f"format {index.get('format')!r}, codec {index.get('codec')!r}"
         raise ShardFormatError(f"{path}: unsupported shard ({found})")
     return index, HEADER.size + len(raw)
+
+
+def _tables_bytes(index: dict[str, Any]) -> int:
+    """Bytes of the binary tables after the JSON: none before format 3."""
+    if index["format"] < TABLES_FORMAT:
+        return 0
+    return (
+        len(index["videos"]) * len(VIDEO_COLUMNS) * VIDEO_DTYPE.itemsize
+        + 2 * index["frames"] * FRAME_DTYPE.itemsize
+    )
+
+
+def read_tables(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Tables, int]:
+    """A shard's index as `Tables`, its JSON header and the payload's file offset, without touching the payload.
+
+    Format 3's frame tables are memory-mapped, not read: opening a Kinetics-size store costs a few arrays, and
+    their pages are shared between the loader workers. Older formats' JSON lists are converted.
+    """
+    path = Path(path)
+    index, end = _header(path)
+    if index["format"] < TABLES_FORMAT:
+        return index, _tables_from_json(index["videos"]), end
+    payload = end + _tables_bytes(index)
+    if path.stat().st_size < payload:
+        raise ShardFormatError(
+            f"{path}: truncated index tables ({path.stat().st_size} bytes, {payload} expected)"
+        )
+    videos = np.fromfile(path, dtype=VIDEO_DTYPE, count=len(index["videos"]) * len(VIDEO_COLUMNS), offset=end)
+    frames = index["frames"]
+    if frames:
+        sizes, kept = np.memmap(path, FRAME_DTYPE, mode="r", offset=end + videos.nbytes, shape=(2, frames))
+    else:  # mmap cannot map zero bytes
+        sizes = kept = np.empty(0, FRAME_DTYPE)
+    return index, Tables(index["videos"], videos.reshape(-1, len(VIDEO_COLUMNS)), sizes, kept), payload
+
+
+def _tables_from_json(videos: dict[str, Any]) -> Tables:
+    """Formats 1 and 2: per-video JSON entries as `Tables` (format 1 has no `kept`: it kept every frame)."""
+    rows = [[v["offset"], v["frames"], v["height"], v["width"], len(v["sizes"])] for v in videos.values()]
+    sizes = [size for v in videos.values() for size in v["sizes"]]
+    kept = [k for v in videos.values() for k in v.get("kept", range(v["frames"]))]
+    return Tables(
+        list(videos),
+        np.asarray(rows, dtype=VIDEO_DTYPE).reshape(-1, len(VIDEO_COLUMNS)),
+        np.asarray(sizes, dtype=FRAME_DTYPE),
+        np.asarray(kept, dtype=FRAME_DTYPE),
+    )
+
+
+def encode_tables(videos: dict[str, Any]) -> tuple[list[str], int, bytes]:
+    """Per-video index entries (`offset`, `frames`, `height`, `width`, `sizes`, `kept`) as format 3 stores
+    them: the keys, the stored frame count and the tables' bytes."""
+    tables = _tables_from_json(videos)
+    return (
+        tables.keys,
+        len(tables.sizes),
+        tables.videos.tobytes() + tables.sizes.tobytes() + tables.kept.tobytes(),
+    )
+
+
+def read_index(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
+    """A shard's index with every video's entry as a dict (`offset`, `frames`, `height`, `width`, `sizes`,
+    `kept`), whatever its format, and the payload's file offset. For tools and tests: `FrameStore` reads
+    `read_tables`, which builds no per-frame objects."""
+    index, tables, payload = read_tables(path)
+    starts = np.concatenate(([0], np.cumsum(tables.videos[:, -1])))
+    videos = {}
+    for i, key in enumerate(tables.keys):
+        offset, frames, height, width, _ = map(int, tables.videos[i])
+        part = slice(int(starts[i]), int(starts[i + 1]))
+        videos[key] = {
+            "offset": offset, "sizes": tables.sizes[part].tolist(), "height": height, "width": width,
+            "frames": frames, "kept": tables.kept[part].tolist(),
+        }  # fmt: skip
+    return {**index, "videos": videos}, payload
 
 
 def write_manifest(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -92,13 +183,23 @@ def write_manifest(shards: Sequence[str | os.PathLike[str]], out: str | os.PathL
         {
             "file": Path(os.path.relpath(path, out.parent)).as_posix(),
             "bytes": path.stat().st_size,
-            "index_sha256": hashlib.sha256(_raw_index(path)).hexdigest(),
+            "index_sha256": _index_digest(path),
         }
         for path in map(Path, shards)
     ]
     manifest = {"format": MANIFEST_FORMAT, "shards": entries}
     write_json(out, manifest)
     return manifest
+
+
+def _index_digest(path: Path) -> str:
+    """SHA-256 of a shard's whole index: the JSON and, from format 3 on, the binary tables after it."""
+    raw = _raw_index(path)
+    size = _tables_bytes(json.loads(raw.decode("utf-8")))
+    with open(path, "rb") as fh:
+        fh.seek(HEADER.size + len(raw))
+        tables = fh.read(size)
+    return hashlib.sha256(raw + tables).hexdigest()
 
 
 def shard_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -146,7 +247,7 @@ def collect_quarantine(shards: Sequence[str | os.PathLike[str]]) -> Quarantine:
     failed: dict[str, str] = {}
     owner: dict[str, Path] = {}
     for path in map(Path, shards):
-        index, _ = read_index(path)
+        index, _ = _header(path)
         for key in [*index["videos"], *index["failed"]]:
             if key in owner:
                 raise ValueError(f"video {key!r} is in two shards: {owner[key]} and {path}")

@@ -8,7 +8,7 @@ seeding that `DataLoader` does for each worker applies.
 
 Resizes inside the transforms are bilinear without antialiasing, as `mmcv.imresize` (cv2 `INTER_LINEAR`)
 does. Colour jitter and grayscale run on tensors rather than PIL images; their rounding can differ from
-PIL's by a grey level.
+PIL's by a grey level, and the hue shift's from torchvision's tensor op by one level on about 1e-5 of values.
 
 `EVLTrainTransform` is the comparison system's training augmentation (§7.2). Its RandAugment runs on PIL
 images through timm, which draws from python's `random` and numpy; those draws are seeded from torch's RNG,
@@ -27,7 +27,7 @@ from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from torchvision.transforms import RandomResizedCrop, v2
 from torchvision.transforms.v2 import functional as F
-from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_grayscale_image, _rgb_to_hsv
+from torchvision.transforms.v2.functional._color import _rgb_to_grayscale_image
 
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
 IMAGENET_STD_255 = (58.395, 57.12, 57.375)
@@ -119,7 +119,8 @@ class Normalize:
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        return ((clip.float() - self.mean) / self.std).contiguous()
+        mean, std = self.mean.to(clip.device), self.std.to(clip.device)
+        return ((clip.float() - mean) / std).contiguous()
 
 
 def _blend(clip: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
@@ -156,12 +157,37 @@ def _saturation(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return _blend(clip, _grey(clip), factor)
 
 
+# Added to the hue in sextants to give each output channel's position on the hue circle: red, green, blue.
+HUE_SEXTANT_OFFSETS = (5.0, 3.0, 1.0)
+# torchvision's float -> uint8 conversion: scale by 256 - 1e-3 and truncate.
+TO_UINT8 = (256 - 1e-3) / 255
+
+
 def _hue(clip: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """`F.adjust_hue` with one factor per frame, through torchvision's own batched RGB <-> HSV conversions."""
-    hue, saturation, value = _rgb_to_hsv(F.to_dtype(clip, torch.float32, scale=True)).unbind(dim=-3)
-    hue = hue.add_(factor.float().view(-1, 1, 1)).remainder_(1.0)
-    rgb = _hsv_to_rgb(torch.stack((hue, saturation, value), dim=-3))
-    return F.to_dtype(rgb, torch.uint8, scale=True)
+    """`F.adjust_hue` with one factor per frame, in a closed form with half of torchvision's passes.
+
+    torchvision converts to HSV and back through a one-hot gather over the six sextants. With value v = max,
+    chroma c = max - min and the shifted hue h in sextants, each channel is `v - c * clamp(min(k, 4 - k), 0, 1)`
+    with `k = (h + n) mod 6`, n = 5, 3, 1 for red, green, blue: the same maths, so the output equals
+    torchvision's up to float rounding before the truncation to uint8 (one grey level, on about 1e-5 of the
+    values, `test_transforms`).
+    """
+    rgb = clip.float()
+    red, green, blue = rgb.unbind(dim=-3)
+    value = rgb.amax(dim=-3)
+    chroma = value - rgb.amin(dim=-3)
+    # Grey pixels (no chroma) get hue 0, as in torchvision; dividing them by 1 keeps NaNs out.
+    divisor = torch.where(chroma > 0, chroma, 1.0).mul_(6)
+    turns = torch.where(
+        value == red,
+        green - blue,
+        torch.where(value == green, blue - red + 2 * chroma, red - green + 4 * chroma),
+    )
+    hue = turns.div_(divisor).add_(factor.float().view(-1, 1, 1)).remainder_(1.0).mul_(6)
+    offsets = torch.tensor(HUE_SEXTANT_OFFSETS, device=clip.device).view(3, 1, 1)
+    k = (hue.unsqueeze(-3) + offsets).remainder_(6.0)
+    weight = torch.minimum(k, 4 - k).clamp_(0, 1)
+    return (value.unsqueeze(-3) - chroma.unsqueeze(-3) * weight).mul_(TO_UINT8).to(torch.uint8)
 
 
 # Indexed as `v2.ColorJitter`'s `fn_idx` indexes them; each name is also the name of the op's factor.
@@ -196,37 +222,62 @@ class ClipColorJitter:
     Frame after frame, the op order and the four factors are drawn by `v2.ColorJitter.make_params` itself, so a
     seeded run draws what a per-frame loop over `v2.ColorJitter` draws. torchvision's functional ops take one
     factor per call, so the ops above repeat their arithmetic with a factor per frame, and each runs at once on
-    the frames that `jitter_schedule` groups. Every op works frame by frame, so the output equals the loop's.
+    the frames that `jitter_schedule` groups. Every op works frame by frame, so the output equals the loop's, up
+    to `_hue`'s rounding.
+    The draws and their application are separate steps, so that `DeviceAugment` can apply draws made here.
     """
 
     def __init__(self, *, brightness: float, contrast: float, saturation: float, hue: float) -> None:
         self.jitter = v2.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        params = [self.jitter.make_params([]) for _ in range(len(clip))]
+        return self.apply(clip, *self.draw(len(clip)))
+
+    def draw(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each frame's op order `(T, 4)` int64 and its factors `(T, 4)` float64, indexed as `JITTER_OPS`."""
+        params = [self.jitter.make_params([]) for _ in range(frames)]
+        order = torch.stack([p["fn_idx"] for p in params]) if params else torch.empty(0, 4, dtype=torch.int64)
+        factors = torch.tensor(
+            [[p[f"{name}_factor"] for name, _ in JITTER_OPS] for p in params], dtype=torch.float64
+        )
+        return order, factors.view(frames, len(JITTER_OPS))
+
+    @staticmethod
+    def apply(clip: torch.Tensor, order: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """The uint8 `clip` jittered, frame `t` with the ops `order[t]` and the factors `factors[t]`."""
         frames = list(clip.unbind())
         per_call = max(1, JITTER_CALL_PIXELS // (clip.shape[-2] * clip.shape[-1]))
         jittered = []
         for start in range(0, len(frames), per_call):
-            jittered += self._jitter(frames[start : start + per_call], params[start : start + per_call])
+            part = slice(start, start + per_call)
+            jittered += ClipColorJitter._jitter(frames[part], order[part].tolist(), factors[part])
         return torch.stack(jittered)
 
     @staticmethod
-    def _jitter(frames: list[torch.Tensor], params: list[dict]) -> list[torch.Tensor]:
-        """The uint8 `frames` jittered, frame `t` with the op order and factors in `params[t]`."""
+    def _jitter(
+        frames: list[torch.Tensor], orders: list[list[int]], factors: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The uint8 `frames` jittered, frame `t` with the op order `orders[t]` and the factors `factors[t]`."""
         frames = list(frames)
-        for op_id, group in jitter_schedule([p["fn_idx"].tolist() for p in params]):
-            name, op = JITTER_OPS[op_id]
-            factor = torch.tensor([params[t][f"{name}_factor"] for t in group], dtype=torch.float64)
+        for op_id, group in jitter_schedule(orders):
+            factor = factors[group, op_id]
             # A lone frame goes in as a view: no op writes to its input.
             batch = frames[group[0]][None] if len(group) == 1 else torch.stack([frames[t] for t in group])
-            for t, frame in zip(group, op(batch, factor.view(-1, 1, 1, 1)).unbind(), strict=True):
+            for t, frame in zip(
+                group, JITTER_OPS[op_id][1](batch, factor.view(-1, 1, 1, 1)).unbind(), strict=True
+            ):
                 frames[t] = frame
         return frames
 
 
 class TrainTransform:
-    """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale."""
+    """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale.
+
+    With `on_device`, the transform stops after the crop's resize and returns the uint8 clip, channels last,
+    with the draws of the photometric steps (flip, jitter, grayscale), which `DeviceAugment` applies to whole
+    batches where the model runs: loader workers then only read, decode and crop. The draws come from the same
+    stream in the same order either way, so both paths give the same clips.
+    """
 
     def __init__(
         self,
@@ -237,6 +288,7 @@ class TrainTransform:
         grayscale: float = 0.2,
         mean: Sequence[float] = IMAGENET_MEAN_255,
         std: Sequence[float] = IMAGENET_STD_255,
+        on_device: bool = False,
     ) -> None:
         self.input_size = input_size
         self.hflip = hflip
@@ -244,13 +296,21 @@ class TrainTransform:
         self.grayscale = grayscale
         self.jitter = ClipColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
         self.normalize = Normalize(mean, std)
+        self.on_device = on_device
 
-    def __call__(self, frames: np.ndarray) -> torch.Tensor:
-        """Augment uint8 `(T, H, W, 3)` frames into a float32 `(T, 3, input_size, input_size)` clip."""
+    def crop(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 `(T, 3, input_size, input_size)`: short-side resize, multi-scale crop, resize (§4.3)."""
         clip = resize_short_side_clip(to_clip_tensor(frames), scale_size(self.input_size), antialias=False)
         top, left, crop_h, crop_w = multi_scale_crop_box(clip.shape[-2], clip.shape[-1], self.input_size)
         clip = clip[..., top : top + crop_h, left : left + crop_w]
-        clip = resize_clip(clip, self.input_size, self.input_size, antialias=False)
+        return resize_clip(clip, self.input_size, self.input_size, antialias=False)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Augment uint8 `(T, H, W, 3)` frames into a float32 `(T, 3, input_size, input_size)` clip, or with
+        `on_device` into the uint8 crop and its photometric draws (`DeviceAugment`'s input)."""
+        clip = self.crop(frames)
+        if self.on_device:
+            return self._draws(clip)
         if _coin(self.hflip):
             clip = clip.flip(-1)
         if _coin(self.color_jitter):
@@ -258,6 +318,58 @@ class TrainTransform:
         if _coin(self.grayscale):
             clip = F.rgb_to_grayscale(clip, num_output_channels=3)
         return self.normalize(clip)
+
+    def _draws(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The crop and the photometric draws, in `__call__`'s order so that the RNG stream is the same."""
+        flip, jitter = _coin(self.hflip), _coin(self.color_jitter)
+        order, factors = self.jitter.draw(len(clip)) if jitter else (None, None)
+        gray = _coin(self.grayscale)
+        if order is None:  # no draws: placeholders that `DeviceAugment` leaves unused
+            order = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.int64)
+            factors = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.float64)
+        return {
+            # (T, H, W, 3): the layout the crop's resize leaves in memory, so collating it copies without
+            # transposing; `DeviceAugment` views it as (T, 3, H, W) again.
+            "clip": clip.permute(0, 2, 3, 1),
+            "flip": torch.tensor(flip),
+            "jitter": torch.tensor(jitter),
+            "order": order,
+            "factors": factors,
+            "gray": torch.tensor(gray),
+        }
+
+
+class DeviceAugment:
+    """`TrainTransform`'s flip, colour jitter, grayscale and normalisation on a collated batch of its
+    `on_device` outputs, as batched ops on whatever device the batch is on.
+
+    Each jitter op runs once per position in the frames' op orders, on every frame of the batch that has it
+    there, with each frame's own factor: at most 16 batched calls per batch instead of one per frame, with the
+    per-frame arithmetic of `JITTER_OPS`. On CPU the clips equal `TrainTransform`'s; on a GPU the float ops may
+    round differently by a grey level.
+    """
+
+    def __init__(
+        self, mean: Sequence[float] = IMAGENET_MEAN_255, std: Sequence[float] = IMAGENET_STD_255
+    ) -> None:
+        self.normalize = Normalize(mean, std)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """float32 `(B, T, 3, H, W)` clips from the uint8 `(B, T, H, W, 3)` `batch["clip"]` and its draws."""
+        clips = batch["clip"].permute(0, 1, 4, 2, 3)
+        b, t = clips.shape[:2]
+        frames = torch.where(batch["flip"].view(b, 1, 1, 1, 1), clips.flip(-1), clips).flatten(0, 1)
+        jittered = batch["jitter"].repeat_interleave(t)
+        order, factors = batch["order"].flatten(0, 1), batch["factors"].flatten(0, 1)
+        for position in range(len(JITTER_OPS)):
+            for op_id, (_, op) in enumerate(JITTER_OPS):
+                due = (jittered & (order[:, position] == op_id)).nonzero().squeeze(1)
+                if len(due):
+                    frames[due] = op(frames[due], factors[due, op_id].view(-1, 1, 1, 1))
+        grey = batch["gray"].repeat_interleave(t).nonzero().squeeze(1)
+        if len(grey):
+            frames[grey] = F.rgb_to_grayscale(frames[grey], num_output_channels=3)
+        return self.normalize(frames).view(b, t, *frames.shape[1:])
 
 
 @contextlib.contextmanager

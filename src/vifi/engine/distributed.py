@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives as collectives
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,26 @@ def accumulation_steps(effective_batch: int, batch_size: int, world_size: int) -
             "processes; change train.effective_batch or train.batch_size"
         )
     return effective_batch // per_step
+
+
+def shard_rows(rows: torch.Tensor, world: World) -> torch.Tensor:
+    """This rank's `ceil(K / world)` rows of `rows`, the last shard padded with copies of the last row.
+
+    `all_gather` needs equal shapes on every rank; the padding rows are dropped again by `gather_rows`, so
+    nothing flows back into them.
+    """
+    per_rank = -(-len(rows) // world.size)
+    padded = torch.cat([rows, rows[-1:].expand(per_rank * world.size - len(rows), *rows.shape[1:])])
+    return padded[world.rank * per_rank : (world.rank + 1) * per_rank]
+
+
+def gather_rows(shard: torch.Tensor, total: int, world: World) -> torch.Tensor:
+    """Every rank's `shard` concatenated in rank order and cut to `total` rows, differentiable.
+
+    `all_gather_single` is torch's differentiable all-gather (`torch.distributed.nn`'s is deprecated); its
+    backward, a reduce-scatter, sums each rank's gradient into the rows that rank produced, so each
+    rank's parameters receive the gradient of every rank's loss through its own rows; DDP's average of those
+    over ranks equals its average of full, unsharded gradients.
+    """
+    gathered = collectives.all_gather_single(shard.contiguous(), 0, dist.group.WORLD)
+    return collectives.wait_tensor(gathered)[:total]

@@ -36,7 +36,7 @@ from vifi import provenance
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
-from vifi.data.transforms import NORMALIZATION, EVLTrainTransform, TrainTransform
+from vifi.data.transforms import NORMALIZATION, DeviceAugment, EVLTrainTransform, TrainTransform
 from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast
 from vifi.io import atomic_path
@@ -53,7 +53,7 @@ from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
 # Options that change how a run executes, not what it computes.
-NOT_IN_FINGERPRINT = ("threads", "workers", "resume_interval")
+NOT_IN_FINGERPRINT = ("threads", "workers", "resume_interval", "device_augment")
 
 
 class ClipMixup:
@@ -104,19 +104,35 @@ def seed_step(seed: int, rank: int, epoch: int, step: int) -> None:
 
 
 class ClassifyStep(nn.Module):
-    """Text features plus logits in one forward, so DDP sees (and synchronises) every trainable parameter."""
+    """Text features plus logits in one forward, so DDP sees (and synchronises) every trainable parameter.
 
-    def __init__(self, model: nn.Module, tokens: torch.Tensor) -> None:
+    When the text tower trains under several processes, each encodes only its `1/world` of the class prompts
+    and the features are all-gathered with their gradients (`distributed.gather_rows`): the text FLOPs per
+    process fall by the world size, while the logits and, after DDP's averaging, the gradients stay those of
+    every process encoding every prompt.
+    """
+
+    def __init__(self, model: nn.Module, tokens: torch.Tensor, world: distributed.World | None = None) -> None:
         super().__init__()
         self.model = model
+        self.world = world if world is not None and world.size > 1 else None
         self.register_buffer("tokens", tokens, persistent=False)
         with torch.no_grad():
             frozen = None if model.text_trains else model.encode_text(tokens)
         self.register_buffer("frozen_text", frozen, persistent=False)
 
+    def text_features(self) -> torch.Tensor:
+        """`(K, D)` features of all class prompts: cached when frozen, else encoded (sharded under DDP)."""
+        if self.frozen_text is not None:
+            return self.frozen_text
+        if self.world is None:
+            return self.model.encode_text(self.tokens)
+        # The shard is cut here, not stored: DDP broadcasts rank 0's buffers to every rank before each forward.
+        shard = self.model.encode_text(distributed.shard_rows(self.tokens, self.world))
+        return distributed.gather_rows(shard, len(self.tokens), self.world)
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        text = self.model.encode_text(self.tokens) if self.frozen_text is None else self.frozen_text
-        return self.model(clips, text)
+        return self.model(clips, self.text_features())
 
 
 def train_transform(args: argparse.Namespace, input_size: int):
@@ -131,7 +147,23 @@ def train_transform(args: argparse.Namespace, input_size: int):
         grayscale=args.grayscale,
         mean=mean,
         std=std,
+        on_device=args.device_augment,
     )
+
+
+def device_augment(args: argparse.Namespace) -> DeviceAugment | None:
+    """The photometric half of the paper's augmentation, run on each batch where the model runs, or None
+    when the loader workers run all of it (`--no-device-augment`)."""
+    return DeviceAugment(*NORMALIZATION[args.normalize]) if args.device_augment else None
+
+
+def to_device(
+    clips: torch.Tensor | dict[str, torch.Tensor], device: torch.device, augment: DeviceAugment | None
+) -> torch.Tensor:
+    """A loader batch on `device`, augmented there when the workers left the photometric steps to it."""
+    if augment is None:
+        return clips.to(device)
+    return augment({name: value.to(device, non_blocking=True) for name, value in clips.items()})
 
 
 def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, world: distributed.World):
@@ -211,7 +243,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         min_lr_ratio=args.min_lr_ratio,
     )
     mix, loss_fn = ClipMixup(args, len(classnames)), criterion(args)
-    step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device))
+    augment = device_augment(args)
+    step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device), world)
     net = DDP(step_module) if world.size > 1 else step_module
 
     resume_path = args.out.with_name(args.out.name + ".resume")
@@ -238,7 +271,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         )
         for idx, (clips, labels) in enumerate(bar):
             seed_step(args.rng_seed, world.rank, epoch, idx)
-            clips, targets = mix(clips.to(world.device), labels.to(world.device))
+            clips, targets = mix(to_device(clips, world.device, augment), labels.to(world.device))
             apply = (idx + 1) % accumulation == 0
             sync = contextlib.nullcontext() if apply or world.size == 1 else net.no_sync()
             with sync, autocast(world.device):
@@ -337,6 +370,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--color-jitter", type=float, required=True)
     p.add_argument("--grayscale", type=float, required=True)
     p.add_argument("--rng-seed", type=int, required=True)
+    p.add_argument(
+        "--device-augment",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="flip, colour jitter, grayscale and normalisation as batched ops where the model runs (the same "
+        "draws and clips; loader workers only read, decode and crop); `--augment vifi` only",
+    )
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -357,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size % 2:
         p.error(f"--batch-size must be even with mixup/cutmix (timm mixes pairs), got {args.batch_size}")
+    if args.device_augment and args.augment != "vifi":
+        p.error("--device-augment applies to the paper's augmentation (--augment vifi)")
     try:
         spec_from_args(args)
     except ModelArgsError as err:
