@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import ROOT, run
 
 pytestmark = pytest.mark.integration
 
-BASE_LR = 0.0005  # smoke.yaml
-ABLATION_LR = 0.001
+BASE_LR = yaml.safe_load((ROOT / "tests/integration/smoke.yaml").read_text())["train"]["lr"]
+ABLATION_LR = round(5 * BASE_LR, 12)  # a value written as it reads, 0.0005
 PREPARED = ("data/raw", "data/frames", "data/splits", "checkpoints/pretrained")
 RUNS = "results/runs/base2novel/ucf101"
 REPORTED = ("results/metrics", "results/tables", "results/figures")  # the report stage's DVC outputs
