@@ -10,6 +10,7 @@ import yaml
 
 from vifi.codedeps import rule_code
 from vifi.data.lists import OFFICIAL_FOLDS, PAPER_DATASETS, dataset_format
+from vifi.data.protocols import fewshot_list
 
 
 envvars:

@@ -137,7 +137,7 @@ def train_inputs(wildcards):
         d = splits_dir(wildcards)
         shots, seed = wildcards.run.split("shot-seed")
         files = {
-            "train_list": f"{d}/train_{shots}shot_seed{seed}.txt",
+            "train_list": f"{d}/{fewshot_list(int(shots), int(seed))}",
             "labels": f"{d}/labels.csv",
         }
     else:  # zero-shot source and fully supervised: every class
@@ -162,7 +162,7 @@ def audit_sets(dataset, folder):
         fs = config["fewshot"]
         names = [
             "val.txt",
-            *(f"train_{k}shot_seed{s}.txt" for k in fs["shots"] for s in fs["seeds"]),
+            *(fewshot_list(k, s) for k in fs["shots"] for s in fs["seeds"]),
         ]
     else:
         names = ["train.txt", "val.txt"]
