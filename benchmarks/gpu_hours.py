@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from vifi.flops import GIGA, ViewCost, measure
-from vifi.models.factory import ModelSpec, PromptSettings
+from vifi.models.factory import ModelSpec
 
 ARCH = "ViT-B-16"
 PEAK_A100_BF16 = 312e12  # FLOP/s, dense tensor cores
@@ -36,8 +36,8 @@ PETA = 1e15
 
 K400_TRAIN = 240_000  # "≈240k videos" (§3.3); the official train list is not in the mirror
 K400_VAL = 19_877
-B2N_PROMPTS = PromptSettings(16, 16, 9, 9)  # §2.3 base-to-novel
-FEW_SHOT_PROMPTS = PromptSettings(10, 10, 12, 12)  # §2.3 few-shot
+B2N_PROMPTS = {"n_ctx_vision": 16, "n_ctx_text": 16, "depth_vision": 9, "depth_text": 9}  # §2.3 base-to-novel
+FEW_SHOT_PROMPTS = {"n_ctx_vision": 10, "n_ctx_text": 10, "depth_vision": 12, "depth_text": 12}  # §2.3 few-shot
 EVL_LAYERS = 4  # the EVL decoder depth (params.yaml evl.layers, which the paper grid keeps)
 SEEDS = 3
 
@@ -71,13 +71,13 @@ class Job:
     epochs: int
     train_classes: int
     evals: tuple[Eval, ...]
-    prompt: PromptSettings = B2N_PROMPTS
+    prompt: tuple[tuple[str, int], ...] = tuple(B2N_PROMPTS.items())
 
     @property
     def spec(self) -> ModelSpec:
         """The measured model; prompt settings only shape the prompt method, the decoder depth only EVL."""
-        prompt = self.prompt if self.method == "prompt" else None
-        return ModelSpec(self.method, ARCH, self.frames, prompt, EVL_LAYERS if self.method == "evl" else None)
+        options = {"prompt": dict(self.prompt), "evl": {"evl_layers": EVL_LAYERS}}.get(self.method, {})
+        return ModelSpec(self.method, ARCH, self.frames, options)
 
 
 ZERO_SHOT_EVALS = (
@@ -126,7 +126,18 @@ def few_shot() -> list[Job]:
         evals = (Eval(videos, classes),)
         for method in ("vifi", "prompt", "evl"):
             jobs += [
-                Job("few-shot", dataset, method, 32, 1, k * classes, 50, classes, evals, FEW_SHOT_PROMPTS)
+                Job(
+                    "few-shot",
+                    dataset,
+                    method,
+                    32,
+                    1,
+                    k * classes,
+                    50,
+                    classes,
+                    evals,
+                    tuple(FEW_SHOT_PROMPTS.items()),
+                )
                 for k in (2, 4, 8, 16)
             ]
     return jobs
@@ -192,7 +203,7 @@ def per_view_table(costs: dict[ModelSpec, ViewCost]) -> pd.DataFrame:
             "method": spec.method,
             "frames": spec.num_frames,
             "prompts (n_v/n_t, depth)": (
-                f"{spec.prompt.n_ctx_vision}/{spec.prompt.n_ctx_text}, {spec.prompt.depth_vision}"
+                "{n_ctx_vision}/{n_ctx_text}, {depth_vision}".format(**dict(spec.options))
                 if spec.method == "prompt"
                 else ""
             ),
@@ -211,7 +222,7 @@ def per_view_table(costs: dict[ModelSpec, ViewCost]) -> pd.DataFrame:
 def print_checks(costs: dict[ModelSpec, ViewCost]) -> None:
     """Measured per-view compute and training time next to the published figures, as ratios."""
     vifi16 = costs[ModelSpec("vifi", ARCH, 16)]
-    evl8 = costs[ModelSpec("evl", ARCH, 8, evl_layers=EVL_LAYERS)]
+    evl8 = costs[ModelSpec("evl", ARCH, 8, {"evl_layers": EVL_LAYERS})]
     print("\nPublished per-view compute (their 'GFLOPs' count multiply-adds = our FLOPs / 2):")
     for name, cost, published in (
         ("ViFi-CLIP B/16 16x224", vifi16, VIFI_16F_PUBLISHED_GFLOPS),
@@ -266,7 +277,7 @@ def print_text_sharding(costs: dict[ModelSpec, ViewCost], classes: int = 400) ->
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # takes no options but --help
     jobs = zero_shot() + base_to_novel() + few_shot() + fully_supervised()
-    specs = {job.spec for job in jobs} | {ModelSpec("evl", ARCH, 8, evl_layers=EVL_LAYERS)}
+    specs = {job.spec for job in jobs} | {ModelSpec("evl", ARCH, 8, {"evl_layers": EVL_LAYERS})}
     costs = {spec: measure(spec) for spec in sorted(specs, key=repr)}
     print(
         f"Assumed sustained throughput: A100 bf16 peak {PEAK_A100_BF16 / 1e12:.0f} TFLOP/s x MFU {MFU:.0%} = "

@@ -32,6 +32,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
     "embed": ("vifi.engine.embed", "main", "write a model's video embeddings of a split list"),
     "aggregate": ("vifi.report.aggregate", "main", "aggregate one protocol's run metrics"),
+    "flops": ("vifi.flops", "main", "count the FLOPs of a view, a training clip and a class prompt per method"),
     "audit-effect": ("vifi.report.audit_effect", "main", "top-1 of each evaluation as released and by name"),
     "render": ("vifi.report.tables", "main", "render LaTeX and HTML tables"),
     "findings": (

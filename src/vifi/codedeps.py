@@ -4,7 +4,8 @@ A rule declares these files as inputs so that editing any of them makes its jobs
 trigger). Hand-kept lists drifted from the code: a stage that imports 17 modules listed 6, so edits to the other
 11 left its outputs silently stale. Here the list is computed when the DAG is built: the transitive closure of
 the `vifi.*` imports of the rule's entry modules, read with `ast` (importing them would load torch on every
-parse), plus every packaged data file that a module of the closure names beside itself (`published.yaml`,
+parse), with the model modules the catalog names (the factory imports them by name), plus every
+packaged data file that a module of the closure names beside itself (`published.yaml`,
 `registry.yaml`, the label CSVs, the model configs, the templates).
 """
 
@@ -19,6 +20,7 @@ PACKAGE = "vifi"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # `python -m vifi <stage>` runs this module first, which imports the stage's module.
 ENTRY = "vifi.__main__"
+FACTORY = "vifi.models.factory"
 
 
 class UnknownModuleError(LookupError):
@@ -64,7 +66,17 @@ def direct_imports(name: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    found.update(_named_modules(name))
     return {m for m in found if module_file(m, package_dir) is not None}
+
+
+def _named_modules(name: str) -> tuple[str, ...]:
+    """Modules a module imports by name at run time: the factory builds the catalog's model classes."""
+    if name != FACTORY:
+        return ()
+    from vifi.catalog.methods import model_modules
+
+    return model_modules()
 
 
 def closure(entries: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[str]:

@@ -15,9 +15,9 @@ has none, prompts need input gradients only).
 Text encoding is reported per class prompt, apart from the per-view cost: evaluation encodes a class list
 once, and training re-encodes it once per mini-batch only when the text side trains (`text_trains`).
 
-    python -m vifi.flops --arch ViT-B-16 --method vifi --num-frames 16
-    python -m vifi.flops --arch ViT-B-16 --json f.json --method vifi --num-frames 16 --method evl --num-frames 8
-    python -m vifi.flops --arch openai --weights ViT-B-16.pt --method vifi --num-frames 16
+    vifi flops --arch ViT-B-16 --method vifi --num-frames 16
+    vifi flops --arch ViT-B-16 --json f.json --method vifi --num-frames 16 --method evl --num-frames 8
+    vifi flops --arch openai --weights ViT-B-16.pt --method vifi --num-frames 16
 
 Each `--method` starts a section of that method's own flags; flags before the first apply to all of them.
 `--arch openai` counts the architecture that the checkpoint `--weights` holds (only its shapes are read).
@@ -30,7 +30,7 @@ import copy
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -40,11 +40,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vifi.argtypes import sections
 from vifi.io import write_json
-from vifi.models.evl import EVLBase, EVLConfig, OpenVocabEVL
-from vifi.models.factory import ModelArgsError, ModelSpec, add_model_args, spec_from_args
+from vifi.models.factory import ModelArgsError, ModelSpec, add_model_args, spec_from_args, unloaded_model
 from vifi.models.pretrained import WeightsError, build_clip
-from vifi.models.prompts import PromptedCLIP
-from vifi.models.vificlip import VideoCLIP
 
 GIGA = 1e9
 
@@ -131,15 +128,7 @@ def meta_model(spec: ModelSpec, weights: Path | None = None) -> nn.Module:
     """
     template, tokenizer = _meta_clip(spec.arch, weights)
     clip = copy.deepcopy(template)
-    if spec.grad_checkpointing:
-        clip.set_grad_checkpointing(True)
-    if spec.method == "evl":
-        config = EVLConfig(num_frames=spec.num_frames, num_layers=spec.evl_layers)
-        model = OpenVocabEVL(clip, tokenizer, config)
-    elif spec.method == "prompt":
-        model = PromptedCLIP(clip, tokenizer, **asdict(spec.prompt))
-    else:
-        model = VideoCLIP(clip, tokenizer, spec.method)
+    model = unloaded_model(spec, clip, tokenizer)
     return model.to("meta")  # the wrappers create their own parameters (prompts, decoder) on CPU
 
 
@@ -169,7 +158,8 @@ def measure(spec: ModelSpec, weights: Path | None = None) -> ViewCost:
     video = torch.empty(1, spec.num_frames, 3, *visual.image_size, device="meta")
     text = torch.empty(1, visual.output_dim, device="meta")
     forward = forward_flops(model, video, text)
-    decoder = forward_flops(model, video, text, within="decoder") if isinstance(model, EVLBase) else 0
+    has_decoder = isinstance(getattr(model, "decoder", None), nn.Module)  # EVL's, outside the CLIP
+    decoder = forward_flops(model, video, text, within="decoder") if has_decoder else 0
     train = train_flops(model, video, text.requires_grad_(model.text_trains))
     return ViewCost(spec, forward, train, text_forward, text_train, decoder)
 
@@ -193,7 +183,7 @@ def describe(cost: ViewCost) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print each method's costs; `--json` also writes `{method: GFLOPs per view}` for the compute column."""
     parser = argparse.ArgumentParser(
-        prog="python -m vifi.flops",
+        prog="vifi flops",
         description=__doc__.split("\n\n")[0],
         epilog="Each --method starts a section with that method's flags; those before the first are shared.",
     )

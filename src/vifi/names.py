@@ -1,8 +1,8 @@
-"""Display names of methods and datasets, shared by every report.
+"""Display names of methods and datasets, shared by every report, as the catalog (`vifi.catalog`) gives them.
 
 Run directories use short codes (`results/runs/<protocol>/<dataset>/<method>/...`); tables print the names the
-paper prints. The order of each mapping is the row order of every table, so that all reports list methods and
-datasets the same way. The mappings are read-only because several modules import them.
+paper prints. The order of each mapping is the catalog's, the row order of every table, so that all reports
+list methods and datasets the same way. The mappings are read-only because several modules import them.
 """
 
 from __future__ import annotations
@@ -10,23 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-METHODS: Mapping[str, str] = MappingProxyType(
-    {
-        "vanilla": "Vanilla CLIP",
-        "image": "CLIP image-FT",
-        "text": "CLIP text-FT",
-        "vifi": "ViFi-CLIP",
-        "prompt": "ViFi-CLIP + VL prompting",
-        "evl": "EVL (open-vocab head)",
-    }
-)
+from vifi.catalog import datasets as dataset_catalog
+from vifi.catalog import methods as method_catalog
 
-DATASETS: Mapping[str, str] = MappingProxyType(
-    {
-        "k400": "Kinetics-400",
-        "k600": "Kinetics-600",
-        "hmdb51": "HMDB-51",
-        "ucf101": "UCF-101",
-        "ssv2": "SSv2",
-    }
-)
+METHODS: Mapping[str, str] = MappingProxyType({code: m.name for code, m in method_catalog.methods().items()})
+DATASETS: Mapping[str, str] = MappingProxyType({code: d.name for code, d in dataset_catalog.datasets().items()})

@@ -14,7 +14,8 @@ import yaml
 from tests.conftest import ROOT
 from vifi.__main__ import STAGES
 from vifi.engine import schedule
-from vifi.models.factory import ModelSpec, PromptSettings
+from vifi.models.factory import ModelSpec
+from vifi.models.prompts import PromptedCLIP
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # How a model sees a video: the recipe keys that embedding and prediction share with training.
@@ -124,17 +125,16 @@ def test_the_training_recipe_is_required(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_model_code_keeps_no_recipe_of_its_own() -> None:
     """Prompt counts and depths have no defaults (16/16/9/9 disagreed with the demo's 8/8/3/3); a spec of one
     method carries no setting of another."""
-    assert all(
-        f.default is inspect.Parameter.empty for f in inspect.signature(PromptSettings).parameters.values()
-    )
-    assert (
-        ModelSpec("vifi", "vifi-tiny", 8).prompt is None
-        and ModelSpec("vifi", "vifi-tiny", 8).evl_layers is None
-    )
-    with pytest.raises(ValueError, match="prompt"):
+    signature = inspect.signature(PromptedCLIP).parameters
+    options = ("n_ctx_vision", "n_ctx_text", "depth_vision", "depth_text")
+    assert all(signature[name].default is inspect.Parameter.empty for name in options)
+    assert ModelSpec("vifi", "vifi-tiny", 8).options == ()
+    with pytest.raises(ValueError, match=r"prompt needs the options \['depth_text'"):
         ModelSpec("prompt", "vifi-tiny", 8)
-    with pytest.raises(ValueError, match="evl needs"):
+    with pytest.raises(ValueError, match=r"evl needs the options \['evl_layers'\], got none"):
         ModelSpec("evl", "vifi-tiny", 8)
+    with pytest.raises(ValueError, match=r"vifi needs the options none, got \['evl_layers'\]"):
+        ModelSpec("vifi", "vifi-tiny", 8, {"evl_layers": 2})
 
 
 def test_optimiser_defaults_are_the_released_recipe_of_params() -> None:
@@ -151,7 +151,7 @@ def test_optimiser_defaults_are_the_released_recipe_of_params() -> None:
     ("argv", "message"),
     [
         (["--method", "prompt", "--n-ctx-vision", "8"], "--method prompt needs --n-ctx-text --depth-vision"),
-        (["--method", "vifi", "--evl-layers", "4"], "--evl-layers only apply to --method evl, not vifi"),
+        (["--method", "vifi", "--evl-layers", "4"], "--evl-layers only applies to --method evl, not vifi"),
         (["--method", "evl"], "--method evl needs --evl-layers"),
     ],
 )

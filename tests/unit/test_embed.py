@@ -13,9 +13,9 @@ from vifi.data.annotations import Item, read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
 from vifi.data.transforms import EvalTransform
+from vifi.embeddings import load_embeddings
 from vifi.engine import embed
 from vifi.models.factory import ModelSpec, build_model
-from vifi.report.embeddings import load_embeddings
 
 
 @pytest.fixture(scope="module")

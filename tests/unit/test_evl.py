@@ -224,7 +224,7 @@ def test_hand_set_cross_attention_tables_make_the_output_order_sensitive():
 
 def test_open_vocabulary_head_scores_any_class_list():
     clip, tok = _clip()
-    model = OpenVocabEVL(clip, tok, _config()).eval()
+    model = OpenVocabEVL(clip, tok, _config(), "a photo of a {}.").eval()
     assert not model.text_trains
     assert all(n.startswith("decoder.") for n, p in model.named_parameters() if p.requires_grad)
     torch.testing.assert_close(model.tokenize(["red circle"]), tok(["a photo of a red circle."]))

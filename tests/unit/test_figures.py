@@ -10,9 +10,9 @@ import pytest
 from matplotlib.collections import LineCollection
 from matplotlib.container import BarContainer
 
+from vifi.embeddings import Embeddings, save_embeddings
 from vifi.report import figures
 from vifi.report.aggregate import write_aggregate_csv
-from vifi.report.embeddings import Embeddings, save_embeddings
 
 SHOTS = (2, 4, 8, 16)
 

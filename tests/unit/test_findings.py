@@ -11,9 +11,9 @@ import pytest
 
 from tests.unit.test_paper import TABLE
 from tests.unit.test_report import write_metrics
+from vifi.embeddings import Embeddings, save_embeddings
 from vifi.report import aggregate, clusters, findings, index, paper
 from vifi.report.bootstrap import FAILS, HOLDS, INCONCLUSIVE
-from vifi.report.embeddings import Embeddings, save_embeddings
 from vifi.report.findings import FindingsError, claim_findings, load_claims, read_runs, render
 from vifi.report.published import Published
 from vifi.report.tables import latex_escape

@@ -10,12 +10,15 @@ from torch import nn
 from tests.conftest import TINY
 from vifi.flops import count_flops, forward_flops, main, measure, meta_model, train_flops
 from vifi.models.evl import EVLConfig, OpenVocabEVL
-from vifi.models.factory import ModelSpec, PromptSettings
+from vifi.models.factory import ModelSpec
 from vifi.models.pretrained import build_clip
 from vifi.models.vificlip import VideoCLIP
 
 ARCH = "vifi-tiny"  # 32 px, patch 8: 16 patches + CLS; 4 blocks; widths in TINY
-TINY_PROMPTS = PromptSettings(n_ctx_vision=4, n_ctx_text=4, depth_vision=2, depth_text=2)
+TINY_OPTIONS = {
+    "prompt": {"n_ctx_vision": 4, "n_ctx_text": 4, "depth_vision": 2, "depth_text": 2},
+    "evl": {"evl_layers": 2},
+}
 
 
 def _inputs(frames: int, classes: int = 3, device: str = "meta") -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +42,7 @@ def test_evl_costs_its_backbone_per_frame_plus_a_decoder():
     decoder block, the decoder, and the query's projection into the joint space plus the logits."""
     frames, classes, layers = 4, 3, 2
     width, tokens, joint = TINY.width, 17, TINY.joint
-    model = meta_model(ModelSpec("evl", ARCH, frames, evl_layers=layers))
+    model = meta_model(ModelSpec("evl", ARCH, frames, {"evl_layers": layers}))
     video, text = _inputs(frames, classes)
     total = forward_flops(model, video, text)
     decoder = forward_flops(model, video, text, within="decoder")
@@ -56,7 +59,7 @@ def test_evl_costs_its_backbone_per_frame_plus_a_decoder():
     "model_fn",
     [
         lambda clip, tok: VideoCLIP(clip, tok, "vifi"),
-        lambda clip, tok: OpenVocabEVL(clip, tok, EVLConfig(num_frames=4)),
+        lambda clip, tok: OpenVocabEVL(clip, tok, EVLConfig(num_frames=4), "a photo of a {}."),
     ],
     ids=["vifi", "evl"],
 )
@@ -80,7 +83,7 @@ def test_counts_on_a_real_device_in_eval_mode_match_meta(model_fn):
     ],
 )
 def test_training_cost_depends_on_what_trains(method, low, high):
-    cost = measure(ModelSpec(method, ARCH, 4, prompt=TINY_PROMPTS, evl_layers=2))
+    cost = measure(ModelSpec(method, ARCH, 4, TINY_OPTIONS.get(method, {})))
     assert low <= cost.train / cost.forward <= high
     assert cost.text_trains == (method != "evl")
 

@@ -88,7 +88,7 @@ def test_evl_trains_decoder_only_with_its_recipe(data, tmp_path):
 
 def test_evl_refuses_a_clip_checkpoint_as_trained_model(data):
     with pytest.raises(WeightsError, match="no EVL decoder"):
-        build_model(ModelSpec("evl", "vifi-tiny", 4, evl_layers=2), data["weights"], trained=True)
+        build_model(ModelSpec("evl", "vifi-tiny", 4, {"evl_layers": 2}), data["weights"], trained=True)
 
 
 def test_gradient_checkpointing_gives_the_same_weights(data, tmp_path):

@@ -18,8 +18,9 @@ from torch import nn
 from tests.conftest import tiny_world, with_released_flags
 from vifi import flops
 from vifi.data.splits import write_base2novel
+from vifi.embeddings import load_embeddings
 from vifi.engine import embed, evaluate, predict, train
-from vifi.models.factory import ModelSpec, PromptSettings, build_model, saved_module
+from vifi.models.factory import ModelSpec, build_model, saved_module
 from vifi.models.pretrained import (
     OPENAI_ARCH,
     WeightsError,
@@ -29,7 +30,6 @@ from vifi.models.pretrained import (
     read_state_dict,
     save_weights,
 )
-from vifi.report.embeddings import load_embeddings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -40,7 +40,10 @@ CONFIG = {
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2},
 }
 NAMES = ["red circle moving left", "blue square growing", "green triangle"]
-PROMPTS = PromptSettings(n_ctx_vision=2, n_ctx_text=2, depth_vision=1, depth_text=2)
+OPTIONS = {
+    "prompt": {"n_ctx_vision": 2, "n_ctx_text": 2, "depth_vision": 1, "depth_text": 2},
+    "evl": {"evl_layers": 1},
+}
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,7 @@ def test_every_method_builds_from_the_file_and_from_its_own_checkpoints(
     """Trained checkpoints hold the CLIP at the top (prompts beside it) or under EVL's `clip.`."""
     video = torch.linspace(0, 1, 2 * 3 * 3 * 32 * 32).reshape(2, 3, 3, 32, 32)
     for method in ("vanilla", "vifi", "prompt", "evl"):
-        spec = ModelSpec(method, OPENAI_ARCH, 3, prompt=PROMPTS, evl_layers=1)
+        spec = ModelSpec(method, OPENAI_ARCH, 3, OPTIONS.get(method, {}))
         initial = build_model(spec, state_dict_file).eval()
         saved = tmp_path / f"{method}.pt"
         save_weights(saved_module(initial), saved)

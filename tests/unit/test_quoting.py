@@ -119,7 +119,7 @@ def test_pretrained_and_bridge_weights_reach_every_stage_as_one_argument(command
                   ("vifi evaluate", "--method vanilla"), ("vifi embed", "--method vanilla")):  # fmt: skip
         staged = stage(commands, *words)
         assert staged and all(after(c, "--weights") == [weights] for c in staged), words
-    (counted,) = stage(commands, "vifi.flops")
+    (counted,) = stage(commands, "vifi flops")
     assert after(counted, "--weights") == [weights] and after(counted, "--arch") == ["openai"]
     prompting = stage(commands, "vifi train", "--method prompt")
     assert prompting and all(after(c, "--weights") == [paths["bridge"]] for c in prompting)
@@ -142,6 +142,6 @@ def test_an_architecture_name_reaches_pretraining_and_every_model_stage_as_one_a
     assert after(pretrain, "--arch") == [arch] and after(pretrain, "--out") == [
         f"checkpoints/pretrained/{arch}.pt"
     ]
-    for name in ("vifi train", "vifi evaluate", "vifi embed", "vifi.flops"):
+    for name in ("vifi train", "vifi evaluate", "vifi embed", "vifi flops"):
         staged = stage(commands, name)
         assert staged and all(after(c, "--arch") == [arch] for c in staged), name

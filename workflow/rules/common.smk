@@ -8,8 +8,12 @@ import sys
 
 import yaml
 
+from vifi.catalog import methods as method_catalog
+from vifi.catalog import datasets as dataset_catalog
+from vifi.catalog.config import check_config
 from vifi.codedeps import rule_code
-from vifi.data.lists import OFFICIAL_FOLDS, PAPER_DATASETS, dataset_format
+from vifi.data.lists import dataset_format
+from vifi.data.registry import load_registry
 from vifi.data.protocols import fewshot_list
 
 
@@ -23,6 +27,8 @@ os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
 )
 SRC = "src/vifi"
+# The schema checks shapes; which methods and datasets exist is the catalog's to say.
+check_config(config)
 PROTOCOLS = config["protocols"]
 ZS = config["zeroshot"]
 SHARDS = range(config["extract"]["shards"])
@@ -43,7 +49,7 @@ DATASETS = list(dict.fromkeys(d for p in PROTOCOLS for d in protocol_datasets(p)
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    method="vanilla|image|text|vifi|prompt|evl",
+    method="|".join(method_catalog.methods()),
     run=r"seed\d+|\d+shot-seed\d+|main",
     shard=r"\d+",
     protocol="zeroshot|base2novel|fewshot|fullsup",
@@ -122,12 +128,14 @@ def recipe(protocol, method):
 
 
 def model_flags(protocol, method):
-    """Architecture flags beyond --arch/--method/--num-frames: prompt counts and depths, EVL decoder depth."""
-    if method == "prompt":
-        return flags({**config["prompt"], **config[protocol].get("prompt", {})})
-    if method == "evl":
-        return f"--evl-layers {config['evl']['layers']}"
-    return ""
+    """Architecture flags beyond --arch/--method/--num-frames: the method's catalog `options` (prompt counts and
+    depths, EVL's decoder depth), each from its params key, where a protocol's own section comes first.
+    """
+    values = {}
+    for name, key in method_catalog.method(method).options.items():
+        section, field = key.split(".")
+        values[name] = {**config[section], **config[protocol].get(section, {})}[field]
+    return flags(values)
 
 
 def bridge_weights():
@@ -139,8 +147,9 @@ def bridge_weights():
 
 
 def init_weights(wildcards):
-    """Where a method's training starts: the bridge for prompting, the pretrained CLIP otherwise."""
-    return bridge_weights() if wildcards.method == "prompt" else pretrained_weights()
+    """Where a method's training starts (its catalog entry's `starts_from`): the bridge, or the pretrained CLIP."""
+    bridged = method_catalog.method(wildcards.method).starts_from == "bridge"
+    return bridge_weights() if bridged else pretrained_weights()
 
 
 def frame_shards(wildcards):
@@ -236,7 +245,7 @@ def folds(dataset):
     spec = config["synthetic"]["datasets"].get(dataset)
     if spec and data_source(dataset) == "synthetic":
         return spec["splits"]
-    return OFFICIAL_FOLDS[dataset_format(dataset)]
+    return dataset_catalog.dataset(dataset).folds
 
 
 def pooled_target(dataset):
@@ -248,7 +257,7 @@ def label_file(dataset):
     """The label CSV that fixes a dataset's ids: the generator's for a synthetic one, the paper's otherwise."""
     if data_source(dataset) == "synthetic":
         return f"data/raw/{dataset}/labels.csv"
-    return f"{SRC}/data/labels/{PAPER_DATASETS[dataset][1]}_labels.csv"
+    return f"{SRC}/data/labels/{dataset_catalog.dataset(dataset).labels}"
 
 
 def list_labels(wildcards):
@@ -326,6 +335,7 @@ def pretrained_weights():
 # Both leave the videos under data/raw/<dataset>/videos/, the root that frame-store keys and split lists are
 # relative to, so every later step is the same in both modes.
 REGISTRY = config["data"]["registry"] or f"{SRC}/data/registry.yaml"
+load_registry(REGISTRY)  # validated first: an error names the file, entry and key
 with open(REGISTRY, encoding="utf-8") as _fh:
     REGISTRY_ENTRIES = yaml.safe_load(_fh)
 

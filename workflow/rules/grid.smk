@@ -4,7 +4,8 @@
 
 
 def b2n_runs():
-    """Trained methods once per training subset; vanilla CLIP, the same on every subset, once (`main`)."""
+    """Trained methods once per training subset; an untrained one (vanilla CLIP), the same on every subset, once
+    (`main`)."""
     b2n = config["base2novel"]
     return [
         (dataset, method, run)
@@ -12,7 +13,9 @@ def b2n_runs():
         for method in b2n["methods"]
         if not prompt_saw_novel(dataset, method)
         for run in (
-            ["main"] if method == "vanilla" else [f"seed{s}" for s in b2n["seeds"]]
+            [f"seed{s}" for s in b2n["seeds"]]
+            if method_catalog.method(method).trained
+            else ["main"]
         )
     ]
 
@@ -20,7 +23,7 @@ def b2n_runs():
 def prompt_saw_novel(dataset, method):
     """Prompting skips the zero-shot source when its bridge was trained here on all of that dataset's classes."""
     return (
-        method == "prompt"
+        method_catalog.method(method).starts_from == "bridge"
         and not config["bridge"]["weights"]
         and dataset == ZS["source"]
     )
@@ -100,12 +103,14 @@ def trained_dir(protocol, dataset, method, run):
 
 
 def protocol_models(protocol):
-    """The fine-tuned models one protocol evaluates (vanilla CLIP is never trained), without repeats."""
+    """The fine-tuned models one protocol evaluates (an untrained method has none), without repeats."""
     if protocol == "zeroshot":
         grid = [(ZS["source"], m, "main") for m in ZS["methods"]]
     else:
         grid = EVALUATED[protocol]()
-    dirs = [trained_dir(protocol, *r) for r in grid if r[1] != "vanilla"]
+    dirs = [
+        trained_dir(protocol, *r) for r in grid if method_catalog.method(r[1]).trained
+    ]
     return [f"{d}/model.pt" for d in dict.fromkeys(dirs)]
 
 
@@ -263,8 +268,9 @@ def eval_runs(wildcards):
 
 
 def eval_weights(wildcards):
-    """Per run: vanilla CLIP as loaded; the source's model for zero-shot targets; else the run's own model."""
-    if wildcards.method == "vanilla":
+    """Per run: an untrained method (vanilla CLIP) as loaded; the source's model for zero-shot targets; else the
+    run's own model."""
+    if not method_catalog.method(wildcards.method).trained:
         return [pretrained_weights()]
     if wildcards.protocol == "zeroshot":
         return [

@@ -1,32 +1,32 @@
 # What the report stage makes: which tables and figures the configured grid allows (functions only; the
 # rules are in report.smk).
 from snakemake.logging import logger
+from vifi.report.tables import TABLES as TABLE_SPECS, table_methods
 from vifi.report.tex import missing_tex
 
 TEMPLATES = "src/vifi/report/templates"
 # Each paper table and the protocol whose aggregate it reads.
-TABLES = {
-    "base2novel": "base2novel",
-    "prompting": "base2novel",
-    "zeroshot": "zeroshot",
-    "fewshot": "fewshot",
-    "fullsup": "fullsup",
-    "evl_vs_vifi": "fullsup",
-}
+TABLES = {name: spec.protocol for name, spec in TABLE_SPECS.items()}
 FULLSUP_GRID = config["fullsup"]["grid"]
+
+
+def grid_methods(protocol):
+    """Every method a protocol's grid runs."""
+    if protocol == "fullsup":
+        return {m for methods in FULLSUP_GRID.values() for m in methods}
+    return set(config[protocol]["methods"])
 
 
 def table_enabled(name):
     """A table is made when its protocol runs and its grid has the rows it compares."""
-    if TABLES[name] not in PROTOCOLS:
+    protocol = TABLES[name]
+    if protocol not in PROTOCOLS:
         return False
-    if name == "prompting":
-        return "prompt" in config["base2novel"]["methods"]
     if name == "fullsup":
         return "k400" in FULLSUP_GRID
     if name == "evl_vs_vifi":
         return any({"vifi", "evl"} <= set(m) for m in FULLSUP_GRID.values())
-    return True
+    return bool(set(table_methods(protocol, name)) & grid_methods(protocol))
 
 
 ENABLED_TABLES = [name for name in TABLES if table_enabled(name)]
@@ -95,7 +95,8 @@ def figures():
     names = [
         f"curves_{p}"
         for p in PROTOCOLS
-        if p != "zeroshot" or ZS["methods"] != ["vanilla"]
+        if p != "zeroshot"
+        or any(method_catalog.method(m).trained for m in ZS["methods"])
     ]
     names += [kind for kind in ("fewshot", "base2novel") if kind in PROTOCOLS]
     if "zeroshot" in PROTOCOLS and {"vanilla", "vifi"} <= set(ZS["methods"]):

@@ -24,7 +24,7 @@ rule aggregate:
 rule flops:
     input:
         weights=flops_weights,
-        code=code("vifi.flops"),
+        code=code("flops"),
     output:
         "results/metrics/flops/{dataset}.json",
     log:
@@ -40,7 +40,7 @@ rule flops:
         ),
         methods=flops_sections,
     shell:
-        "python -m vifi.flops --arch {params.arch:q} {params.weights} --json {output:q} {params.methods}"
+        "python -m vifi flops --arch {params.arch:q} {params.weights} --json {output:q} {params.methods}"
         " > {log:q} 2>&1"
 
 

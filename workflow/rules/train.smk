@@ -15,7 +15,7 @@ rule train:
     benchmark:
         "logs/benchmarks/train/{protocol}/{dataset}/{method}/{run}.tsv"
     wildcard_constraints:
-        method="image|text|vifi|prompt|evl",
+        method=one_of(method_catalog.trained_methods()),
     conda:
         "../envs/vifi.yaml"
     threads: 1 + config["train"]["workers"]

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from vifi.catalog import datasets as dataset_catalog
 from vifi.io import write_text
 
-# The paper's full label lists shipped with the package, by file prefix (`<prefix>_labels.csv`).
-PAPER_LABELS = ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
+# The paper's full label lists shipped with the package (each catalog dataset's), by file prefix.
+PAPER_LABELS = tuple(d.label_prefix for d in dataset_catalog.datasets().values() if d.label_prefix)
 MAX_LISTED = 10
 
 # Files of the datasets' own formats that look enough like label CSVs and split lists to be passed by mistake;

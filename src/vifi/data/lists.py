@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from vifi.catalog import CatalogError
+from vifi.catalog import datasets as dataset_catalog
 from vifi.data.annotations import AnnotationError, check_paper_order, read_labels, write_labels, write_list
 from vifi.data.archives import staging_dir
 from vifi.data.official import (
@@ -42,31 +44,18 @@ from vifi.io import write_text
 
 log = logging.getLogger(__name__)
 
-# Per dataset of the paper: its official annotation format and the prefix of its shipped label CSV.
-PAPER_DATASETS: dict[str, tuple[str, str]] = {
-    "k400": ("kinetics", "kinetics_400"),
-    "k600": ("kinetics", "kinetics_600"),
-    "ucf101": ("ucf101", "ucf_101"),
-    "hmdb51": ("hmdb51", "hmdb_51"),
-    "ssv2": ("ssv2", "ssv2"),
-}
-# How many train/test splits each format publishes: UCF-101 and HMDB-51 three folds, Kinetics and SSv2 one.
-OFFICIAL_FOLDS: dict[str, int] = {"ucf101": 3, "hmdb51": 3, "kinetics": 1, "ssv2": 1}
-
 
 def dataset_format(dataset: str) -> str:
-    """The official annotation format of a dataset of the paper (KeyError names the known ones)."""
-    if dataset not in PAPER_DATASETS:
-        raise KeyError(
-            f"no annotation format known for dataset {dataset!r}; known: {', '.join(PAPER_DATASETS)}"
-        )
-    return PAPER_DATASETS[dataset][0]
+    """The official annotation format of a dataset of the catalog (`CatalogError` names the known ones)."""
+    return dataset_catalog.dataset(dataset).format
 
 
 def paper_label_file(dataset: str) -> Path:
     """The paper's label CSV of a dataset, as shipped in the package (its ids are the released lists')."""
-    prefix = PAPER_DATASETS[dataset][1]
-    return Path(str(resources.files("vifi.data") / "labels" / f"{prefix}_labels.csv"))
+    entry = dataset_catalog.dataset(dataset)
+    if entry.labels is None:
+        raise CatalogError(f"dataset {dataset}: its catalog entry names no label file (`labels`)")
+    return Path(str(resources.files("vifi.data") / "labels" / entry.labels))
 
 
 def videos_csv(ann: Annotations) -> str:

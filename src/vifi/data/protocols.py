@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from vifi.argtypes import int_at_least
+from vifi.catalog import datasets as dataset_catalog
 from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
 from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
 from vifi.data.splits import (
@@ -48,19 +49,8 @@ from vifi.data.splits import (
 )
 
 PROTOCOLS = ("fewshot", "zeroshot", "fullsup")
-# Released few-shot files per dataset: (folder under datasets_splits/, test list, full label file).
-OFFICIAL_FEWSHOT = {
-    "hmdb51": ("hmdb_splits", "val1.txt", "hmdb_51_labels.csv"),
-    "ucf101": ("ucf_splits", "val1.txt", "ucf_101_labels.csv"),
-    "ssv2": ("ssv2_splits", "validation.txt", "ssv2_labels.csv"),
-}
-# Released zero-shot files per dataset, `{s}` = split: (list under datasets_splits/, label file under labels/).
-OFFICIAL_ZEROSHOT = {
-    "hmdb51": ("hmdb_splits/val{s}.txt", "hmdb_51_labels.csv"),
-    "ucf101": ("ucf_splits/val{s}.txt", "ucf_101_labels.csv"),
-    "k600": ("k600_splits/ZS_split{s}_K600_eval.txt", "ZS_split{s}_K600.csv"),
-}
-OFFICIAL = {"fewshot": OFFICIAL_FEWSHOT, "zeroshot": OFFICIAL_ZEROSHOT}
+# The fields of a dataset's released files (catalog `official`), in the order the readers unpack them.
+OFFICIAL_FIELDS = {"fewshot": ("folder", "test", "labels"), "zeroshot": ("list", "labels")}
 
 
 def derived_seed(seed: int, key: int) -> int:
@@ -111,10 +101,11 @@ def _read(labels: Path, *lists: Path) -> tuple[list[str], list[list[Item]]]:
 
 
 def _official(protocol: str, dataset: str) -> tuple[str, ...]:
-    """The release's file names of one protocol and dataset."""
-    if dataset not in OFFICIAL[protocol]:
-        raise ValueError(f"no official {protocol} files for {dataset!r}; known: {sorted(OFFICIAL[protocol])}")
-    return OFFICIAL[protocol][dataset]
+    """The release's file names of one protocol and dataset (the dataset's catalog entry)."""
+    released = dataset_catalog.official_files(protocol)
+    if dataset not in released:
+        raise ValueError(f"no official {protocol} files for {dataset!r}; known: {sorted(released)}")
+    return tuple(released[dataset][key] for key in OFFICIAL_FIELDS[protocol])
 
 
 OFFICIAL_FEWSHOT_SEED = 1  # the release ships one K-shot draw per K
@@ -262,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--official", type=Path, help="official release folder: copy its files")
     parser.add_argument(
-        "--dataset", choices=sorted(OFFICIAL_FEWSHOT | OFFICIAL_ZEROSHOT), help="with --official"
+        "--dataset",
+        choices=sorted(dataset_catalog.official_files("fewshot") | dataset_catalog.official_files("zeroshot")),
+        help="with --official",
     )
     parser.add_argument("--labels", type=Path, help="full label CSV (id,name)")
     parser.add_argument("--train-list", type=Path, help="training list (fewshot, fullsup)")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vifi.catalog import datasets as dataset_catalog
 from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
 from vifi.data.audit import FORMATS, VideoNames, relabel_by_name, video_namer
 from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
@@ -149,15 +150,6 @@ def write_base2novel(
         write_list(out_dir / f"fs_base_s{seed}_train.txt", subset)
 
 
-# Where the official release keeps each dataset's base-to-novel files: (split folder, label-file prefix).
-OFFICIAL_BASE2NOVEL = {
-    "k400": ("k400_splits", "kinetics_400"),
-    "hmdb51": ("hmdb_splits", "hmdb_51"),
-    "ucf101": ("ucf_splits", "ucf_101"),
-    "ssv2": ("ssv2_splits", "ssv2_174"),
-}
-
-
 def copy_official(
     official: Path,
     dataset: str,
@@ -173,11 +165,10 @@ def copy_official(
     (Kinetics-400's `base_train.txt`) is not invented here. With a `resolver`, list paths become the raw
     dataset's video keys, and unavailable videos are reported and dropped (the lists are otherwise unchanged).
     """
-    if dataset not in OFFICIAL_BASE2NOVEL:
-        raise ValueError(
-            f"no official base-to-novel split for {dataset!r}; known: {sorted(OFFICIAL_BASE2NOVEL)}"
-        )
-    folder, prefix = OFFICIAL_BASE2NOVEL[dataset]
+    released = dataset_catalog.official_files("base2novel")  # where the release keeps each dataset's files
+    if dataset not in released:
+        raise ValueError(f"no official base-to-novel split for {dataset!r}; known: {sorted(released)}")
+    folder, prefix = released[dataset]["folder"], released[dataset]["labels"]
     src = official / "datasets_splits" / "base2novel_splits" / folder
     labels = {
         part: read_labels(official / "labels" / f"{prefix}_{part}_labels.csv") for part in ("base", "novel")
@@ -203,7 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--val-list", type=Path, help="validation split list")
     parser.add_argument("--shots", type=int, help="videos per base class in each subset")
     parser.add_argument("--official", type=Path, help="official release folder: copy its files instead")
-    parser.add_argument("--dataset", choices=sorted(OFFICIAL_BASE2NOVEL), help="dataset key, with --official")
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(dataset_catalog.official_files("base2novel")),
+        help="dataset key, with --official",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", required=True, help="one training subset per seed")
     parser.add_argument("--out-dir", type=Path, required=True)
     add_resolution_args(parser)

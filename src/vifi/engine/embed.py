@@ -23,14 +23,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vifi.argtypes import int_at_least
+from vifi.catalog import methods as method_catalog
 from vifi.data.annotations import Item, read_labels, read_list
 from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
 from vifi.data.transforms import NORMALIZATION, eval_transform
+from vifi.embeddings import Embeddings, save_embeddings
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import ModelArgsError, add_model_args, build_model, spec_from_args
 from vifi.progress import progress_bar
-from vifi.report.embeddings import Embeddings, save_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> Embeddings:
     """Embed the listed videos (or an even spread of `--max-videos` of them) and write the file."""
     torch.set_num_threads(args.threads)
     device = pick_device()
-    trained = args.method != "vanilla"  # vanilla CLIP is embedded as loaded, as it is evaluated
+    trained = method_catalog.method(
+        args.method
+    ).trained  # vanilla CLIP is embedded as loaded, as it is evaluated
     model = build_model(spec_from_args(args), args.weights, trained=trained).to(device).eval()
     classnames = read_labels(args.labels)
     items = spread(read_list(args.list, len(classnames)), args.max_videos)

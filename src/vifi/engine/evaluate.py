@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Subset
 
 from vifi import metrics, provenance
 from vifi.argtypes import int_at_least, sections
+from vifi.catalog import methods as method_catalog
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import SAMPLING, ClipDataset
 from vifi.data.framestore import FrameStore
@@ -198,7 +199,7 @@ def run(todo: list[argparse.Namespace]) -> None:
             store = stores[frames]
             spec = spec_from_args(one)
             if built != (spec, one.weights):  # a zero-shot model is built once for all its targets
-                trained = one.method != "vanilla"  # vanilla CLIP is evaluated as loaded
+                trained = method_catalog.method(one.method).trained  # vanilla CLIP is evaluated as loaded
                 model = build_model(spec, one.weights, trained=trained).to(world.device).eval()
                 built = (spec, one.weights)
             results = {

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from vifi.argtypes import int_at_least
+from vifi.catalog import methods as method_catalog
 from vifi.data.annotations import AnnotationError, read_labels
 from vifi.data.framestore import VideoDecodeError, decode_video
 from vifi.data.sampling import test_indices
@@ -33,7 +34,6 @@ from vifi.data.transforms import NORMALIZATION, EvalTransform, eval_transform, s
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import OPENAI_ARCH, WeightsError
-from vifi.models.vificlip import METHODS
 
 # The demo's ViFi-CLIP, trained on every class of the Kinetics-400 role: the zero-shot source model, which the
 # demo's fully supervised table reuses rather than training again. Else the image-pretrained demo CLIP.
@@ -131,7 +131,7 @@ def load_predictor(
     spec: ModelSpec, weights: Path, classnames: list[str], normalize: str, device: torch.device
 ) -> Predictor:
     """Build the model as `vifi evaluate` does and encode the class names' prompts once."""
-    model = build_model(spec, weights, trained=spec.method != "vanilla").to(device).eval()
+    model = build_model(spec, weights, trained=method_catalog.method(spec.method).trained).to(device).eval()
     with autocast(device):
         text = model.encode_text(model.tokenize(classnames).to(device))
     mean, std = NORMALIZATION[normalize]
@@ -197,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="vifi-tiny",
         help=f"open_clip architecture of the checkpoint, or {OPENAI_ARCH!r}: the one an OpenAI-format file has",
     )
-    p.add_argument("--method", choices=METHODS, default="vifi", help="what was fine-tuned; sets the prompt")
+    plain = [
+        code for code, m in method_catalog.methods().items() if not m.options
+    ]  # no architecture flags here
+    p.add_argument("--method", choices=plain, default="vifi", help="what was fine-tuned; sets the prompt")
     p.add_argument("--num-frames", type=int_at_least(1), default=4, help="frames sampled per video")
     p.add_argument("--normalize", choices=sorted(NORMALIZATION), default="imagenet", help="pixel statistics")
     p.add_argument("--top-k", type=int_at_least(1), default=5, help="classes shown per video")

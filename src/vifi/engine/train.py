@@ -33,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
 from vifi import provenance
+from vifi.catalog import methods as method_catalog
 from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
@@ -41,7 +42,6 @@ from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast
 from vifi.io import atomic_path
 from vifi.models.factory import (
-    METHODS,
     ModelArgsError,
     add_model_args,
     build_model,
@@ -330,7 +330,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train-list", type=Path, required=True)
     p.add_argument("--labels", type=Path, required=True, help="label CSV of the training classes")
     p.add_argument("--weights", type=Path, required=True, help="initial weights (the bridge for `prompt`)")
-    add_model_args(p, tuple(m for m in METHODS if m != "vanilla"))
+    add_model_args(p, method_catalog.trained_methods())
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--warmup-epochs", type=int, required=True)
     p.add_argument("--lr", type=float, required=True)

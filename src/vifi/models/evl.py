@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -33,7 +34,10 @@ import torch.nn.functional as F
 from open_clip.transformer import QuickGELU, ResidualAttentionBlock
 from torch import nn
 
-from vifi.models.vificlip import PROMPTS
+from vifi.models.pretrained import WeightsError, load_weights, read_state_dict
+
+# The keys of the decoder in a trained EVL checkpoint, which a CLIP checkpoint lacks.
+DECODER_PREFIX = "decoder."
 
 
 @dataclass(frozen=True)
@@ -329,11 +333,32 @@ class OpenVocabEVL(EVLBase):
     dropout sits between the norm and the projection, mirroring `LayerNorm → Dropout → Linear`.
     """
 
-    def __init__(self, clip: nn.Module, tokenizer, config: EVLConfig, template: str = PROMPTS["vifi"]) -> None:
+    def __init__(self, clip: nn.Module, tokenizer, config: EVLConfig, template: str) -> None:
         super().__init__(clip, config)
         self.tokenizer = tokenizer
         self.template = template
         self.dropout = nn.Dropout(config.cls_dropout)
+
+    @classmethod
+    def build(cls, clip: nn.Module, tokenizer, spec, method) -> OpenVocabEVL:
+        """The catalog's constructor (`vifi.models.factory`): the decoder depth is the spec's `evl_layers`."""
+        if tuple(method.trains) != ("decoder",):
+            raise ValueError(f"method {method.code}: EVL trains its decoder only, not {method.trains}")
+        config = EVLConfig(num_frames=spec.num_frames, num_layers=dict(spec.options)["evl_layers"])
+        return cls(clip, tokenizer, config, method.template)
+
+    def load(self, path: str | Path, *, trained: bool) -> None:
+        """A trained EVL file holds the whole model; an initial one is a CLIP checkpoint for the backbone."""
+        if not trained:
+            load_weights(self.clip, path)
+            return
+        if not any(k.startswith(DECODER_PREFIX) for k in read_state_dict(path)):
+            raise WeightsError(f"{path}: no EVL decoder weights ({DECODER_PREFIX}*); is it a CLIP checkpoint?")
+        load_weights(self, path)
+
+    def checkpoint_module(self) -> nn.Module:
+        """The whole model: the decoder lives outside the CLIP."""
+        return self
 
     @property
     def text_trains(self) -> bool:
@@ -341,7 +366,7 @@ class OpenVocabEVL(EVLBase):
         return False
 
     def tokenize(self, classnames: Sequence[str]) -> torch.Tensor:
-        """Tokenize each class name inside the prompt template (the trained models' template by default)."""
+        """Tokenize each class name inside the prompt template of the method's catalog entry."""
         return self.tokenizer([self.template.format(name) for name in classnames])
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:

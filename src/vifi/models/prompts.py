@@ -106,6 +106,7 @@ class PromptedCLIP(nn.Module):
         n_ctx_text: int,
         depth_vision: int,
         depth_text: int,
+        template: str = "{}.",
     ) -> None:
         super().__init__()
         visual = clip.visual
@@ -128,7 +129,26 @@ class PromptedCLIP(nn.Module):
         self.clip = clip
         self.tokenizer = tokenizer
         self.n_ctx_text = n_ctx_text
+        self.template = template
         self.placeholder_id = int(tokenizer([PLACEHOLDER])[0, 1])
+
+    @classmethod
+    def build(cls, clip: nn.Module, tokenizer, spec, method) -> PromptedCLIP:
+        """The catalog's constructor (`vifi.models.factory`): the spec's options are the prompt counts and
+        depths."""
+        if tuple(method.trains) != ("prompts",):
+            raise ValueError(f"method {method.code}: PromptedCLIP trains its prompts only, not {method.trains}")
+        return cls(clip, tokenizer, **dict(spec.options), template=method.template)
+
+    def load(self, path: str | Path, *, trained: bool) -> None:
+        """A bridge (ViFi-CLIP) checkpoint leaves the prompts at their init; a trained one must hold them."""
+        missing = load_prompted_weights(self, path)
+        if trained and missing:
+            raise WeightsError(f"{path}: a trained prompt model lacks its prompts {missing[:5]}")
+
+    def checkpoint_module(self) -> nn.Module:
+        """The CLIP with its prompts, laid out as the bridge checkpoint plus the prompt keys."""
+        return self.clip
 
     @property
     def prompts(self) -> VLPrompts:
@@ -141,9 +161,12 @@ class PromptedCLIP(nn.Module):
         return len(self.prompts.text) > 0
 
     def tokenize(self, classnames: Sequence[str]) -> torch.Tensor:
-        """Tokenize `"X X … X {class}."` (n_t placeholders); underscores become spaces as in the paper."""
+        """Tokenize `"X X … X {class}."` (n_t placeholders, then the template); underscores become spaces as in
+        the paper."""
         words = [PLACEHOLDER] * self.n_ctx_text
-        return self.tokenizer([" ".join([*words, name.replace("_", " ")]) + "." for name in classnames])
+        return self.tokenizer(
+            [" ".join([*words, self.template.format(name.replace("_", " "))]) for name in classnames]
+        )
 
     def _checkpoints(self, transformer: nn.Module) -> bool:
         """open_clip's `set_grad_checkpointing` flag on `transformer`, honoured only when backward will run.

@@ -21,9 +21,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from vifi.embeddings import Embeddings, EmbeddingsError, load_embeddings
 from vifi.io import write_json, write_text
 from vifi.names import DATASETS
-from vifi.report.embeddings import Embeddings, EmbeddingsError, load_embeddings
 from vifi.report.tables import latex_escape
 
 MODELS = ("vanilla", "vifi")  # the CLIP model a fine-tuning starts from, and the fine-tuned one

@@ -37,10 +37,10 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from vifi.argtypes import int_at_least
+from vifi.embeddings import Embeddings, EmbeddingsError, load_embeddings
 from vifi.io import atomic_path
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import MetricsError, read_aggregate_csv
-from vifi.report.embeddings import Embeddings, EmbeddingsError, load_embeddings
 from vifi.report.tables import MODES, Mode
 
 KINDS = ("fewshot", "base2novel", "tsne", "curves")

@@ -1,8 +1,9 @@
 """The published numbers a paper-mode table compares against, looked up by our own dataset and method codes.
 
-`published.yaml` is keyed as the papers print their tables (section -> dataset -> method -> metrics), so the
-codes of the results layout are mapped here, once. Each protocol has one section; VL prompting has sections of
-its own because the ViFi-CLIP README prints it as a separate table. Our EVL runs the released 8-frame B/16
+`published.yaml` is keyed as the papers print their tables (section -> dataset -> method -> metrics); the
+catalog (`vifi.catalog`) gives each dataset's and method's name there. Each protocol has one section; VL
+prompting has sections of its own (its catalog entry's `sections`) because the ViFi-CLIP README prints it as a
+separate table. Our EVL runs the released 8-frame B/16
 recipe (METHODS §7), so it compares with that configuration of the EVL README. A combination with no published
 number (vanilla CLIP, EVL outside fully supervised K400) yields None, which the tables print as "—".
 """
@@ -16,31 +17,16 @@ from typing import Any
 
 import yaml
 
+from vifi.catalog import datasets as dataset_catalog
+from vifi.catalog import methods as method_catalog
+
 DEFAULT = Path(__file__).with_name("published.yaml")
 
-DATASET_KEYS: Mapping[str, str] = {
-    "k400": "kinetics400",
-    "k600": "kinetics600",
-    "hmdb51": "hmdb51",
-    "ucf101": "ucf101",
-    "ssv2": "ssv2",
-}
-METHOD_KEYS: Mapping[str, str] = {
-    "image": "CLIP image-FT",
-    "text": "CLIP text-FT",
-    "vifi": "ViFi-CLIP",
-    "prompt": "ViFi-CLIP + VL prompting",
-    "evl": "EVL ViT-B/16 8x16",
-}
 SECTIONS: Mapping[str, str] = {
     "zeroshot": "zero_shot",
     "base2novel": "base_to_novel",
     "fewshot": "few_shot",
     "fullsup": "fully_supervised",
-}
-PROMPTING_SECTIONS: Mapping[str, str] = {
-    "base2novel": "base_to_novel_vl_prompting",
-    "fewshot": "few_shot_vl_prompting",
 }
 
 
@@ -68,9 +54,7 @@ class Published:
 
     def section(self, protocol: str, method: str) -> str:
         """The section holding `method`'s numbers under `protocol`."""
-        if method == "prompt" and protocol in PROMPTING_SECTIONS:
-            return PROMPTING_SECTIONS[protocol]
-        return SECTIONS[protocol]
+        return method_catalog.method(method).sections.get(protocol, SECTIONS[protocol])
 
     def value(self, protocol: str, dataset: str, method: str, *metric: str) -> float | None:
         """The published percentage at `metric` (e.g. "top1", "k16"), or None where the papers give none.
@@ -81,7 +65,12 @@ class Published:
         section = self.section(protocol, method)
         if section not in self.data:
             raise PublishedError(f"{self.source}: no section '{section}'")
-        keys = (section, DATASET_KEYS.get(dataset), METHOD_KEYS.get(method), *metric)
+        keys = (
+            section,
+            dataset_catalog.dataset(dataset).published,
+            method_catalog.method(method).published,
+            *metric,
+        )
         node: Any = self.data
         for key in keys:
             if not isinstance(node, dict) or key not in node:

@@ -39,6 +39,7 @@ from urllib.parse import quote
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from vifi.catalog import methods as method_catalog
 from vifi.io import write_text
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import MetricsError, read_aggregate_csv
@@ -405,13 +406,28 @@ class TableSpec:
     build: Callable[[pd.DataFrame, Context], Table]
 
 
+def table_methods(protocol: str, table: str) -> tuple[str, ...]:
+    """The methods a table shows, from the catalog. A protocol's main table (named like it) shows every method
+    without a table of its own there, and few-shot only methods that train (an untrained one scores the same at
+    every K); a method's own table (its entry's `table`, e.g. VL prompting's) shows it beside the method it is
+    compared with (`versus`)."""
+    entries = method_catalog.methods()
+    if table == protocol:
+        shown = {code: m for code, m in entries.items() if protocol not in m.table}
+        return tuple(code for code, m in shown.items() if m.trained or protocol != "fewshot")
+    own = [code for code, m in entries.items() if m.table.get(protocol) == table]
+    return tuple(dict.fromkeys([*(entries[c].versus for c in own if entries[c].versus), *own]))
+
+
 TABLES: Mapping[str, TableSpec] = {
     "base2novel": TableSpec(
-        "base2novel", partial(_base_to_novel, methods=("vanilla", "image", "text", "vifi", "evl"))
+        "base2novel", partial(_base_to_novel, methods=table_methods("base2novel", "base2novel"))
     ),
-    "prompting": TableSpec("base2novel", partial(_base_to_novel, methods=("vifi", "prompt"))),
+    "prompting": TableSpec(
+        "base2novel", partial(_base_to_novel, methods=table_methods("base2novel", "prompting"))
+    ),
     "zeroshot": TableSpec("zeroshot", _zero_shot),
-    "fewshot": TableSpec("fewshot", partial(_few_shot, methods=("vifi", "prompt", "evl"))),
+    "fewshot": TableSpec("fewshot", partial(_few_shot, methods=table_methods("fewshot", "fewshot"))),
     "fullsup": TableSpec("fullsup", partial(_fully_supervised, dataset="k400")),
     "evl_vs_vifi": TableSpec(
         "fullsup", partial(_evl_vs_vifi, datasets=("k400", "ssv2"), methods=("vifi", "evl"))
