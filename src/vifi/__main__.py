@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str, str]] = {
-    "download": ("vifi.data.download", "main", "fetch or locate, verify and extract a dataset or CLIP weights"),
+    "download": (
+        "vifi.data.acquire.download",
+        "main",
+        "fetch or locate, verify and extract a dataset or CLIP weights",
+    ),
     "synthesize": ("vifi.data.synthetic", "main", "write one synthetic dataset (demo's download stage)"),
     "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
     "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),

@@ -24,9 +24,9 @@ import yaml
 
 from tests.conftest import BIN, ROOT, tool_env
 from vifi.data import framestore
-from vifi.data.download import DownloadError, check_url
+from vifi.data.acquire.download import DownloadError, check_url
+from vifi.data.acquire.registry import RegistryError, parse_registry
 from vifi.data.framestore import FrameStore, extract_shard, list_videos
-from vifi.data.registry import RegistryError, parse_registry
 from vifi.data.synthetic import generate_dataset
 from vifi.io import write_json
 from vifi.models.pretrained import save_weights
@@ -261,13 +261,13 @@ def _urls(node: Any) -> list[Any]:
 
 
 def test_every_registry_url_is_https() -> None:
-    urls = _urls(yaml.safe_load((SRC / "data" / "registry.yaml").read_text(encoding="utf-8")))
+    urls = _urls(yaml.safe_load((SRC / "data" / "acquire" / "registry.yaml").read_text(encoding="utf-8")))
     assert len(urls) > 10
     assert [u for u in urls if u is not None and not u.startswith("https://")] == []
 
 
 def test_registry_refuses_an_http_url() -> None:
-    raw = yaml.safe_load((SRC / "data" / "registry.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((SRC / "data" / "acquire" / "registry.yaml").read_text(encoding="utf-8"))
     downgraded = copy.deepcopy(raw)
     spec = downgraded["datasets"]["ucf101"]["files"][0]
     spec["url"] = spec["url"].replace("https://", "http://")

@@ -164,8 +164,8 @@ def test_packaged_data_files_are_inputs_of_the_jobs_that_read_them(jobs):
     expected = {
         "render": {"report/published.yaml"},
         "findings": {"report/published.yaml", "report/findings.yaml"},
-        "download": {"data/registry.yaml"},
-        "download_weights": {"data/registry.yaml"},
+        "download": {"data/acquire/registry.yaml"},
+        "download_weights": {"data/acquire/registry.yaml"},
         "lists": labels,
         "pretrain": {"models/configs/vifi-tiny.json"},
         "train": {"models/configs/vifi-tiny.json"} | labels,

@@ -325,7 +325,7 @@ def pretrained_weights():
 # `data.source` picks, per dataset, which of the rules `synthesize` and `download` writes data/raw/<dataset>.
 # Both leave the videos under data/raw/<dataset>/videos/, the root that frame-store keys and split lists are
 # relative to, so every later step is the same in both modes.
-REGISTRY = config["data"]["registry"] or f"{SRC}/data/registry.yaml"
+REGISTRY = config["data"]["registry"] or f"{SRC}/data/acquire/registry.yaml"
 with open(REGISTRY, encoding="utf-8") as _fh:
     REGISTRY_ENTRIES = yaml.safe_load(_fh)
 

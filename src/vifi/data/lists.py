@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from vifi.data.acquire.archives import staging_dir
 from vifi.data.annotations import AnnotationError, check_paper_order, read_labels, write_labels, write_list
-from vifi.data.archives import staging_dir
 from vifi.data.official import (
     FORMATS,
     Annotations,
