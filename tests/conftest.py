@@ -123,7 +123,7 @@ def tiny_world(
 
     from vifi.data.framestore import extract_shard, list_videos
     from vifi.data.lists import build_lists
-    from vifi.data.synthetic import generate_dataset
+    from vifi.data.synthetic.synthesize import generate_dataset
     from vifi.models.pretrained import build_clip, save_weights
 
     raw = root / "raw"

@@ -18,8 +18,16 @@ STAGES: dict[str, tuple[str, str, str]] = {
         "main",
         "fetch or locate, verify and extract a dataset or CLIP weights",
     ),
-    "synthesize": ("vifi.data.synthetic", "main", "write one synthetic dataset (demo's download stage)"),
-    "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
+    "synthesize": (
+        "vifi.data.synthetic.synthesize",
+        "main",
+        "write one synthetic dataset (demo's download stage)",
+    ),
+    "stills": (
+        "vifi.data.synthetic.synthesize",
+        "stills_main",
+        "write the synthetic stills for image pretraining",
+    ),
     "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
     "quarantine": ("vifi.data.shards", "quarantine_main", "merge shard failures into quarantine.csv"),
     "lists": ("vifi.data.lists", "main", "read a dataset's official annotations into the pipeline's lists"),

@@ -27,7 +27,7 @@ from vifi.data import framestore
 from vifi.data.acquire.download import DownloadError, check_url
 from vifi.data.acquire.registry import RegistryError, parse_registry
 from vifi.data.framestore import FrameStore, extract_shard, list_videos
-from vifi.data.synthetic import generate_dataset
+from vifi.data.synthetic.synthesize import generate_dataset
 from vifi.io import write_json
 from vifi.models.pretrained import save_weights
 

@@ -26,7 +26,7 @@ from tests.published import package, rar_bytes, write_rar
 from vifi.data.acquire import download as dl
 from vifi.data.acquire.archives import extract
 from vifi.data.acquire.registry import parse_registry
-from vifi.data.encode import write_video
+from vifi.data.synthetic.encode import write_video
 
 BASE = "https://127.0.0.1:8443/published"  # never contacted: every file is found in the manual directory
 
