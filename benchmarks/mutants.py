@@ -95,14 +95,14 @@ MUTANTS = (
     ),
     Mutant(
         "base_is_the_rarer_half",
-        "src/vifi/data/splits.py",
+        "src/vifi/data/lists/splits.py",
         "    return order[n_novel:], order[:n_novel]",
         "    return order[: num_classes - n_novel], order[num_classes - n_novel :]",
         ("tests/unit/test_splits.py",),
     ),
     Mutant(
         "few_shot_with_replacement",
-        "src/vifi/data/splits.py",
+        "src/vifi/data/lists/splits.py",
         "        picks = rng.choice(len(pool), size=shots, replace=False)",
         "        picks = rng.choice(len(pool), size=shots, replace=True)",
         ("tests/unit/test_splits.py", "tests/unit/test_protocol_draws.py"),

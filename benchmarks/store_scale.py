@@ -98,9 +98,9 @@ def rss_bytes() -> int:
 
 def measure_in_process(manifest: Path, videos: int) -> dict[str, float]:
     """Open the store and build the training dataset here; the figures as a dict (run in a fresh process)."""
-    from vifi.data.annotations import Item
     from vifi.data.dataset import ClipDataset
     from vifi.data.framestore import FrameStore
+    from vifi.data.lists.annotations import Item
 
     start_rss = rss_bytes()
     start_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -122,7 +122,7 @@ def tiny_world(
     import torch
 
     from vifi.data.framestore import extract_shard, list_videos
-    from vifi.data.lists import build_lists
+    from vifi.data.lists.lists import build_lists
     from vifi.data.synthetic.synthesize import generate_dataset
     from vifi.models.pretrained import build_clip, save_weights
 
@@ -165,7 +165,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     Shared by the training tests (resume, DDP, kill points) so the session builds it once.
     """
-    from vifi.data.splits import write_base2novel
+    from vifi.data.lists.splits import write_base2novel
 
     world = tiny_world(
         tmp_path_factory.mktemp("tiny run"), classes=8, train_per_class=(6, 6), val_per_class=2, height=48,

@@ -22,10 +22,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.lists import build_lists, paper_label_file
-from vifi.data.official import Video, read_annotations, write_annotations
-from vifi.data.splits import order_by_frequency
+from vifi.data.lists.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.lists.lists import build_lists, paper_label_file
+from vifi.data.lists.official import Video, read_annotations, write_annotations
+from vifi.data.lists.splits import order_by_frequency
 from vifi.data.synthetic.encode import write_video
 from vifi.data.synthetic.synthesize import generate_dataset
 

@@ -18,7 +18,6 @@ import torch
 
 from tests.unit.test_codecs import source_frames, write_video
 from tests.unit.test_framestore import pyav_decode, read_csv
-from vifi.data.annotations import AnnotationError, Item, read_labels, read_list, write_labels
 from vifi.data.dataset import ClipDataset, MissingVideosError
 from vifi.data.framestore import (
     FrameStore,
@@ -28,6 +27,7 @@ from vifi.data.framestore import (
     list_videos,
     resize_short_side,
 )
+from vifi.data.lists.annotations import AnnotationError, Item, read_labels, read_list, write_labels
 from vifi.data.shards import write_quarantine
 
 HEIGHT, WIDTH, SHORT_SIDE, RATE = 32, 48, 32, 8

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tests.conftest import TINY, tiny_world, with_released_flags
-from vifi.data.annotations import Item, read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
+from vifi.data.lists.annotations import Item, read_labels, read_list
 from vifi.data.transforms import EvalTransform
 from vifi.engine import embed
 from vifi.models.factory import ModelSpec, build_model

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from vifi.data import framestore
-from vifi.data.annotations import Item
 from vifi.data.dataset import ClipDataset, MissingVideosError
 from vifi.data.framestore import (
     FrameStore,
@@ -25,6 +24,7 @@ from vifi.data.framestore import (
     resize_short_side,
     shard_keys,
 )
+from vifi.data.lists.annotations import Item
 from vifi.data.sampling import test_indices as centre_indices
 from vifi.data.sampling import train_indices
 from vifi.data.shards import (

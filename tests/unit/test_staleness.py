@@ -159,7 +159,8 @@ def test_every_jobs_code_inputs_are_the_modules_its_command_imports(jobs, traced
 def test_packaged_data_files_are_inputs_of_the_jobs_that_read_them(jobs):
     """The report's published numbers and claims, the registry, the paper's label CSVs and the model configs."""
     labels = {
-        f"data/labels/{p}_labels.csv" for p in ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
+        f"data/lists/labels/{p}_labels.csv"
+        for p in ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
     }
     expected = {
         "render": {"report/published.yaml"},

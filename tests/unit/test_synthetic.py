@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from vifi.data.annotations import read_labels, read_list, write_labels
-from vifi.data.lists import build_lists
+from vifi.data.lists.annotations import read_labels, read_list, write_labels
+from vifi.data.lists.lists import build_lists
 from vifi.data.synthetic import synthesize, world
 from vifi.data.synthetic.synthesize import (
     VideoFormat,

@@ -9,8 +9,8 @@ import sys
 import yaml
 
 from vifi.codedeps import rule_code
-from vifi.data.lists import OFFICIAL_FOLDS, PAPER_DATASETS, dataset_format
-from vifi.data.protocols import fewshot_list
+from vifi.data.lists.lists import OFFICIAL_FOLDS, PAPER_DATASETS, dataset_format
+from vifi.data.lists.protocols import fewshot_list
 
 
 envvars:
@@ -248,7 +248,7 @@ def label_file(dataset):
     """The label CSV that fixes a dataset's ids: the generator's for a synthetic one, the paper's otherwise."""
     if data_source(dataset) == "synthetic":
         return f"data/raw/{dataset}/labels.csv"
-    return f"{SRC}/data/labels/{PAPER_DATASETS[dataset][1]}_labels.csv"
+    return f"{SRC}/data/lists/labels/{PAPER_DATASETS[dataset][1]}_labels.csv"
 
 
 def list_labels(wildcards):

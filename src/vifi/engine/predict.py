@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from vifi.argtypes import int_at_least
-from vifi.data.annotations import AnnotationError, read_labels
 from vifi.data.framestore import VideoDecodeError, decode_video
+from vifi.data.lists.annotations import AnnotationError, read_labels
 from vifi.data.sampling import test_indices
 from vifi.data.transforms import NORMALIZATION, EvalTransform, eval_transform, scale_size
 from vifi.engine.devices import autocast, pick_device

@@ -33,9 +33,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
 from vifi import provenance
-from vifi.data.annotations import read_labels, read_list
 from vifi.data.dataset import ClipDataset
 from vifi.data.framestore import FrameStore
+from vifi.data.lists.annotations import read_labels, read_list
 from vifi.data.transforms import NORMALIZATION, DeviceAugment, EVLTrainTransform, TrainTransform
 from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast

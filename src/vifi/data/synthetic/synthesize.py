@@ -1,9 +1,10 @@
 """Write the embedded synthetic world's datasets and stills: the demo's stand-in for downloading real data.
 
 A dataset comes out in the layout and annotation format its real counterpart is published in
-(`vifi.data.official`: UCF-101's `ucfTrainTestlist/`, HMDB-51's 7030 split files, Kinetics CSVs, SSv2 JSON),
-with videos named and encoded as the publisher's are, plus `labels.csv`, the class names the text encoder reads
-(the role the paper's label CSVs play for the real datasets). So the demo goes through paper mode's readers.
+(`vifi.data.lists.official`: UCF-101's `ucfTrainTestlist/`, HMDB-51's 7030 split files, Kinetics CSVs, SSv2
+JSON), with videos named and encoded as the publisher's are, plus `labels.csv`, the class names the text encoder
+reads (the role the paper's label CSVs play for the real datasets). So the demo goes through paper mode's
+readers.
 
 A dataset's role decides what its classes can be told apart by (`vifi.data.synthetic.world` has the details). In
 the `source`, `downstream` and `zeroshot` roles, single frames suffice: appearance plus the motion blur of the
@@ -37,8 +38,8 @@ import av
 import numpy as np
 
 from vifi.argtypes import int_at_least
-from vifi.data.annotations import Item, read_labels, write_labels
-from vifi.data.official import FORMATS, Video, write_annotations
+from vifi.data.lists.annotations import Item, read_labels, write_labels
+from vifi.data.lists.official import FORMATS, Video, write_annotations
 from vifi.data.synthetic.encode import write_video
 from vifi.data.synthetic.world import (
     COLOURS,
@@ -108,7 +109,7 @@ class DatasetPlan:
     train_counts: tuple[int, ...]  # per class, the imbalance ramp
     videos_per_class: tuple[int, ...]
     paths: tuple[tuple[str, ...], ...]  # per class, each video's path relative to videos/
-    format: str  # the official annotation format the dataset is written in (`vifi.data.official.FORMATS`)
+    format: str  # the official annotation format the dataset is written in (`vifi.data.lists.official.FORMATS`)
     lists: dict[str, list[Item]]  # split (train1, val1, ...) -> items, paths relative to videos/
     arguments: dict[str, Any]  # the request, for provenance
 
