@@ -109,7 +109,7 @@ MUTANTS = (
     ),
     Mutant(
         "test_frames_at_segment_start",
-        "src/vifi/data/sampling.py",
+        "src/vifi/data/frames/sampling.py",
         "    return [int(i * seg + seg / 2.0) % n for i in range(t)]",
         "    return [int(i * seg) % n for i in range(t)]",
         ("tests/unit/test_sampling.py",),

@@ -121,7 +121,8 @@ def tiny_world(
     """
     import torch
 
-    from vifi.data.framestore import extract_shard, list_videos
+    from vifi.data.frames.extract import extract_shard
+    from vifi.data.frames.shards import list_videos
     from vifi.data.lists.lists import build_lists
     from vifi.data.synthetic.synthesize import generate_dataset
     from vifi.models.pretrained import build_clip, save_weights

@@ -28,8 +28,8 @@ STAGES: dict[str, tuple[str, str, str]] = {
         "stills_main",
         "write the synthetic stills for image pretraining",
     ),
-    "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
-    "quarantine": ("vifi.data.shards", "quarantine_main", "merge shard failures into quarantine.csv"),
+    "extract": ("vifi.data.frames.extract", "main", "decode one shard of videos into a frame store"),
+    "quarantine": ("vifi.data.frames.quarantine", "main", "merge shard failures into quarantine.csv"),
     "lists": (
         "vifi.data.lists.lists",
         "main",

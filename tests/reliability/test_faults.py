@@ -23,10 +23,12 @@ import torch
 import yaml
 
 from tests.conftest import BIN, ROOT, tool_env
-from vifi.data import framestore
 from vifi.data.acquire.download import DownloadError, check_url
 from vifi.data.acquire.registry import RegistryError, parse_registry
-from vifi.data.framestore import FrameStore, extract_shard, list_videos
+from vifi.data.frames import extract
+from vifi.data.frames.extract import extract_shard
+from vifi.data.frames.shards import list_videos
+from vifi.data.frames.store import FrameStore
 from vifi.data.synthetic.synthesize import generate_dataset
 from vifi.io import write_json
 from vifi.models.pretrained import save_weights
@@ -83,13 +85,11 @@ def test_extract_shard_on_full_disk_leaves_nothing(
 ) -> None:
     """ENOSPC while spooling encoded frames or while writing the shard propagates and publishes nothing."""
     if stage == "spool":
-        real = framestore.tempfile.TemporaryFile
-        monkeypatch.setattr(
-            framestore.tempfile, "TemporaryFile", lambda *a, **k: FullDisk(real(*a, **k), fail_at)
-        )
+        real = extract.tempfile.TemporaryFile
+        monkeypatch.setattr(extract.tempfile, "TemporaryFile", lambda *a, **k: FullDisk(real(*a, **k), fail_at))
     else:
         monkeypatch.setattr(
-            framestore,
+            extract,
             "open",
             lambda *a, **k: FullDisk(open(*a, **k), fail_at),  # noqa: SIM115 (FullDisk closes it)
             raising=False,

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from vifi.data.framestore import decode_video
+from vifi.data.frames.decode import decode_video
 from vifi.data.synthetic.encode import CODECS, resize, rgb_to_yuv420p, write_video, yuv420p_planes
 
 # Mean absolute difference (0-255 levels) between decoded and source frames, per codec at its fixed quality on

@@ -23,10 +23,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vifi.argtypes import int_at_least
-from vifi.data.dataset import SAMPLING, ClipDataset
-from vifi.data.framestore import FrameStore
+from vifi.data.frames.dataset import SAMPLING, ClipDataset
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import NORMALIZATION, eval_transform
 from vifi.data.lists.annotations import Item, read_labels, read_list
-from vifi.data.transforms import NORMALIZATION, eval_transform
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import ModelArgsError, add_model_args, build_model, spec_from_args
 from vifi.progress import progress_bar
