@@ -4,7 +4,7 @@ Clips are encoded here in each family the datasets use: MPEG-4 Part 2 in AVI (UC
 H.264 in MP4 (Kinetics; 640x360) and VP9 in WebM (Something-Something v2; 427x240), `SECONDS` long at 30 fps
 from the photo scene of `scenes.py`, panning. Compared on each:
 
-- PyAV, one thread: `vifi.data.framestore.decode_video`, what `vifi extract` runs, and the reference;
+- PyAV, one thread: `vifi.data.frames.decode.decode_video`, what `vifi extract` runs, and the reference;
 - PyAV with its frame and slice threads (`thread_type="AUTO"`) at 2 threads;
 - decord (`VideoReader(num_threads=n)`, all frames by `get_batch`) at 1 and 2 threads.
 
@@ -30,7 +30,7 @@ import numpy as np
 from harness import interleaved, parse_args, per_core, write_results
 from scenes import photo_scene
 
-from vifi.data.framestore import decode_video, resize_short_side
+from vifi.data.frames.decode import decode_video, resize_short_side
 
 FPS, SECONDS, QUICK_SECONDS = 30, 4, 1
 SHORT_SIDE = 256

@@ -28,7 +28,7 @@ from pathlib import Path
 from harness import parse_args, per_core, write_results
 from scenes import photo_scene, texture_scene, write_clip
 
-from vifi.data.framestore import extract_shard
+from vifi.data.frames.extract import extract_shard
 
 K400_VIDEOS = 240_000
 BUDGET_GB = 100

@@ -50,11 +50,12 @@ from harness import elapsed, in_turn, parse_args, per_core, write_results
 from scenes import photo_scene, texture_scene, write_clip
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from vifi.data.annotations import Item
-from vifi.data.dataset import ClipDataset
-from vifi.data.framestore import FrameStore, extract_shard
-from vifi.data.sampling import train_indices
-from vifi.data.transforms import DeviceAugment, TrainTransform
+from vifi.data.frames.dataset import ClipDataset
+from vifi.data.frames.extract import extract_shard
+from vifi.data.frames.sampling import train_indices
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import DeviceAugment, TrainTransform
+from vifi.data.lists.annotations import Item
 from vifi.flops import meta_model, train_flops
 from vifi.models.factory import ModelSpec
 

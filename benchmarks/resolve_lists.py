@@ -1,7 +1,7 @@
 """Time to resolve a Kinetics-sized split list onto a local copy's video keys.
 
 Kinetics-400's training list has about 240,000 lines and K400+K600 copies hold about 300,000 clips, so list
-resolution (`vifi.data.resolve`) must stay a matter of seconds. This builds 300,000 keys in a
+resolution (`vifi.data.lists.resolve`) must stay a matter of seconds. This builds 300,000 keys in a
 `<split>/<class>/<clip>.mp4` layout and resolves 300,000 official-style lines (`train/<clip>.mp4`) twice: by
 file name, and by file stem (the copy re-encoded to `.mkv`). No files are touched; the video root is not
 scanned.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 
-from vifi.data.annotations import Item
-from vifi.data.resolve import ListResolver
+from vifi.data.lists.annotations import Item
+from vifi.data.lists.resolve import ListResolver
 
 LINES = 300_000
 CLASSES = 400

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from harness import build_parser, write_results
 
-from vifi.data.shards import (
+from vifi.data.frames.shards import (
     FRAME_DTYPE,
     HEADER,
     MAGIC,
@@ -48,7 +48,7 @@ K400_VIDEOS = 240_000
 
 
 def write_store(root: Path, videos: int) -> tuple[Path, list[str]]:
-    """Index-only format-3 shards (`vifi.data.framestore`'s layout) of `videos` synthetic videos and their
+    """Index-only format-3 shards (`vifi.data.frames.shards`' layout) of `videos` synthetic videos and their
     manifest; return it and the keys."""
     rng = np.random.default_rng(0)
     keys = [f"train/video{i:06d}.mp4" for i in range(videos)]
@@ -98,9 +98,9 @@ def rss_bytes() -> int:
 
 def measure_in_process(manifest: Path, videos: int) -> dict[str, float]:
     """Open the store and build the training dataset here; the figures as a dict (run in a fresh process)."""
-    from vifi.data.annotations import Item
-    from vifi.data.dataset import ClipDataset
-    from vifi.data.framestore import FrameStore
+    from vifi.data.frames.dataset import ClipDataset
+    from vifi.data.frames.store import FrameStore
+    from vifi.data.lists.annotations import Item
 
     start_rss = rss_bytes()
     start_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

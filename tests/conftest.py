@@ -121,9 +121,10 @@ def tiny_world(
     """
     import torch
 
-    from vifi.data.framestore import extract_shard, list_videos
-    from vifi.data.lists import build_lists
-    from vifi.data.synthetic import generate_dataset
+    from vifi.data.frames.extract import extract_shard
+    from vifi.data.frames.shards import list_videos
+    from vifi.data.lists.lists import build_lists
+    from vifi.data.synthetic.synthesize import generate_dataset
     from vifi.models.pretrained import build_clip, save_weights
 
     raw = root / "raw"
@@ -165,7 +166,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     Shared by the training tests (resume, DDP, kill points) so the session builds it once.
     """
-    from vifi.data.splits import write_base2novel
+    from vifi.data.lists.splits import write_base2novel
 
     world = tiny_world(
         tmp_path_factory.mktemp("tiny run"), classes=8, train_per_class=(6, 6), val_per_class=2, height=48,

@@ -1,11 +1,11 @@
 """Miniatures of the paper's five datasets, as their publishers package them, plus a miniature release.
 
-Each miniature is a synthetic dataset (`vifi.data.synthetic`, so real encoded videos in the publisher's codec)
-whose classes carry real class names of the dataset (UCF-101's `ApplyEyeMakeup`, HMDB-51's `kick_ball`, ...),
-so that paper mode's label files, the paper's shipped label CSVs, name them. `tests/published.py` then packs
-each folder as its publisher serves it. Odd files that the real datasets have are put in: a zero-byte UCF-101
-clip that its test list names, a truncated Kinetics clip, a clip in Kinetics' `replacement/` folder, YouTube ids
-beginning with `-`, SSv2 at 427x240 and 12 fps.
+Each miniature is a synthetic dataset (`vifi.data.synthetic.synthesize`, so real encoded videos in the
+publisher's codec) whose classes carry real class names of the dataset (UCF-101's `ApplyEyeMakeup`, HMDB-51's
+`kick_ball`, ...), so that paper mode's label files, the paper's shipped label CSVs, name them.
+`tests/published.py` then packs each folder as its publisher serves it. Odd files that the real datasets have
+are put in: a zero-byte UCF-101 clip that its test list names, a truncated Kinetics clip, a clip in Kinetics'
+`replacement/` folder, YouTube ids beginning with `-`, SSv2 at 427x240 and 12 fps.
 
 `write_release` writes, for those miniatures, the folder that paper mode's `official` names: the paper's label
 CSVs and released lists in the release's layout, built as METHODS.md §5-§6 describe, and with the released
@@ -22,12 +22,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.encode import write_video
-from vifi.data.lists import build_lists, paper_label_file
-from vifi.data.official import Video, read_annotations, write_annotations
-from vifi.data.splits import order_by_frequency
-from vifi.data.synthetic import generate_dataset
+from vifi.data.lists.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.lists.lists import build_lists, paper_label_file
+from vifi.data.lists.official import Video, read_annotations, write_annotations
+from vifi.data.lists.splits import order_by_frequency
+from vifi.data.synthetic.encode import write_video
+from vifi.data.synthetic.synthesize import generate_dataset
 
 # Pipeline dataset -> (registry key, format, role, real class names as the dataset spells them, splits).
 MINIATURES = {

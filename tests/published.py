@@ -1,11 +1,11 @@
 """Tiny datasets in the packaging their publishers serve, for running paper mode's download stage offline.
 
 `package` turns a dataset folder in the layout that `vifi download` produces (the comment at the top of
-`vifi/data/registry.yaml`) back into the files the publisher serves, named as the registry names them: UCF-101
-as a RAR and a zip, HMDB-51 as a RAR of per-class RARs and a RAR of split files, Kinetics as URL lists of
-tar.gz parts plus annotation files, Something-Something v2 as a tar.gz cut into numbered parts plus a labels
-zip. `test_registry` is the packaged registry pointed at a server of those files. Together they let a test
-serve a miniature of each dataset (from 127.0.0.1) and run the real download, verification and extraction.
+`vifi/data/acquire/registry.yaml`) back into the files the publisher serves, named as the registry names them:
+UCF-101 as a RAR and a zip, HMDB-51 as a RAR of per-class RARs and a RAR of split files, Kinetics as URL lists
+of tar.gz parts plus annotation files, Something-Something v2 as a tar.gz cut into numbered parts plus a labels
+zip. `test_registry` is the packaged registry pointed at a server of those files. Together they let a test serve
+a miniature of each dataset (from 127.0.0.1) and run the real download, verification and extraction.
 
 Which folder of the layout each published file holds is the one piece of knowledge here that the registry
 does not state (`_CONTENT`); everything else (names, formats, where each file is extracted, nesting) is read
@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from vifi.data.registry import FileSpec, load_registry, parse_registry
+from vifi.data.acquire.registry import FileSpec, load_registry, parse_registry
 
 # Registry file name -> the folder, relative to the file's `extract_to`, whose files it holds ("" = all).
 _CONTENT = {
@@ -281,7 +281,7 @@ def test_registry(base_url: str, served: dict[str, Path], parts: int) -> dict[st
     changes: SSv2 stays `access: manual`, files without a checksum stay without one.
     """
     base_url = base_url.rstrip("/")
-    text = resources.files("vifi.data").joinpath("registry.yaml").read_text(encoding="utf-8")
+    text = resources.files("vifi.data.acquire").joinpath("registry.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
     for key, dataset in raw["datasets"].items():
         for entry in dataset["files"]:

@@ -13,17 +13,37 @@ import sys
 from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str, str]] = {
-    "download": ("vifi.data.download", "main", "fetch or locate, verify and extract a dataset or CLIP weights"),
-    "synthesize": ("vifi.data.synthetic", "main", "write one synthetic dataset (demo's download stage)"),
-    "stills": ("vifi.data.synthetic", "stills_main", "write the synthetic stills for image pretraining"),
-    "extract": ("vifi.data.framestore", "main", "decode one shard of videos into a frame store"),
-    "quarantine": ("vifi.data.shards", "quarantine_main", "merge shard failures into quarantine.csv"),
-    "lists": ("vifi.data.lists", "main", "read a dataset's official annotations into the pipeline's lists"),
-    "splits": ("vifi.data.splits", "main", "generate base-to-novel splits and K-shot subsets"),
-    "protocols": ("vifi.data.protocols", "main", "write zero-shot, few-shot and fully supervised split lists"),
-    "kinetics": ("vifi.data.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
+    "download": (
+        "vifi.data.acquire.download",
+        "main",
+        "fetch or locate, verify and extract a dataset or CLIP weights",
+    ),
+    "synthesize": (
+        "vifi.data.synthetic.synthesize",
+        "main",
+        "write one synthetic dataset (demo's download stage)",
+    ),
+    "stills": (
+        "vifi.data.synthetic.synthesize",
+        "stills_main",
+        "write the synthetic stills for image pretraining",
+    ),
+    "extract": ("vifi.data.frames.extract", "main", "decode one shard of videos into a frame store"),
+    "quarantine": ("vifi.data.frames.quarantine", "main", "merge shard failures into quarantine.csv"),
+    "lists": (
+        "vifi.data.lists.lists",
+        "main",
+        "read a dataset's official annotations into the pipeline's lists",
+    ),
+    "splits": ("vifi.data.lists.splits", "main", "generate base-to-novel splits and K-shot subsets"),
+    "protocols": (
+        "vifi.data.lists.protocols",
+        "main",
+        "write zero-shot, few-shot and fully supervised split lists",
+    ),
+    "kinetics": ("vifi.data.lists.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
     "audit": (
-        "vifi.data.audit",
+        "vifi.data.lists.audit",
         "main",
         "check each list's label ids against the class its videos' paths and annotations name",
     ),

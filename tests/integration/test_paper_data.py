@@ -35,9 +35,9 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import ROOT, run, serving, tar_gz
 from tests.integration.conftest import copy_checkout
-from vifi.data.encode import write_mp4
-from vifi.data.framestore import FrameStore
-from vifi.data.official import Video, write_annotations
+from vifi.data.frames.store import FrameStore
+from vifi.data.lists.official import Video, write_annotations
+from vifi.data.synthetic.encode import write_mp4
 
 pytestmark = pytest.mark.integration
 

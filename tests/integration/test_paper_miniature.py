@@ -28,9 +28,9 @@ from tests.integration.conftest import copy_checkout
 from tests.integration.test_paper_data import https_server, self_signed_cert, write_yaml
 from tests.miniatures import MINIATURES, generate, write_release
 from tests.published import package, test_registry
-from vifi.data.annotations import read_labels
-from vifi.data.lists import paper_label_file
-from vifi.data.official import match_key
+from vifi.data.lists.annotations import read_labels
+from vifi.data.lists.lists import paper_label_file
+from vifi.data.lists.official import match_key
 
 pytestmark = pytest.mark.integration
 

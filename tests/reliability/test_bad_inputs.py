@@ -18,17 +18,13 @@ import torch
 
 from tests.unit.test_codecs import source_frames, write_video
 from tests.unit.test_framestore import pyav_decode, read_csv
-from vifi.data.annotations import AnnotationError, Item, read_labels, read_list, write_labels
-from vifi.data.dataset import ClipDataset, MissingVideosError
-from vifi.data.framestore import (
-    FrameStore,
-    MissingVideoError,
-    QuarantineWarning,
-    extract_shard,
-    list_videos,
-    resize_short_side,
-)
-from vifi.data.shards import write_quarantine
+from vifi.data.frames.dataset import ClipDataset, MissingVideosError
+from vifi.data.frames.decode import resize_short_side
+from vifi.data.frames.extract import QuarantineWarning, extract_shard
+from vifi.data.frames.quarantine import write_quarantine
+from vifi.data.frames.shards import list_videos
+from vifi.data.frames.store import FrameStore, MissingVideoError
+from vifi.data.lists.annotations import AnnotationError, Item, read_labels, read_list, write_labels
 
 HEIGHT, WIDTH, SHORT_SIDE, RATE = 32, 48, 32, 8
 

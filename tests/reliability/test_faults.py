@@ -23,11 +23,13 @@ import torch
 import yaml
 
 from tests.conftest import BIN, ROOT, tool_env
-from vifi.data import framestore
-from vifi.data.download import DownloadError, check_url
-from vifi.data.framestore import FrameStore, extract_shard, list_videos
-from vifi.data.registry import RegistryError, parse_registry
-from vifi.data.synthetic import generate_dataset
+from vifi.data.acquire.download import DownloadError, check_url
+from vifi.data.acquire.registry import RegistryError, parse_registry
+from vifi.data.frames import extract
+from vifi.data.frames.extract import extract_shard
+from vifi.data.frames.shards import list_videos
+from vifi.data.frames.store import FrameStore
+from vifi.data.synthetic.synthesize import generate_dataset
 from vifi.io import write_json
 from vifi.models.pretrained import save_weights
 
@@ -83,13 +85,11 @@ def test_extract_shard_on_full_disk_leaves_nothing(
 ) -> None:
     """ENOSPC while spooling encoded frames or while writing the shard propagates and publishes nothing."""
     if stage == "spool":
-        real = framestore.tempfile.TemporaryFile
-        monkeypatch.setattr(
-            framestore.tempfile, "TemporaryFile", lambda *a, **k: FullDisk(real(*a, **k), fail_at)
-        )
+        real = extract.tempfile.TemporaryFile
+        monkeypatch.setattr(extract.tempfile, "TemporaryFile", lambda *a, **k: FullDisk(real(*a, **k), fail_at))
     else:
         monkeypatch.setattr(
-            framestore,
+            extract,
             "open",
             lambda *a, **k: FullDisk(open(*a, **k), fail_at),  # noqa: SIM115 (FullDisk closes it)
             raising=False,
@@ -261,13 +261,13 @@ def _urls(node: Any) -> list[Any]:
 
 
 def test_every_registry_url_is_https() -> None:
-    urls = _urls(yaml.safe_load((SRC / "data" / "registry.yaml").read_text(encoding="utf-8")))
+    urls = _urls(yaml.safe_load((SRC / "data" / "acquire" / "registry.yaml").read_text(encoding="utf-8")))
     assert len(urls) > 10
     assert [u for u in urls if u is not None and not u.startswith("https://")] == []
 
 
 def test_registry_refuses_an_http_url() -> None:
-    raw = yaml.safe_load((SRC / "data" / "registry.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((SRC / "data" / "acquire" / "registry.yaml").read_text(encoding="utf-8"))
     downgraded = copy.deepcopy(raw)
     spec = downgraded["datasets"]["ucf101"]["files"][0]
     spec["url"] = spec["url"].replace("https://", "http://")

@@ -267,7 +267,7 @@ def slow_server() -> Iterator[_SlowServer]:
 
 
 _DOWNLOAD = (
-    "import sys; from vifi.data.download import download; "
+    "import sys; from vifi.data.acquire.download import download; "
     "download(sys.argv[1], sys.argv[2], sha256=sys.argv[3], allow_insecure=('127.0.0.1',), backoff=0)"
 )
 

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import yaml
 
-from vifi.data import archives
-from vifi.data import download as dl
-from vifi.data.archives import (
+from vifi.data.acquire import archives
+from vifi.data.acquire import download as dl
+from vifi.data.acquire.archives import (
     SPACE_MARGIN,
     SPACE_SLACK_PERCENT,
     ArchiveError,
@@ -39,7 +39,7 @@ from vifi.data.archives import (
     extract_into,
     extract_parts,
 )
-from vifi.data.registry import DatasetSpec, FileSpec
+from vifi.data.acquire.registry import DatasetSpec, FileSpec
 
 # One member: (name, content, mode, link target). Link targets only matter for symlinks and hardlinks.
 Member = tuple[str, bytes, int, str]

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from vifi.data.annotations import Item, write_labels, write_list
-from vifi.data.audit import (
+from vifi.data.lists.annotations import Item, write_labels, write_list
+from vifi.data.lists.audit import (
     AuditError,
     NamingConflict,
     OutsideLabelSpaceError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vifi.data.annotations import write_labels
+from vifi.data.lists.annotations import write_labels
 from vifi.report.audit_effect import main
 from vifi.report.predictions import from_scores, write_predictions
 

@@ -18,16 +18,11 @@ import numpy as np
 import pytest
 from av.video.frame import PictureType
 
-from vifi.data import framestore
-from vifi.data.framestore import (
-    FrameStore,
-    QuarantineWarning,
-    VideoDecodeError,
-    decode_video,
-    extract_shard,
-    resize_short_side,
-)
-from vifi.data.shards import read_index
+from vifi.data.frames import decode
+from vifi.data.frames.decode import VideoDecodeError, decode_video, resize_short_side
+from vifi.data.frames.extract import QuarantineWarning, extract_shard
+from vifi.data.frames.shards import read_index
+from vifi.data.frames.store import FrameStore
 
 VOP_START = b"\x00\x00\x01\xb6"
 
@@ -232,7 +227,7 @@ def test_decode_equals_sequential_reference_in_display_order(videos: Path, famil
 def test_chunked_resized_decode_equals_resized_reference(
     videos: Path, family: Family, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(framestore, "DECODE_CHUNK", 7)
+    monkeypatch.setattr(decode, "DECODE_CHUNK", 7)
     path = videos / family.name
     np.testing.assert_array_equal(decode_video(path, short_side=40), resize_short_side(reference(path)[0], 40))
 
@@ -379,7 +374,7 @@ def test_extraction_quarantines_broken_files_and_keeps_the_rest_exact(
     broken_root: Path, videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Broken files sit between good ones; chunks a file wrote before failing must not leak into the payload."""
-    monkeypatch.setattr(framestore, "DECODE_CHUNK", 4)  # the truncated files yield chunks before they fail
+    monkeypatch.setattr(decode, "DECODE_CHUNK", 4)  # the truncated files yield chunks before they fail
     root = tmp_path / "mixed"
     root.mkdir()
     bad = [name for name in BROKEN if name != "missing.mp4"]

@@ -23,8 +23,15 @@ import pytest
 import yaml
 
 from tests.conftest import serving, tar_gz
-from vifi.data import download as dl
-from vifi.data.registry import DatasetSpec, FileSpec, RegistryError, WeightSpec, load_registry, parse_registry
+from vifi.data.acquire import download as dl
+from vifi.data.acquire.registry import (
+    DatasetSpec,
+    FileSpec,
+    RegistryError,
+    WeightSpec,
+    load_registry,
+    parse_registry,
+)
 
 LOCAL = ("127.0.0.1",)
 

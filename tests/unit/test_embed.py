@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tests.conftest import TINY, tiny_world, with_released_flags
-from vifi.data.annotations import Item, read_labels, read_list
-from vifi.data.dataset import ClipDataset
-from vifi.data.framestore import FrameStore
-from vifi.data.transforms import EvalTransform
+from vifi.data.frames.dataset import ClipDataset
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import EvalTransform
+from vifi.data.lists.annotations import Item, read_labels, read_list
 from vifi.embeddings import load_embeddings
 from vifi.engine import embed
 from vifi.models.factory import ModelSpec, build_model

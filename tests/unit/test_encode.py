@@ -1,5 +1,5 @@
-"""The encoders of `vifi.data.encode`: byte-identical re-encodes, frames the frame store decodes close to the
-input and in order, SSv2's odd 427x240 size, and an exact, machine-independent resize."""
+"""The encoders of `vifi.data.synthetic.encode`: byte-identical re-encodes, frames the frame store decodes close
+to the input and in order, SSv2's odd 427x240 size, and an exact, machine-independent resize."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from vifi.data.encode import CODECS, resize, rgb_to_yuv420p, write_video, yuv420p_planes
-from vifi.data.framestore import decode_video
+from vifi.data.frames.decode import decode_video
+from vifi.data.synthetic.encode import CODECS, resize, rgb_to_yuv420p, write_video, yuv420p_planes
 
 # Mean absolute difference (0-255 levels) between decoded and source frames, per codec at its fixed quality on
 # `moving_square` (64x48 px). Measured: 2.2 (H.264), 3.1 (MPEG-4), 3.4 (VP9); the colour round trip through
@@ -63,7 +63,7 @@ def test_another_process_encodes_the_same_bytes(encoded: dict[str, Path], tmp_pa
     """A fresh process has another memory layout and another random state (Matroska's segment UID)."""
     np.save(tmp_path / "clip.npy", moving_square())
     script = (
-        "import sys\nimport numpy as np\nfrom vifi.data.encode import write_video\n"
+        "import sys\nimport numpy as np\nfrom vifi.data.synthetic.encode import write_video\n"
         "for path in sys.argv[2:]: write_video(path, np.load(sys.argv[1]), 12)"
     )
     paths = [tmp_path / f"other{suffix}" for suffix in sorted(CODECS)]

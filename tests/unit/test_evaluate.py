@@ -15,12 +15,12 @@ from torch.utils.data import DataLoader
 
 from tests.conftest import tiny_world, tool_env, with_released_flags
 from vifi import metrics
-from vifi.data.annotations import read_labels, read_list
-from vifi.data.dataset import ClipDataset, view_generator
-from vifi.data.framestore import FrameStore
-from vifi.data.sampling import dense_test_indices, dense_train_indices, train_indices
-from vifi.data.sampling import test_indices as centre_indices
-from vifi.data.transforms import EvalTransform, ThreeCropTransform
+from vifi.data.frames.dataset import ClipDataset, view_generator
+from vifi.data.frames.sampling import dense_test_indices, dense_train_indices, train_indices
+from vifi.data.frames.sampling import test_indices as centre_indices
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import EvalTransform, ThreeCropTransform
+from vifi.data.lists.annotations import read_labels, read_list
 from vifi.engine import evaluate
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import build_clip, save_weights

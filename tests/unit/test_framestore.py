@@ -13,31 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from vifi.data import framestore
-from vifi.data.annotations import Item
-from vifi.data.dataset import ClipDataset, MissingVideosError
-from vifi.data.framestore import (
-    FrameStore,
-    QuarantineWarning,
-    decode_video,
-    extract_shard,
-    kept_frame_numbers,
-    resize_short_side,
-    shard_keys,
-)
-from vifi.data.sampling import test_indices as centre_indices
-from vifi.data.sampling import train_indices
-from vifi.data.shards import (
-    Quarantine,
-    QuarantineLimitError,
-    check_quarantine,
-    list_videos,
-    quarantine_main,
-    read_index,
-    write_manifest,
-    write_quarantine,
-)
-from vifi.data.transforms import EvalTransform, TrainTransform
+from vifi.data.frames import decode, extract
+from vifi.data.frames.dataset import ClipDataset, MissingVideosError
+from vifi.data.frames.decode import decode_video, resize_short_side
+from vifi.data.frames.extract import QuarantineWarning, extract_shard, kept_frame_numbers, shard_keys
+from vifi.data.frames.quarantine import Quarantine, QuarantineLimitError, check_quarantine, write_quarantine
+from vifi.data.frames.quarantine import main as quarantine_main
+from vifi.data.frames.sampling import test_indices as centre_indices
+from vifi.data.frames.sampling import train_indices
+from vifi.data.frames.shards import HEADER, MAGIC, ShardFormatError, list_videos, read_index, write_manifest
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import EvalTransform, TrainTransform
+from vifi.data.lists.annotations import Item
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 16
 
@@ -101,7 +88,7 @@ def test_decode_video_matches_pyav(video_root: Path) -> None:
 def test_chunked_decode_matches_whole_decode(video_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     whole = decode_video(video_root / "a" / "v0.mp4", short_side=36)
     assert whole.shape == (FRAMES, 36, 48, 3)
-    monkeypatch.setattr(framestore, "DECODE_CHUNK", 5)
+    monkeypatch.setattr(decode, "DECODE_CHUNK", 5)
     np.testing.assert_array_equal(decode_video(video_root / "a" / "v0.mp4", short_side=36), whole)
     np.testing.assert_array_equal(
         decode_video(video_root / "a" / "v0.mp4"), pyav_decode(video_root / "a/v0.mp4")
@@ -111,7 +98,7 @@ def test_chunked_decode_matches_whole_decode(video_root: Path, monkeypatch: pyte
 def test_decode_error_names_file_and_reason(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
-    with pytest.raises(framestore.VideoDecodeError, match=r"bad\.mp4: unreadable: InvalidDataError") as info:
+    with pytest.raises(decode.VideoDecodeError, match=r"bad\.mp4: unreadable: InvalidDataError") as info:
         decode_video(bad)
     assert info.value.reason.startswith("unreadable: ") and "bad.mp4" not in info.value.reason
 
@@ -177,7 +164,7 @@ def test_failed_encoding_leaves_no_file(
             raise OSError("disk full")
         return [f.tobytes() for f in frames]
 
-    monkeypatch.setattr(framestore, "_encode_frames", failing)
+    monkeypatch.setattr(extract, "_encode_frames", failing)
     out = tmp_path / "shard.vff"
     with pytest.raises(OSError, match="disk full"):
         extract_shard(video_root, list_videos(video_root), out, short_side=HEIGHT, progress=False)
@@ -333,13 +320,13 @@ def test_stale_or_missing_shard_in_a_manifest_is_named(video_root: Path, tmp_pat
     extract_shard(video_root, ["a/v0.mp4"], shard, short_side=HEIGHT, progress=False)
     write_manifest([shard], tmp_path / "m.json")
     extract_shard(video_root, ["a/v0.mp4", "a/v1.MP4"], shard, short_side=HEIGHT, progress=False)
-    with pytest.raises(framestore.ShardFormatError, match=r"s\.bin has \d+ bytes.*m\.json records"):
+    with pytest.raises(ShardFormatError, match=r"s\.bin has \d+ bytes.*m\.json records"):
         FrameStore([tmp_path / "m.json"])
     shard.unlink()
-    with pytest.raises(framestore.ShardFormatError, match=r"s\.bin is missing"):
+    with pytest.raises(ShardFormatError, match=r"s\.bin is missing"):
         FrameStore([tmp_path / "m.json"])
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(framestore.ShardFormatError, match=r"bad\.json: not a frame-store manifest"):
+    with pytest.raises(ShardFormatError, match=r"bad\.json: not a frame-store manifest"):
         FrameStore([tmp_path / "bad.json"])
 
 
@@ -370,7 +357,7 @@ def test_awkward_file_names_work_end_to_end(tmp_path: Path, monkeypatch: pytest.
     common = ["--videos", ".", "--num-shards", "2", "--short-side", str(HEIGHT), "--codec", "raw"]
     with pytest.warns(QuarantineWarning, match="broken"):
         for i, shard in enumerate(shards):
-            assert framestore.main([*common, "--shard", str(i), "--out", str(shard)]) == 0
+            assert extract.main([*common, "--shard", str(i), "--out", str(shard)]) == 0
     store = FrameStore(shards)
     assert store.keys() == sorted(AWKWARD_NAMES) and list(store.failed) == [broken]
     for name in AWKWARD_NAMES:
@@ -402,14 +389,14 @@ def test_shard_keys_stride_and_validation() -> None:
 
 def test_not_a_shard_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "x.vff").write_bytes(b"NOTASHARD" * 4)
-    with pytest.raises(framestore.ShardFormatError, match=r"x\.vff"):
+    with pytest.raises(ShardFormatError, match=r"x\.vff"):
         FrameStore([tmp_path / "x.vff"])
 
 
 def test_shard_cut_inside_its_index_tables_is_rejected_by_name(raw_shard: Path, tmp_path: Path) -> None:
     _, payload_start = read_index(raw_shard)
     (tmp_path / "cut.vff").write_bytes(raw_shard.read_bytes()[: payload_start - 5])
-    with pytest.raises(framestore.ShardFormatError, match=r"cut\.vff: truncated index tables"):
+    with pytest.raises(ShardFormatError, match=r"cut\.vff: truncated index tables"):
         FrameStore([tmp_path / "cut.vff"])
 
 
@@ -429,7 +416,7 @@ def test_store_pickles_and_reads_after_unpickling(raw_shard: Path) -> None:
 def test_cli_extracts_one_shard(video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.vff"
     argv = ["--videos", str(video_root), "--shard", "1", "--num-shards", "2", "--short-side", "24"]
-    assert framestore.main([*argv, "--codec", "raw", "--out", str(out)]) == 0
+    assert extract.main([*argv, "--codec", "raw", "--out", str(out)]) == 0
     assert '"videos": 1' in capsys.readouterr().out
     store = FrameStore([out])
     assert store.keys() == ["a/v1.MP4"]
@@ -560,7 +547,7 @@ def test_json_formats_1_and_2_are_read_and_unknown_formats_rejected(raw_shard: P
             for video in old["videos"].values():
                 del video["kept"]
         raw = json.dumps(old).encode()
-        (tmp_path / name).write_bytes(framestore.HEADER.pack(framestore.MAGIC, len(raw)) + raw + payload)
+        (tmp_path / name).write_bytes(HEADER.pack(MAGIC, len(raw)) + raw + payload)
         return tmp_path / name
 
     new = FrameStore([raw_shard])
@@ -570,7 +557,7 @@ def test_json_formats_1_and_2_are_read_and_unknown_formats_rejected(raw_shard: P
         assert old.num_frames("a/v0.mp4") == FRAMES
         assert old.kept_frames("a/v0.mp4").tolist() == list(range(FRAMES))
         np.testing.assert_array_equal(old.read("a/v0.mp4", [3, 15]), new.read("a/v0.mp4", [3, 15]))
-    with pytest.raises(framestore.ShardFormatError, match=r"v9\.vff: unsupported shard \(format 9"):
+    with pytest.raises(ShardFormatError, match=r"v9\.vff: unsupported shard \(format 9"):
         FrameStore([rewrite("v9.vff", 9)])
 
 
@@ -593,7 +580,7 @@ def test_cli_rejects_invalid_frames_per_video(
 ) -> None:
     argv = ["--videos", str(video_root), "--shard", "0", "--num-shards", "1", "--short-side", "24"]
     with pytest.raises(SystemExit):
-        framestore.main([*argv, "--frames-per-video", bad, "--out", str(tmp_path / "x.vff")])
+        extract.main([*argv, "--frames-per-video", bad, "--out", str(tmp_path / "x.vff")])
     err = capsys.readouterr().err
     assert "argument --frames-per-video:" in err
     assert (
@@ -609,6 +596,6 @@ def test_cli_rejects_invalid_frames_per_video(
 def test_cli_subsamples(video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.vff"
     argv = ["--videos", str(video_root), "--shard", "0", "--num-shards", "1", "--short-side", "24"]
-    assert framestore.main([*argv, "--frames-per-video", "3", "--out", str(out)]) == 0
+    assert extract.main([*argv, "--frames-per-video", "3", "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["kept_frames"] == 9
     assert FrameStore([out]).kept_frames("a/v0.mp4").tolist() == [2, 8, 13]

@@ -6,11 +6,11 @@ import pytest
 
 from tests.conftest import ROOT
 from vifi.__main__ import main as vifi_main
-from vifi.data.annotations import AnnotationError, Item, read_list
-from vifi.data.kinetics import read_annotations
-from vifi.data.resolve import MissingVideosLimitError
+from vifi.data.lists.annotations import AnnotationError, Item, read_list
+from vifi.data.lists.kinetics import read_annotations
+from vifi.data.lists.resolve import MissingVideosLimitError
 
-LABELS = ROOT / "src" / "vifi" / "data" / "labels"
+LABELS = ROOT / "src" / "vifi" / "data" / "lists" / "labels"
 
 ANNOTATIONS = """label,youtube_id,time_start,time_end,split,is_cc
 abseiling,-0aBcD_12x,3,13,train,0

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.lists import build_lists, main
-from vifi.data.official import Video, write_annotations
-from vifi.data.splits import copy_official
+from vifi.data.lists.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.lists.lists import build_lists, main
+from vifi.data.lists.official import Video, write_annotations
+from vifi.data.lists.splits import copy_official
 
 
 def kinetics(root: Path) -> None:
@@ -85,8 +85,8 @@ def hmdb_release(official: Path) -> list[str]:
 
 @pytest.mark.parametrize("policy", ["as_released", "by_name"])
 def test_by_name_relabels_the_released_swap_and_as_released_keeps_it(tmp_path: Path, policy: str) -> None:
-    from vifi.data.audit import VideoNames
-    from vifi.data.splits import ByName
+    from vifi.data.lists.audit import VideoNames
+    from vifi.data.lists.splits import ByName
 
     hmdb_release(tmp_path / "official")
     by_name = ByName("hmdb51", VideoNames({})) if policy == "by_name" else None
@@ -104,7 +104,7 @@ def test_a_base_class_without_enough_training_videos_is_named_without_a_tracebac
     tmp_path: Path, capsys
 ) -> None:
     """A copy that lacks whole classes cannot make the paper's split; the stage says which, in one line."""
-    from vifi.data.splits import main as splits_main
+    from vifi.data.lists.splits import main as splits_main
 
     write_labels(tmp_path / "labels.csv", ["ApplyEyeMakeup", "Archery", "YoYo"])
     write_list(tmp_path / "train.txt", [Item(f"v_YoYo_g0{i}_c01.avi", 2) for i in range(1, 4)])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import tiny_world, with_released_flags
-from vifi.data.splits import write_base2novel
+from vifi.data.lists.splits import write_base2novel
 from vifi.engine import evaluate, train
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import WeightsError, read_state_dict

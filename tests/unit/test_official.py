@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vifi.data.annotations import AnnotationError, Item, paper_labels, read_labels, read_list
-from vifi.data.official import (
+from vifi.data.lists.annotations import AnnotationError, Item, paper_labels, read_labels, read_list
+from vifi.data.lists.official import (
     FORMATS,
     Annotations,
     Video,
@@ -24,7 +24,7 @@ from vifi.data.official import (
     to_items,
     write_annotations,
 )
-from vifi.data.splits import order_by_frequency, relabel, split_classes
+from vifi.data.lists.splits import order_by_frequency, relabel, split_classes
 
 Writer = Callable[[str, list[str], dict[str, list[Video]], str], dict[str, bytes]]
 

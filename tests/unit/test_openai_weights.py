@@ -17,7 +17,7 @@ from torch import nn
 
 from tests.conftest import tiny_world, with_released_flags
 from vifi import flops
-from vifi.data.splits import write_base2novel
+from vifi.data.lists.splits import write_base2novel
 from vifi.embeddings import load_embeddings
 from vifi.engine import embed, evaluate, predict, train
 from vifi.models.factory import ModelSpec, build_model, saved_module

@@ -11,10 +11,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from tests.conftest import tiny_world
-from vifi.data.annotations import Item
-from vifi.data.dataset import ClipDataset
-from vifi.data.framestore import FrameStore, VideoDecodeError
-from vifi.data.transforms import NORMALIZATION, eval_transform, scale_size
+from vifi.data.frames.dataset import ClipDataset
+from vifi.data.frames.decode import VideoDecodeError
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import NORMALIZATION, eval_transform, scale_size
+from vifi.data.lists.annotations import Item
 from vifi.engine import evaluate, predict
 from vifi.models.factory import ModelSpec, build_model
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vifi.data.annotations import Item
-from vifi.data.splits import few_shot
+from vifi.data.lists.annotations import Item
+from vifi.data.lists.splits import few_shot
 
 
 def test_k_shots_are_k_distinct_videos_whatever_the_seed() -> None:

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from tests.conftest import ROOT
-from vifi.data.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.protocols import (
+from vifi.data.lists.annotations import Item, read_labels, read_list, write_labels, write_list
+from vifi.data.lists.protocols import (
     derived_seed,
     draw_classes,
     fewshot_list,
@@ -15,8 +15,8 @@ from vifi.data.protocols import (
     write_fewshot,
     write_zeroshot_classes,
 )
-from vifi.data.resolve import MissingVideosLimitError
-from vifi.data.splits import few_shot
+from vifi.data.lists.resolve import MissingVideosLimitError
+from vifi.data.lists.splits import few_shot
 
 OFFICIAL = ROOT.parent / "shared" / "reference" / "official"
 needs_official = pytest.mark.skipif(

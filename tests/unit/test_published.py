@@ -23,10 +23,10 @@ import yaml
 
 from tests import published
 from tests.published import package, rar_bytes, write_rar
-from vifi.data import download as dl
-from vifi.data.archives import extract
-from vifi.data.encode import write_video
-from vifi.data.registry import parse_registry
+from vifi.data.acquire import download as dl
+from vifi.data.acquire.archives import extract
+from vifi.data.acquire.registry import parse_registry
+from vifi.data.synthetic.encode import write_video
 
 BASE = "https://127.0.0.1:8443/published"  # never contacted: every file is found in the manual directory
 
@@ -260,7 +260,7 @@ def test_the_registry_changes_only_urls_checksums_and_the_part_count(datasets: P
         **package("hmdb51", datasets / "hmdb51", tmp_path, BASE),
     }
     raw = published.test_registry(BASE, served, 3)
-    packaged = yaml.safe_load(resources.files("vifi.data").joinpath("registry.yaml").read_text())
+    packaged = yaml.safe_load(resources.files("vifi.data.acquire").joinpath("registry.yaml").read_text())
 
     def digest(kind: str, name: str) -> str:
         return hashlib.new(kind, served[name].read_bytes()).hexdigest()

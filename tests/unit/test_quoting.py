@@ -61,7 +61,7 @@ def paths(tmp_path_factory) -> dict[str, str]:
     files = {name: root / name for name in ("ViT tiny.pt", "bridge vifi.pt", "train list.txt", "val list.txt")}
     for path in files.values():
         path.touch()
-    shutil.copy(ROOT / "src/vifi/data/registry.yaml", root / "registry.yaml")
+    shutil.copy(ROOT / "src/vifi/data/acquire/registry.yaml", root / "registry.yaml")
     return {
         "official": str(root / "official"),
         "weights": str(files["ViT tiny.pt"]),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vifi.data.sampling import dense_test_indices, dense_train_indices, train_indices
-from vifi.data.sampling import test_indices as centre_indices
+from vifi.data.frames.sampling import dense_test_indices, dense_train_indices, train_indices
+from vifi.data.frames.sampling import test_indices as centre_indices
 
 
 def draws(n: int, t: int, seeds: range = range(50)) -> list[list[int]]:

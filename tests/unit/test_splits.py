@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import ROOT
-from vifi.data.annotations import (
+from vifi.data.lists.annotations import (
     PAPER_LABELS,
     AnnotationError,
     Item,
@@ -16,8 +16,8 @@ from vifi.data.annotations import (
     write_labels,
     write_list,
 )
-from vifi.data.resolve import ListResolver
-from vifi.data.splits import copy_official, few_shot, order_by_frequency, split_classes, write_base2novel
+from vifi.data.lists.resolve import ListResolver
+from vifi.data.lists.splits import copy_official, few_shot, order_by_frequency, split_classes, write_base2novel
 
 
 def _items(counts: dict[int, int]) -> list[Item]:

@@ -164,15 +164,16 @@ def test_every_jobs_code_inputs_are_the_modules_its_command_imports(jobs, traced
 def test_packaged_data_files_are_inputs_of_the_jobs_that_read_them(jobs):
     """The report's published numbers and claims, the registry, the paper's label CSVs and the model configs."""
     labels = {
-        f"data/labels/{p}_labels.csv" for p in ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
+        f"data/lists/labels/{p}_labels.csv"
+        for p in ("hmdb_51", "ucf_101", "kinetics_400", "kinetics_600", "ssv2")
     }
     # Each kind of catalog entry reaches only the stages that read it: a new method re-runs no data stage.
     methods, datasets = {"catalog/methods.yaml"}, {"catalog/datasets.yaml"}
     expected = {
         "render": {"report/published.yaml"} | methods | datasets,
         "findings": {"report/published.yaml", "report/findings.yaml"} | methods | datasets,
-        "download": {"data/registry.yaml"},
-        "download_weights": {"data/registry.yaml"},
+        "download": {"data/acquire/registry.yaml"},
+        "download_weights": {"data/acquire/registry.yaml"},
         "lists": labels | datasets,
         "synthesize": labels | datasets,
         "extract": set(),
@@ -243,8 +244,8 @@ def touch_groups(dag: Dag) -> tuple[list[set[str]], set[str]]:
     Every rule that can be is re-run directly by some group: one of its jobs reads a file of the group that no
     job it depends on reads (per rule, the file that the fewest jobs read). Files share a group when none of
     them is read upstream of another's first readers, so each run still shows which file re-ran which job.
-    `audit` and `quarantine` cannot be reached this way: they read only modules that the jobs they depend on
-    read too.
+    `audit` cannot be reached this way: it reads only modules that the jobs it depends on read too (`quarantine`
+    can, since its stage has its own module).
     """
     files = sorted({p for j in dag.jobs for p in j.inputs if p.startswith(PACKAGE)})
     reach = {f: {j.rule for j in dag.first_readers({f})} for f in files}
@@ -328,4 +329,4 @@ def test_touching_files_reruns_exactly_the_jobs_that_read_them(built):
         f"\n{sum(map(len, groups))} files touched in {len(groups)} runs, {len(reached)} rules re-run directly"
     )
     assert reached == observable
-    assert {j.rule for j in jobs if j.shell} - observable == {"audit", "quarantine"}
+    assert {j.rule for j in jobs if j.shell} - observable == {"audit"}

@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
-from vifi.data import synthetic, world
-from vifi.data.annotations import read_labels, read_list, write_labels
-from vifi.data.lists import build_lists
-from vifi.data.synthetic import (
+from vifi.data.lists.annotations import read_labels, read_list, write_labels
+from vifi.data.lists.lists import build_lists
+from vifi.data.synthetic import synthesize, world
+from vifi.data.synthetic.synthesize import (
     VideoFormat,
     generate_dataset,
     generate_stills,
@@ -22,7 +22,7 @@ from vifi.data.synthetic import (
     plan_dataset,
     stills_main,
 )
-from vifi.data.world import (
+from vifi.data.synthetic.world import (
     COLOURS,
     MOTION_WORDS,
     MOTIONS,
@@ -74,7 +74,7 @@ def _cli_args(out: Path, seed: int) -> list[str]:
 def test_same_arguments_give_byte_identical_files_across_processes(tmp_path):
     """One run in a subprocess with another hash salt: nothing may depend on `hash` or set order."""
     _generate(tmp_path / "a")
-    code = "import sys; from vifi.data.synthetic import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from vifi.data.synthetic.synthesize import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code, *_cli_args(tmp_path / "b", 0)], check=True, env=env)
     _generate(tmp_path / "c", seed=1)
@@ -388,7 +388,7 @@ def test_a_failed_run_keeps_the_previous_dataset(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("encoder died")
 
-    monkeypatch.setattr(synthetic, "write_video", broken)
+    monkeypatch.setattr(synthesize, "write_video", broken)
     with pytest.raises(RuntimeError, match="encoder died"):
         _generate(tmp_path / "ds", classes=2, train_per_class=(1, 1), splits=1, seed=5)
     assert _digests(out) == before

@@ -8,7 +8,7 @@ modules do) separates them.
 import numpy as np
 import pytest
 
-from vifi.data.world import TEMPORAL_PAIRS, ClassSpec, render_clip
+from vifi.data.synthetic.world import TEMPORAL_PAIRS, ClassSpec, render_clip
 
 FRAMES, HEIGHT, WIDTH = 16, 48, 64
 

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import default_collate
 from torchvision.transforms import v2
 
-from vifi.data import transforms
-from vifi.data.transforms import (
+from vifi.data.frames import transforms
+from vifi.data.frames.transforms import (
     CLIP_MEAN_255,
     CLIP_STD_255,
     EVL_RANDAUGMENT,

@@ -12,9 +12,9 @@ from vifi.catalog import methods as method_catalog
 from vifi.catalog import datasets as dataset_catalog
 from vifi.catalog.config import check_config
 from vifi.codedeps import rule_code
-from vifi.data.lists import dataset_format
-from vifi.data.registry import load_registry
-from vifi.data.protocols import fewshot_list
+from vifi.data.acquire.registry import load_registry
+from vifi.data.lists.lists import dataset_format
+from vifi.data.lists.protocols import fewshot_list
 
 
 envvars:
@@ -257,7 +257,7 @@ def label_file(dataset):
     """The label CSV that fixes a dataset's ids: the generator's for a synthetic one, the paper's otherwise."""
     if data_source(dataset) == "synthetic":
         return f"data/raw/{dataset}/labels.csv"
-    return f"{SRC}/data/labels/{dataset_catalog.dataset(dataset).labels}"
+    return f"{SRC}/data/lists/labels/{dataset_catalog.dataset(dataset).labels}"
 
 
 def list_labels(wildcards):
@@ -334,7 +334,7 @@ def pretrained_weights():
 # `data.source` picks, per dataset, which of the rules `synthesize` and `download` writes data/raw/<dataset>.
 # Both leave the videos under data/raw/<dataset>/videos/, the root that frame-store keys and split lists are
 # relative to, so every later step is the same in both modes.
-REGISTRY = config["data"]["registry"] or f"{SRC}/data/registry.yaml"
+REGISTRY = config["data"]["registry"] or f"{SRC}/data/acquire/registry.yaml"
 load_registry(REGISTRY)  # validated first: an error names the file, entry and key
 with open(REGISTRY, encoding="utf-8") as _fh:
     REGISTRY_ENTRIES = yaml.safe_load(_fh)

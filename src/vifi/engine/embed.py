@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader
 
 from vifi.argtypes import int_at_least
 from vifi.catalog import methods as method_catalog
-from vifi.data.annotations import Item, read_labels, read_list
-from vifi.data.dataset import SAMPLING, ClipDataset
-from vifi.data.framestore import FrameStore
-from vifi.data.transforms import NORMALIZATION, eval_transform
+from vifi.data.frames.dataset import SAMPLING, ClipDataset
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import NORMALIZATION, eval_transform
+from vifi.data.lists.annotations import Item, read_labels, read_list
 from vifi.embeddings import Embeddings, save_embeddings
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import ModelArgsError, add_model_args, build_model, spec_from_args

@@ -33,10 +33,10 @@ from torch.utils.data import DataLoader, Subset
 from vifi import metrics, provenance
 from vifi.argtypes import int_at_least, sections
 from vifi.catalog import methods as method_catalog
-from vifi.data.annotations import read_labels, read_list
-from vifi.data.dataset import SAMPLING, ClipDataset
-from vifi.data.framestore import FrameStore
-from vifi.data.transforms import EVAL_CROPS, NORMALIZATION, eval_transform
+from vifi.data.frames.dataset import SAMPLING, ClipDataset
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import EVAL_CROPS, NORMALIZATION, eval_transform
+from vifi.data.lists.annotations import read_labels, read_list
 from vifi.engine import distributed
 from vifi.engine.devices import autocast
 from vifi.io import write_json

@@ -27,10 +27,10 @@ from torch import nn
 
 from vifi.argtypes import int_at_least
 from vifi.catalog import methods as method_catalog
-from vifi.data.annotations import AnnotationError, read_labels
-from vifi.data.framestore import VideoDecodeError, decode_video
-from vifi.data.sampling import test_indices
-from vifi.data.transforms import NORMALIZATION, EvalTransform, eval_transform, scale_size
+from vifi.data.frames.decode import VideoDecodeError, decode_video
+from vifi.data.frames.sampling import test_indices
+from vifi.data.frames.transforms import NORMALIZATION, EvalTransform, eval_transform, scale_size
+from vifi.data.lists.annotations import AnnotationError, read_labels
 from vifi.engine.devices import autocast, pick_device
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import OPENAI_ARCH, WeightsError

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vifi.data.transforms import EvalTransform
+from vifi.data.frames.transforms import EvalTransform
 from vifi.engine import schedule
 from vifi.engine.devices import autocast, pick_device, seed_everything
 from vifi.io import atomic_path

@@ -34,10 +34,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from vifi import provenance
 from vifi.catalog import methods as method_catalog
-from vifi.data.annotations import read_labels, read_list
-from vifi.data.dataset import ClipDataset
-from vifi.data.framestore import FrameStore
-from vifi.data.transforms import NORMALIZATION, DeviceAugment, EVLTrainTransform, TrainTransform
+from vifi.data.frames.dataset import ClipDataset
+from vifi.data.frames.store import FrameStore
+from vifi.data.frames.transforms import NORMALIZATION, DeviceAugment, EVLTrainTransform, TrainTransform
+from vifi.data.lists.annotations import read_labels, read_list
 from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast
 from vifi.io import atomic_path

@@ -4,8 +4,8 @@ The released HMDB-51 lists give `kick ball`/`kick` and `sword exercise`/`sword` 
 and novel accuracy depend on class names. Every run's per-video predictions (`predictions.csv`) already say
 which class the model chose for each video, so both policies' top-1 follow without evaluating again: as
 released, against the list's ids; by name, against the ids of the classes the videos name
-(`vifi.data.audit.relabel_by_name`). The models themselves were trained on the lists as `audit.policy` had them,
-so under `as_released` the table isolates the effect of the evaluation labels.
+(`vifi.data.lists.audit.relabel_by_name`). The models themselves were trained on the lists as `audit.policy` had
+them, so under `as_released` the table isolates the effect of the evaluation labels.
 
 Usage: python -m vifi audit-effect --policy as_released --out-tex T --out-html H \\
            --case RUN_DIR SET LABELS FORMAT VIDEOS_CSV [--case ...]
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment
 
-from vifi.data.annotations import Item, read_labels
-from vifi.data.audit import FORMATS, POLICIES, AuditError, VideoNames, relabel_by_name, video_namer
+from vifi.data.lists.annotations import Item, read_labels
+from vifi.data.lists.audit import FORMATS, POLICIES, AuditError, VideoNames, relabel_by_name, video_namer
 from vifi.io import write_text
 from vifi.names import DATASETS, METHODS
 from vifi.report.predictions import PredictionsError, read_predictions

@@ -4,10 +4,10 @@ Two formats carry every dataset: label CSVs (`id,name`, ids contiguous from 0, n
 SSv2 names contain commas) and split lists (`<relative video path> <label id>`, whitespace separated). The
 synthetic generator writes the same formats, so paper mode and demo mode share these functions.
 
-The paper's full label lists ship in `vifi/data/labels/` (copied unchanged from the release), because label ids
-are fixed by their order and common sources order some datasets differently: HMDB-51 class folders sorted
-alphabetically put `kick` before `kick_ball` and `sword` before `sword_exercise`, the paper the other way round.
-`check_paper_order` refuses such a list wherever a label file enters the pipeline.
+The paper's full label lists ship in `vifi/data/lists/labels/` (copied unchanged from the release), because
+label ids are fixed by their order and common sources order some datasets differently: HMDB-51 class folders
+sorted alphabetically put `kick` before `kick_ball` and `sword` before `sword_exercise`, the paper the other way
+round. `check_paper_order` refuses such a list wherever a label file enters the pipeline.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ PAPER_LABELS = tuple(d.label_prefix for d in dataset_catalog.datasets().values()
 MAX_LISTED = 10
 
 # Files of the datasets' own formats that look enough like label CSVs and split lists to be passed by mistake;
-# `vifi.data.official` reads them.
+# `vifi.data.lists.official` reads them.
 _CLASS_IND_LINE = re.compile(r"\s*\d+\s+\S.*")
 _UCF_TRAIN_FILE = re.compile(r"trainlist\d+\.txt")
 _UCF_TEST_FILE = re.compile(r"testlist\d+\.txt")
 _UCF_TEST_LINE = re.compile(r"[^/\s]+/v_\S+\.avi")
 _HMDB_SPLIT_FILE = re.compile(r".+_test_split\d+\.txt")
-_OFFICIAL_READER = "vifi.data.official.read_annotations({fmt!r}, <dataset root>)"
+_OFFICIAL_READER = "vifi.data.lists.official.read_annotations({fmt!r}, <dataset root>)"
 
 
 class AnnotationError(ValueError):
@@ -181,7 +181,7 @@ def paper_labels(prefix: str) -> tuple[str, ...]:
     """The paper's class names of one dataset in label-id order, from the shipped `<prefix>_labels.csv`."""
     if prefix not in PAPER_LABELS:
         raise KeyError(f"no shipped label list {prefix!r}; shipped: {', '.join(PAPER_LABELS)}")
-    with resources.as_file(resources.files("vifi.data") / "labels" / f"{prefix}_labels.csv") as path:
+    with resources.as_file(resources.files("vifi.data.lists") / "labels" / f"{prefix}_labels.csv") as path:
         return tuple(read_labels(path))
 
 
@@ -212,5 +212,5 @@ def check_paper_order(names: Sequence[str], source: str | Path) -> None:
         )
         raise AnnotationError(
             f"{source}: has the classes of the paper's {prefix}_labels.csv but {len(diffs)} id(s) differ in "
-            f"name or order ({shown}); use the shipped vifi/data/labels/{prefix}_labels.csv"
+            f"name or order ({shown}); use the shipped vifi/data/lists/labels/{prefix}_labels.csv"
         )

@@ -275,8 +275,8 @@ def parse_registry(raw: Any, source: str = "registry.yaml") -> Registry:
 def load_registry(path: str | Path | None = None) -> Registry:
     """Load and validate the packaged registry (or the file at `path`)."""
     if path is None:
-        text = resources.files("vifi.data").joinpath("registry.yaml").read_text(encoding="utf-8")
-        source = "vifi/data/registry.yaml"
+        text = resources.files("vifi.data.acquire").joinpath("registry.yaml").read_text(encoding="utf-8")
+        source = "vifi/data/acquire/registry.yaml"
     else:
         text, source = Path(path).read_text(encoding="utf-8"), str(path)
     try:

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vifi.data.annotations import Item
-from vifi.data.framestore import FrameStore
-from vifi.data.sampling import dense_test_indices, dense_train_indices, test_indices, train_indices
+from vifi.data.frames.sampling import dense_test_indices, dense_train_indices, test_indices, train_indices
+from vifi.data.frames.store import FrameStore
+from vifi.data.lists.annotations import Item
 
 MAX_LISTED = 10
 SAMPLING = ("segment", "dense")

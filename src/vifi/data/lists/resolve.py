@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from vifi.data.annotations import AnnotationError, Item
-from vifi.data.shards import list_videos
+from vifi.data.frames.shards import list_videos
+from vifi.data.lists.annotations import AnnotationError, Item
 from vifi.io import write_json, write_text
 
 log = logging.getLogger(__name__)

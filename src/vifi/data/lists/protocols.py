@@ -20,8 +20,8 @@ dataset's own annotation lists (the same code on the synthetic demo):
   file (Kinetics-400's training list is built by `python -m vifi kinetics`; the release lacks it).
 
 With a video root (`--videos`), lists are resolved onto its video keys and unavailable lines are reported in
-`missing_videos.{json,csv}`, exactly as `vifi splits` does (`vifi.data.resolve`); nothing is written but the
-report when a list loses more than `--max-missing-fraction` of its lines. K-shot subsets are drawn from the
+`missing_videos.{json,csv}`, exactly as `vifi splits` does (`vifi.data.lists.resolve`); nothing is written but
+the report when a list loses more than `--max-missing-fraction` of its lines. K-shot subsets are drawn from the
 available videos; class draws depend only on the label file. A training list that shares a video with its test
 list is refused.
 """
@@ -36,9 +36,16 @@ import numpy as np
 
 from vifi.argtypes import int_at_least
 from vifi.catalog import datasets as dataset_catalog
-from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
-from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
-from vifi.data.splits import (
+from vifi.data.lists.annotations import (
+    Item,
+    check_paper_order,
+    read_labels,
+    read_list,
+    write_labels,
+    write_list,
+)
+from vifi.data.lists.resolve import ListResolver, add_resolution_args, resolver_from_args
+from vifi.data.lists.splits import (
     REPORT,
     ByName,
     add_policy_args,

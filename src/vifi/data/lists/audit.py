@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vifi.data.annotations import AnnotationError, Item, paper_labels, read_labels, read_list
-from vifi.data.resolve import AmbiguousVideoError, VideoIndex
+from vifi.data.lists.annotations import AnnotationError, Item, paper_labels, read_labels, read_list
+from vifi.data.lists.resolve import AmbiguousVideoError, VideoIndex
 from vifi.io import write_json, write_text
 
 log = logging.getLogger(__name__)

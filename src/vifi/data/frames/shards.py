@@ -1,10 +1,38 @@
-"""A frame shard's index, and the bookkeeping over a dataset's shards, without decoding a frame.
+"""A frame shard's layout and index, and the manifest over a dataset's shards, without decoding a frame.
 
-The shard layout is described in `vifi.data.framestore`, which writes and reads the payload. Everything here
-reads only the header and JSON index: listing the videos a shard set should hold, merging quarantined videos
-into `quarantine.csv` and checking their fraction, and the manifest. It imports neither torch nor a codec, so
-the quarantine and split-list jobs, which the pipeline runs once per dataset and protocol before any training
-can start, do not pay the seconds torch's import takes.
+Shards are written by `vifi extract` (`vifi.data.frames.extract`) and read by `vifi.data.frames.store`.
+Everything here reads only the header and index: listing the videos a shard set should hold, the index's
+tables, and the manifest. It imports neither torch nor a codec, so the quarantine and split-list jobs
+(`vifi.data.frames.quarantine`, `vifi.data.lists.resolve`), which the pipeline runs once per dataset and
+protocol before any training can start, do not pay the seconds torch's import takes.
+
+Shard file layout (one file, so that `atomic_path` can publish it in one rename):
+
+    b"VIFIFRM1"                      8 bytes, magic and layout version
+    index length L                   8 bytes, unsigned little-endian
+    index                            L bytes, UTF-8 JSON (below)
+    tables                           binary, little-endian (below)
+    payload                          encoded frames, concatenated
+
+Index fields:
+
+    format        3 (formats 1 and 2, which hold every video's numbers in the JSON, are still read)
+    codec         "jpeg" (torchvision `encode_jpeg`) or "raw" (H*W*3 RGB bytes, row-major)
+    quality       JPEG quality (recorded for raw shards too, where it is unused)
+    short_side    the short side every video was resized to
+    frames_per_video   M, or null where every frame was kept
+    videos        the keys, in table order
+    frames        stored frames in the shard (the frame tables' length F)
+    failed        {key: reason} for quarantined videos; reasons do not contain the path
+
+Tables (`Tables`): an int64 row per video (payload offset, source frame count, height, width, stored frames),
+then F uint32 frame sizes in bytes, then F uint32 source frame numbers of the stored frames, each video's frames
+after the previous video's, increasing. `offset` counts from the start of the payload (byte 16 + L + the
+tables); stored frame j of a video starts at offset + the sizes of its frames before j. A Kinetics-400 index
+(240k videos of 300 frames, 0.6 GB) thus opens without parsing a number per frame, and its frame tables are
+memory-mapped rather than held by each loader worker (`benchmarks/store_scale.py`).
+
+Keys are video paths relative to the video root, in POSIX form; they are the paths of the split lists.
 
 A dataset's store is named by its manifest (`write_manifest`, written by `vifi quarantine` once the quarantine
 check passes): a JSON list of its shard files with their sizes and the SHA-256 of their indexes. Training and
@@ -16,10 +44,7 @@ manifests wherever it accepts shards.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import hashlib
-import io
 import json
 import os
 import struct
@@ -29,7 +54,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from vifi.io import write_json, write_text
+from vifi.io import write_json
 
 MAGIC = b"VIFIFRM1"
 MANIFEST_FORMAT = 1
@@ -41,15 +66,10 @@ VIDEO_DTYPE, FRAME_DTYPE = np.dtype("<i8"), np.dtype("<u4")
 CODECS = ("jpeg", "raw")
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".webm", ".mkv"})
 HEADER = struct.Struct("<8sQ")
-MAX_LISTED = 10
 
 
 class ShardFormatError(ValueError):
     """A file is not a readable frame shard; the message names the file."""
-
-
-class QuarantineLimitError(RuntimeError):
-    """Too many videos were quarantined; the message names the count, the fraction and the threshold."""
 
 
 def list_videos(video_root: str | os.PathLike[str]) -> list[str]:
@@ -91,7 +111,7 @@ class Tables(NamedTuple):
     kept: np.ndarray
 
 
-def _header(path: Path) -> tuple[dict[str, Any], int]:
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
     """The JSON part of a shard's index, checked, and the file offset where it ends."""
     raw = _raw_index(path)
     index = json.loads(raw.decode("utf-8"))
@@ -118,7 +138,7 @@ def read_tables(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Tables, i
     their pages are shared between the loader workers. Older formats' JSON lists are converted.
     """
     path = Path(path)
-    index, end = _header(path)
+    index, end = read_header(path)
     if index["format"] < TABLES_FORMAT:
         return index, _tables_from_json(index["videos"]), end
     payload = end + _tables_bytes(index)
@@ -229,97 +249,3 @@ def shard_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 )
             shards.append(shard)
     return shards
-
-
-class Quarantine(NamedTuple):
-    """The quarantined videos of a dataset's shards, `{key: reason}`, out of `total` videos listed for them."""
-
-    failed: dict[str, str]
-    total: int
-
-    @property
-    def fraction(self) -> float:
-        return len(self.failed) / self.total if self.total else 0.0
-
-
-def collect_quarantine(shards: Sequence[str | os.PathLike[str]]) -> Quarantine:
-    """Merge the `failed` entries of `shards` (reading only their indexes) and count the videos they cover."""
-    failed: dict[str, str] = {}
-    owner: dict[str, Path] = {}
-    for path in map(Path, shards):
-        index, _ = _header(path)
-        for key in [*index["videos"], *index["failed"]]:
-            if key in owner:
-                raise ValueError(f"video {key!r} is in two shards: {owner[key]} and {path}")
-            owner[key] = path
-        failed.update(index["failed"])
-    return Quarantine(failed, len(owner))
-
-
-def write_quarantine(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Quarantine:
-    """Write the shards' quarantined videos to the CSV `out` (`video,reason`, sorted by video), atomically.
-
-    The CSV is written even when nothing was quarantined (header only), so that it is a dependable rule output
-    and a reviewer can see at a glance which raw files a run left out and why.
-    """
-    quarantine = collect_quarantine(shards)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["video", "reason"])
-    writer.writerows(sorted(quarantine.failed.items()))
-    write_text(out, buffer.getvalue())
-    return quarantine
-
-
-def check_quarantine(quarantine: Quarantine, max_fraction: float) -> None:
-    """Fail when more than `max_fraction` of the videos were quarantined.
-
-    A few broken files are normal in downloaded datasets; many mean a broken download or decoder, and results
-    computed on what is left would quietly differ from the paper's, so the run stops and names the first few.
-    """
-    if not 0.0 <= max_fraction <= 1.0:
-        raise ValueError(f"max_fraction must be in [0, 1], got {max_fraction}")
-    if quarantine.fraction <= max_fraction:
-        return
-    listed = sorted(quarantine.failed.items())[:MAX_LISTED]
-    examples = "; ".join(f"{key}: {reason}" for key, reason in listed)
-    more = len(quarantine.failed) - len(listed)
-    raise QuarantineLimitError(
-        f"{len(quarantine.failed)} of {quarantine.total} videos were quarantined (fraction "
-        f"{quarantine.fraction:.4f}), more than the threshold {max_fraction:.4f}: {examples}"
-        + (f"; and {more} more" if more else "")
-    )
-
-
-def build_quarantine_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vifi quarantine",
-        description="Merge the quarantined videos of a dataset's shards into one CSV; fail above a fraction.",
-    )
-    parser.add_argument("--shards", type=Path, nargs="+", required=True, help="the dataset's shard files")
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write (columns video,reason)")
-    parser.add_argument(
-        "--max-fraction", type=float, required=True, help="fail above this quarantined fraction (0-1)"
-    )
-    parser.add_argument(
-        "--manifest", type=Path, help="frame-store manifest to write once the check passes (see write_manifest)"
-    )
-    return parser
-
-
-def quarantine_main(argv: Sequence[str] | None = None) -> int:
-    """Write `--out` from the shards' failures, print a JSON summary, then apply the `--max-fraction` check."""
-    args = build_quarantine_parser().parse_args(argv)
-    quarantine = write_quarantine(args.shards, args.out)
-    summary = {
-        "out": str(args.out),
-        "quarantined": len(quarantine.failed),
-        "total": quarantine.total,
-        "fraction": quarantine.fraction,
-        "max_fraction": args.max_fraction,
-    }
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    check_quarantine(quarantine, args.max_fraction)
-    if args.manifest:
-        write_manifest(args.shards, args.manifest)
-    return 0

@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from vifi.data.archives import ArchiveError, extract_into, extract_parts, staging_dir
-from vifi.data.registry import DatasetSpec, FileSpec, Registry, RegistryError, WeightSpec, load_registry
+from vifi.data.acquire.archives import ArchiveError, extract_into, extract_parts, staging_dir
+from vifi.data.acquire.registry import DatasetSpec, FileSpec, Registry, RegistryError, WeightSpec, load_registry
 from vifi.io import atomic_path
 from vifi.progress import progress_bar
 

@@ -7,7 +7,8 @@ the first 25 ids). Base and novel lists are relabelled into their own label spac
 K-shot subset of the base training videos: the paper's "seeds" are different training subsets.
 
 With a video root (`--videos`), every list is resolved onto the raw dataset's video keys and lines whose video
-is missing or quarantined are dropped into `missing_videos.{json,csv}` beside the lists (`vifi.data.resolve`).
+is missing or quarantined are dropped into `missing_videos.{json,csv}` beside the lists
+(`vifi.data.lists.resolve`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from vifi.catalog import datasets as dataset_catalog
-from vifi.data.annotations import Item, check_paper_order, read_labels, read_list, write_labels, write_list
-from vifi.data.audit import FORMATS, VideoNames, relabel_by_name, video_namer
-from vifi.data.resolve import ListResolver, add_resolution_args, resolver_from_args
+from vifi.data.lists.annotations import (
+    Item,
+    check_paper_order,
+    read_labels,
+    read_list,
+    write_labels,
+    write_list,
+)
+from vifi.data.lists.audit import FORMATS, VideoNames, relabel_by_name, video_namer
+from vifi.data.lists.resolve import ListResolver, add_resolution_args, resolver_from_args
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +42,7 @@ REPORT = "missing_videos.json"
 @dataclass(frozen=True)
 class ByName:
     """The `by_name` audit policy for released lists: each video's id follows the class its path or annotation
-    names (`vifi.data.audit`), so that, e.g., HMDB-51's `kick_ball` videos are scored as `kick ball`."""
+    names (`vifi.data.lists.audit`), so that, e.g., HMDB-51's `kick_ball` videos are scored as `kick ball`."""
 
     fmt: str
     names: VideoNames

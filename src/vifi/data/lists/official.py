@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vifi.data import kinetics
-from vifi.data.annotations import AnnotationError, Item
+from vifi.data.lists import kinetics
+from vifi.data.lists.annotations import AnnotationError, Item
 from vifi.io import write_text
 
 FORMATS = ("ucf101", "hmdb51", "kinetics", "ssv2")

@@ -7,10 +7,11 @@ video's own annotation gives, which the release audit compares with the lists' i
 datasets take the same path: the synthetic generator writes the official formats too.
 
 Label ids come from a label file, never from the order the annotations happen to list classes in: for the real
-datasets the paper's own label CSVs (shipped in `vifi/data/labels/`), which fix the ids of every released list
-and the names the prompts use; for synthetic ones the generator's `labels.csv`. Each video's class is matched to
-that file by name (`vifi.data.official.match_key`), so `ApplyEyeMakeup`, `kick_ball` and `Putting [something]
-on a surface` meet the paper's `ApplyEyeMakeup`, `kick ball` and `Putting something on a surface`.
+datasets the paper's own label CSVs (shipped in `vifi/data/lists/labels/`), which fix the ids of every released
+list and the names the prompts use; for synthetic ones the generator's `labels.csv`. Each video's class is
+matched to that file by name (`vifi.data.lists.official.match_key`), so `ApplyEyeMakeup`, `kick_ball` and
+`Putting [something] on a surface` meet the paper's `ApplyEyeMakeup`, `kick ball` and `Putting something on a
+surface`.
 
 The Kinetics-600 zero-shot protocol (METHODS.md §5.2) tests on classes Kinetics-400 lacks, with videos from the
 train, val and test annotations alike: `--exclude-labels` drops the classes of another label file and `--pool`
@@ -29,9 +30,15 @@ from pathlib import Path
 
 from vifi.catalog import CatalogError
 from vifi.catalog import datasets as dataset_catalog
-from vifi.data.annotations import AnnotationError, check_paper_order, read_labels, write_labels, write_list
-from vifi.data.archives import staging_dir
-from vifi.data.official import (
+from vifi.data.acquire.archives import staging_dir
+from vifi.data.lists.annotations import (
+    AnnotationError,
+    check_paper_order,
+    read_labels,
+    write_labels,
+    write_list,
+)
+from vifi.data.lists.official import (
     FORMATS,
     Annotations,
     all_videos,
@@ -55,7 +62,7 @@ def paper_label_file(dataset: str) -> Path:
     entry = dataset_catalog.dataset(dataset)
     if entry.labels is None:
         raise CatalogError(f"dataset {dataset}: its catalog entry names no label file (`labels`)")
-    return Path(str(resources.files("vifi.data") / "labels" / entry.labels))
+    return Path(str(resources.files("vifi.data.lists") / "labels" / entry.labels))
 
 
 def videos_csv(ann: Annotations) -> str:

@@ -1,9 +1,9 @@
 """Kinetics-400/600 split lists built from the dataset's annotation CSVs.
 
 The release lacks the full Kinetics-400 training list (`k400_splits/train.txt`), so paper mode builds it from
-the annotations, in the path style of the official lists: `<split>/<youtube_id>_<start:06d>_<end:06d>.mp4`
-(the name the Kinetics downloaders give each clip). Each path is then resolved against the local copy exactly
-like an official list (`vifi.data.resolve`: other folder layouts and containers are found, missing clips are
+the annotations, in the path style of the official lists: `<split>/<youtube_id>_<start:06d>_<end:06d>.mp4` (the
+name the Kinetics downloaders give each clip). Each path is then resolved against the local copy exactly like an
+official list (`vifi.data.lists.resolve`: other folder layouts and containers are found, missing clips are
 reported and counted against `--max-missing-fraction`). Labels get the ids of the paper's label CSV; a label
 that is not in it is an error, because dropping its clips would shrink a class without anyone noticing.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vifi.data.annotations import (
+from vifi.data.lists.annotations import (
     AnnotationError,
     Item,
     check_paper_order,
@@ -24,7 +24,7 @@ from vifi.data.annotations import (
     read_labels,
     write_list,
 )
-from vifi.data.resolve import ListResolver, add_resolution_args, max_missing_fraction
+from vifi.data.lists.resolve import ListResolver, add_resolution_args, max_missing_fraction
 
 COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 # The official lists keep validation clips under `val/`; some annotation files call that split `validate`.

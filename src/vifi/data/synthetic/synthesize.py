@@ -1,18 +1,19 @@
 """Write the embedded synthetic world's datasets and stills: the demo's stand-in for downloading real data.
 
 A dataset comes out in the layout and annotation format its real counterpart is published in
-(`vifi.data.official`: UCF-101's `ucfTrainTestlist/`, HMDB-51's 7030 split files, Kinetics CSVs, SSv2 JSON),
-with videos named and encoded as the publisher's are, plus `labels.csv`, the class names the text encoder reads
-(the role the paper's label CSVs play for the real datasets). So the demo goes through paper mode's readers.
+(`vifi.data.lists.official`: UCF-101's `ucfTrainTestlist/`, HMDB-51's 7030 split files, Kinetics CSVs, SSv2
+JSON), with videos named and encoded as the publisher's are, plus `labels.csv`, the class names the text encoder
+reads (the role the paper's label CSVs play for the real datasets). So the demo goes through paper mode's
+readers.
 
-A dataset's role decides what its classes can be told apart by (`vifi.data.world` has the details). In the
-`source`, `downstream` and `zeroshot` roles, single frames suffice: appearance plus the motion blur of the
-rendered exposure, as in real action videos, so a frame-order-blind model such as ViFi-CLIP can learn them.
-In the `temporal` role (Something-Something v2's), classes differ only by the order of their frames.
+A dataset's role decides what its classes can be told apart by (`vifi.data.synthetic.world` has the details). In
+the `source`, `downstream` and `zeroshot` roles, single frames suffice: appearance plus the motion blur of the
+rendered exposure, as in real action videos, so a frame-order-blind model such as ViFi-CLIP can learn them. In
+the `temporal` role (Something-Something v2's), classes differ only by the order of their frames.
 
 Everything derives from the seed and the dataset name through independent random streams, and the encoding is
-pinned down (see `vifi.data.encode`), so two runs give byte-identical files. The dataset directory appears
-only once complete.
+pinned down (see `vifi.data.synthetic.encode`), so two runs give byte-identical files. The dataset directory
+appears only once complete.
 """
 
 from __future__ import annotations
@@ -37,10 +38,18 @@ import av
 import numpy as np
 
 from vifi.argtypes import int_at_least
-from vifi.data.annotations import Item, read_labels, write_labels
-from vifi.data.encode import write_video
-from vifi.data.official import FORMATS, Video, write_annotations
-from vifi.data.world import COLOURS, ROLES, SHAPES, ClassSpec, render_clip, render_still, select_classes
+from vifi.data.lists.annotations import Item, read_labels, write_labels
+from vifi.data.lists.official import FORMATS, Video, write_annotations
+from vifi.data.synthetic.encode import write_video
+from vifi.data.synthetic.world import (
+    COLOURS,
+    ROLES,
+    SHAPES,
+    ClassSpec,
+    render_clip,
+    render_still,
+    select_classes,
+)
 from vifi.io import atomic_path, write_json
 from vifi.progress import progress_bar
 
@@ -100,7 +109,7 @@ class DatasetPlan:
     train_counts: tuple[int, ...]  # per class, the imbalance ramp
     videos_per_class: tuple[int, ...]
     paths: tuple[tuple[str, ...], ...]  # per class, each video's path relative to videos/
-    format: str  # the official annotation format the dataset is written in (`vifi.data.official.FORMATS`)
+    format: str  # the official annotation format the dataset is written in (`vifi.data.lists.official.FORMATS`)
     lists: dict[str, list[Item]]  # split (train1, val1, ...) -> items, paths relative to videos/
     arguments: dict[str, Any]  # the request, for provenance
 
