@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from tests.conftest import ROOT, assert_same_training, assert_same_weights, tool_env
-from tests.integration.conftest import copy_checkout
+from tests.integration.conftest import SMOKE, copy_checkout, write_params
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +84,10 @@ def write_profile(repo: Path, **train: int) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkout with the smoke grid as params.yaml and the test profile in place of the real one."""
+    """A checkout with params.yaml narrowed to the smoke grid and the test profile in place of the real one."""
     repo = tmp_path_factory.mktemp("slurm-grid") / "repo"
     copy_checkout(repo)
-    shutil.copy(ROOT / "tests/integration/smoke.yaml", repo / "params.yaml")
+    write_params(repo, SMOKE)
     write_profile(repo)
     return repo
 
