@@ -49,7 +49,8 @@ def _apply(target: dict, override: dict) -> None:
 
 
 def write_params(repo: Path, override: Path) -> None:
-    """`repo`/params.yaml as params.yaml with `override` applied, its comments and block style kept.
+    """`repo`/params.yaml as params.yaml with `override` applied, in block style, its comments kept (but for
+    those ruamel.yaml attaches to a value the override replaces).
 
     A test checkout needs the merged file itself, not a `--configfile`: `dvc repro` runs Snakemake on
     params.yaml alone and `dvc exp run -S` rewrites it, keeping the comments the ablation test looks for.
