@@ -11,8 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from ruamel.yaml import YAML
+from snakemake.utils import update_config
 
 from tests.conftest import ROOT, run
+
+PARAMS = ROOT / "params.yaml"
+SMOKE = ROOT / "tests/integration/smoke.yaml"
 
 
 def copy_checkout(dest: Path) -> None:
@@ -25,12 +31,48 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
+def merged_params(*overrides: Path) -> dict:
+    """params.yaml with each override file applied in order, as `snakemake --configfile` applies them."""
+    config = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
+    for override in overrides:
+        update_config(config, yaml.safe_load(override.read_text(encoding="utf-8")))
+    return config
+
+
+def _apply(target: dict, override: dict) -> None:
+    """Snakemake's merge on round-trip mappings: nested mappings merge, anything else replaces."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _apply(target[key], value)
+        else:
+            target[key] = value
+
+
+def write_params(repo: Path, override: Path) -> None:
+    """`repo`/params.yaml as params.yaml with `override` applied, in block style, its comments kept (but for
+    those ruamel.yaml attaches to a value the override replaces).
+
+    A test checkout needs the merged file itself, not a `--configfile`: `dvc repro` runs Snakemake on
+    params.yaml alone and `dvc exp run -S` rewrites it, keeping the comments the ablation test looks for.
+    """
+    rt = YAML()
+    rt.indent(mapping=2, sequence=4, offset=2)
+    config = rt.load(PARAMS.read_text(encoding="utf-8"))
+    _apply(config, rt.load(override.read_text(encoding="utf-8")))
+    with (repo / "params.yaml").open("w", encoding="utf-8") as fh:
+        rt.dump(config, fh)
+    written = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    if written != merged_params(override):
+        raise AssertionError(f"{override}: the written params.yaml differs from Snakemake's merge")
+
+
 @pytest.fixture(scope="session")
 def built_smoke_repo(tmp_path_factory) -> Path:
-    """The checkout with `smoke.yaml` as params.yaml, committed, after one `dvc repro`. Never modified."""
+    """The checkout with params.yaml narrowed by `smoke.yaml`, committed, after one `dvc repro`. Never
+    modified."""
     repo = tmp_path_factory.mktemp("smoke-build") / "repo"
     copy_checkout(repo)
-    shutil.copy(ROOT / "tests/integration/smoke.yaml", repo / "params.yaml")
+    write_params(repo, SMOKE)
     run(["git", "init", "-q"], cwd=repo)
     run(["git", "add", "-A"], cwd=repo)
     run(["git", "commit", "-qm", "smoke"], cwd=repo)

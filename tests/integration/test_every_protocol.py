@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from tests.conftest import ROOT, run
-from tests.integration.conftest import copy_checkout
+from tests.integration.conftest import copy_checkout, merged_params
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +38,7 @@ def finished(tmp_path_factory) -> Finished:
     repo = tmp_path_factory.mktemp("every-protocol") / "repo"
     copy_checkout(repo)
     run(["snakemake", "--cores", "2", "--configfile", str(OVERRIDE)], cwd=repo, timeout=900)
-    return Finished(repo, yaml.safe_load(OVERRIDE.read_text()))
+    return Finished(repo, merged_params(OVERRIDE))
 
 
 def aggregate(finished: Finished, protocol: str) -> pd.DataFrame:

@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import ROOT, run, serving, tar_gz
-from tests.integration.conftest import copy_checkout
+from tests.conftest import run, serving, tar_gz
+from tests.integration.conftest import SMOKE, copy_checkout, merged_params
 from vifi.data.frames.store import FrameStore
 from vifi.data.lists.official import Video, write_annotations
 from vifi.data.synthetic.encode import write_mp4
@@ -112,7 +112,7 @@ def registry(url: str, files: dict[str, bytes]) -> dict[str, Any]:
 
 def paper_params() -> dict[str, Any]:
     """The smoke config in paper mode: ucf101 real from the test registry, weights from the registry too."""
-    params = yaml.safe_load((ROOT / "tests/integration/smoke.yaml").read_text())
+    params = merged_params(SMOKE)
     params["mode"] = "paper"
     params["data"].update(
         source={"ucf101": "real"}, registry="tiny-registry.yaml", max_quarantined_fraction=0.1

@@ -1,4 +1,5 @@
-"""The SLURM profile on a real one-node SLURM cluster (scripts/slurm-local.sh), with the README's command.
+"""The SLURM profile on a real one-node SLURM cluster (scripts/slurm-local.sh), with the documented command
+(docs/gpus-and-clusters.md).
 
 The smoke grid runs through SLURM end to end: every job a SLURM job (sacct), GPU rules with their GPUs
 (scontrol), `vifi.gpu_pool` stepping aside, and the results equal to the local run of the same grid. Then the
@@ -24,13 +25,13 @@ import torch
 import yaml
 
 from tests.conftest import ROOT, assert_same_training, assert_same_weights, tool_env
-from tests.integration.conftest import copy_checkout
+from tests.integration.conftest import SMOKE, copy_checkout, write_params
 
 pytestmark = pytest.mark.integration
 
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
 PROFILE = Path("workflow/profiles/slurm/profile.yaml")
-README_COMMAND = ["snakemake", "--workflow-profile", "workflow/profiles/slurm"]
+DOCUMENTED_COMMAND = ["snakemake", "--workflow-profile", "workflow/profiles/slurm"]
 SLURM_TOOLS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct", "scancel")
 GPU_RULES = {"pretrain", "train", "evaluate", "evaluate_seeds"}
 RUN = "results/runs/base2novel/ucf101/vifi/seed1"
@@ -84,10 +85,10 @@ def write_profile(repo: Path, **train: int) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkout with the smoke grid as params.yaml and the test profile in place of the real one."""
+    """A checkout with params.yaml narrowed to the smoke grid and the test profile in place of the real one."""
     repo = tmp_path_factory.mktemp("slurm-grid") / "repo"
     copy_checkout(repo)
-    shutil.copy(ROOT / "tests/integration/smoke.yaml", repo / "params.yaml")
+    write_params(repo, SMOKE)
     write_profile(repo)
     return repo
 
@@ -132,9 +133,9 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str) -> ob
 
 
 def start(repo: Path, cluster: dict[str, str], *extra: str) -> subprocess.Popen:
-    """The README's command, with `extra` arguments, as a background controller."""
+    """The documented command, with `extra` arguments, as a background controller."""
     return subprocess.Popen(
-        [*README_COMMAND, *extra], cwd=repo, env=environment(repo, cluster), stdout=subprocess.PIPE,
+        [*DOCUMENTED_COMMAND, *extra], cwd=repo, env=environment(repo, cluster), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -147,7 +148,8 @@ def finish(controller: subprocess.Popen, timeout: float = 1800) -> str:
 
 @pytest.fixture(scope="module")
 def grid_run(repo: Path, cluster: dict[str, str]) -> dict:
-    """The README's command exactly as written, on the smoke grid; its output, sacct rows and scontrol jobs."""
+    """The documented command exactly as written, on the smoke grid; its output, sacct rows and scontrol
+    jobs."""
     began = time.monotonic()
     output = finish(start(repo, cluster))
     rows = sacct(cluster, "--name", run_id(output))
