@@ -129,7 +129,7 @@ def test_the_pages_name_paths_at_all() -> None:
     readme = {path for path, _ in named_paths(ROOT / "README.md")}
     assert {"docs/architecture.md", "workflow/profiles/default", ".ci/run"} <= readme
     architecture = {path for path, _ in named_paths(ROOT / "docs/architecture.md")}
-    assert {"src/vifi/models/factory.py", "workflow/rules/grid.smk"} <= architecture
+    assert {"src/vifi/catalog/methods.yaml", "workflow/rules/grid.smk"} <= architecture
 
 
 def test_a_stale_path_is_found(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_a_stale_path_is_found(tmp_path: Path) -> None:
     page.write_text(
         "See `src/vifi/data/no_such_module.py`, `workflow/rules/*.nope`, `gone.smk`, [a](no-such-page.md),\n"
         "but not `results/runs/<protocol>/`, `ucfTrainTestlist/`, `top-1/top-5` or https://example.org/x.py.\n"
-        "```\nsrc/vifi/report/    tables.py, gone_too.py, data/framestore.py, data/gone.py\n```\n",
+        "```\nsrc/vifi/report/    tables.py, gone_too.py, data/frames/store.py, data/gone.py\n```\n",
         encoding="utf-8",
     )
     assert missing(page) == [
