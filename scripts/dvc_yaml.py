@@ -16,6 +16,7 @@ Both follow from the workflow, so neither is kept by hand:
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import subprocess
 import sys
@@ -31,8 +32,10 @@ CODE = "      # Code: written by scripts/dvc_yaml.py, what the stage's jobs impo
 FEWSHOT = "results/aggregates/fewshot.csv"
 
 
-def jobs(targets: list[str], root: Path = ROOT) -> list[tuple[list[str], list[str]]]:
-    """(inputs, outputs) of every job a forced dry run of `targets` lists."""
+@functools.cache
+def jobs(targets: tuple[str, ...], root: Path = ROOT) -> list[tuple[list[str], list[str]]]:
+    """(inputs, outputs) of every job a forced dry run of `targets` lists. Cached: the experiments stage's
+    target is also where the training logs are found, and each dry run starts Snakemake."""
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-F", *targets], cwd=root, capture_output=True, text=True
     )
@@ -52,7 +55,7 @@ def stage_code(stages: dict, root: Path = ROOT) -> dict[str, list[str]]:
     done: set[str] = set()
     code = {}
     for name, stage in stages.items():
-        own = [(i, o) for i, o in jobs(stage["cmd"].split()[1:], root) if o[0] not in done]
+        own = [(i, o) for i, o in jobs(tuple(stage["cmd"].split()[1:]), root) if o[0] not in done]
         done |= {o[0] for _, o in own}
         code[name] = sorted({p for inputs, _ in own for p in inputs if p.startswith("src/")})
     return code
@@ -61,7 +64,7 @@ def stage_code(stages: dict, root: Path = ROOT) -> dict[str, list[str]]:
 def train_logs(root: Path = ROOT) -> dict[str, list[str]]:
     """Every run's training log in the grid, by protocol."""
     logs: dict[str, list[str]] = {}
-    for _, outputs in jobs(["runs_all"], root):
+    for _, outputs in jobs(("runs_all",), root):
         for path in outputs:
             if path.endswith("/train_log.csv"):
                 logs.setdefault(path.split("/")[2], []).append(path)
