@@ -53,20 +53,6 @@ def validation_error(override: dict) -> str:
     return ""
 
 
-def test_bad_params_fail_before_any_job(tmp_path: Path):
-    override, message = BAD[0]
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(override))
-    proc = run(["snakemake", "-n", "--configfile", str(bad)], cwd=ROOT, check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert "Error validating config file" in out
-    assert "Building DAG of jobs" not in out
-    assert re.search(message, out, re.S), out
-    # The in-process checks below stand for the Snakefile's own: the same function on the same schema file.
-    assert f'validate(config, "{SCHEMA}")' in (ROOT / "workflow/Snakefile").read_text()
-
-
 @pytest.mark.parametrize(("override", "message"), BAD)
 def test_bad_params_are_named_by_key(override: dict, message: str):
     error = validation_error(override)
@@ -82,14 +68,21 @@ UNKNOWN = [
 ]
 
 
-def test_a_name_the_catalog_lacks_fails_before_any_job(tmp_path: Path):
-    override, message = UNKNOWN[0]
+@pytest.mark.parametrize(
+    ("override", "message", "checker"),
+    [(*BAD[0], "Error validating config file"), (*UNKNOWN[0], "CatalogError")],
+    ids=["schema", "catalog"],
+)
+def test_bad_params_fail_before_any_job(tmp_path: Path, override: dict, message: str, checker: str):
+    """Through Snakemake's CLI, once per check: both run before the DAG is built."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(override))
     proc = run(["snakemake", "-n", "--configfile", str(bad)], cwd=ROOT, check=False)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "CatalogError" in out and "Building DAG of jobs" not in out
-    assert re.search(message, out), out
+    assert proc.returncode != 0 and checker in out and "Building DAG of jobs" not in out
+    assert re.search(message, out, re.S), out
+    # The in-process checks stand for the Snakefile's own: the same functions on the same schema file.
+    assert f'validate(config, "{SCHEMA}")' in (ROOT / "workflow/Snakefile").read_text()
 
 
 @pytest.mark.parametrize(("override", "message"), UNKNOWN)

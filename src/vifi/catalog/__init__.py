@@ -18,9 +18,11 @@ A method's `model` names a class (`module:Class`) with this interface, which `vi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TypeVar
 
 import yaml
 
@@ -29,7 +31,12 @@ class CatalogError(ValueError):
     """A catalog entry, or a config naming one, that is missing or malformed; the message names file and key."""
 
 
-def read_entries(path: Path, kind: type) -> dict[str, Any]:
+Entry = TypeVar("Entry")
+
+
+def read_entries(
+    path: Path, kind: type[Entry], check: Callable[[dict[str, Entry]], None]
+) -> Mapping[str, Entry]:
     """Each entry of a catalog file as `kind`, with errors that name the file, entry and field."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -52,7 +59,15 @@ def read_entries(path: Path, kind: type) -> dict[str, Any]:
             raise CatalogError(f"{where}: missing field(s) {missing}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
         entries[code] = kind(code=code, **values)
-    return entries
+    check(entries)
+    return MappingProxyType(entries)
+
+
+def lookup(entries: Mapping[str, Entry], code: str, what: str, path: Path) -> Entry:
+    """The entry `code`; a `CatalogError` names the catalog file and lists the known ones."""
+    if code not in entries:
+        raise CatalogError(f"unknown {what} {code!r}; the catalog ({path}) has {', '.join(entries)}")
+    return entries[code]
 
 
 # Each kind lives in a module of its own that reads only its own file, so that the workflow (which makes a

@@ -6,9 +6,8 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
-from vifi.catalog import CatalogError, read_entries
+from vifi.catalog import CatalogError, lookup, read_entries
 
 DATASETS_FILE = Path(__file__).with_name("datasets.yaml")
 PROTOCOLS = ("zeroshot", "zeroshot-source", "base2novel", "fewshot", "fullsup")
@@ -45,18 +44,12 @@ def _check_datasets(datasets: dict[str, Dataset]) -> None:
 @functools.cache
 def datasets() -> Mapping[str, Dataset]:
     """Every dataset, in table order."""
-    entries = read_entries(DATASETS_FILE, Dataset)
-    _check_datasets(entries)
-    return MappingProxyType(entries)
+    return read_entries(DATASETS_FILE, Dataset, _check_datasets)
 
 
 def dataset(code: str) -> Dataset:
     """The entry of dataset `code`; a `CatalogError` lists the known ones."""
-    if code not in datasets():
-        raise CatalogError(
-            f"unknown dataset {code!r}; the catalog ({DATASETS_FILE}) has {', '.join(datasets())}"
-        )
-    return datasets()[code]
+    return lookup(datasets(), code, "dataset", DATASETS_FILE)
 
 
 def official_files(protocol: str) -> dict[str, Mapping[str, str]]:

@@ -7,9 +7,8 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
-from vifi.catalog import CatalogError, read_entries
+from vifi.catalog import CatalogError, lookup, read_entries
 
 METHODS_FILE = Path(__file__).with_name("methods.yaml")
 STARTS = ("pretrained", "bridge")
@@ -62,16 +61,12 @@ def _check_methods(methods: dict[str, Method]) -> None:
 @functools.cache
 def methods() -> Mapping[str, Method]:
     """Every method, in table order."""
-    entries = read_entries(METHODS_FILE, Method)
-    _check_methods(entries)
-    return MappingProxyType(entries)
+    return read_entries(METHODS_FILE, Method, _check_methods)
 
 
 def method(code: str) -> Method:
     """The entry of method `code`; a `CatalogError` lists the known ones."""
-    if code not in methods():
-        raise CatalogError(f"unknown method {code!r}; the catalog ({METHODS_FILE}) has {', '.join(methods())}")
-    return methods()[code]
+    return lookup(methods(), code, "method", METHODS_FILE)
 
 
 def trained_methods() -> tuple[str, ...]:
