@@ -19,7 +19,7 @@ from vifi.catalog.config import check_config
 from vifi.models.factory import ModelSpec, unloaded_model
 from vifi.models.pretrained import build_clip
 from vifi.report.published import Published
-from vifi.report.tables import table_methods
+from vifi.report.tables import table_methods, table_owners
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 OPTIONS = {
@@ -63,6 +63,7 @@ def test_tables_and_published_keys_follow_the_entries() -> None:
     """VL prompting has a table of its own beside ViFi-CLIP, and its own published sections."""
     assert table_methods("base2novel", "base2novel") == ("vanilla", "image", "text", "vifi", "evl")
     assert table_methods("base2novel", "prompting") == ("vifi", "prompt")
+    assert table_owners("base2novel", "prompting") == ("prompt",)  # made only where prompting runs
     assert "prompt" in table_methods("fewshot", "fewshot")
     published = Published.load()
     assert published.section("base2novel", "prompt") == "base_to_novel_vl_prompting"

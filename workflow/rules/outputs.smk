@@ -1,7 +1,7 @@
 # What the report stage makes: which tables and figures the configured grid allows (functions only; the
 # rules are in report.smk).
 from snakemake.logging import logger
-from vifi.report.tables import TABLES as TABLE_SPECS, table_methods
+from vifi.report.tables import TABLES as TABLE_SPECS, table_owners
 from vifi.report.tex import missing_tex
 
 TEMPLATES = "src/vifi/report/templates"
@@ -26,7 +26,7 @@ def table_enabled(name):
         return "k400" in FULLSUP_GRID
     if name == "evl_vs_vifi":
         return any({"vifi", "evl"} <= set(m) for m in FULLSUP_GRID.values())
-    return bool(set(table_methods(protocol, name)) & grid_methods(protocol))
+    return bool(set(table_owners(protocol, name)) & grid_methods(protocol))
 
 
 ENABLED_TABLES = [name for name in TABLES if table_enabled(name)]

@@ -406,17 +406,22 @@ class TableSpec:
     build: Callable[[pd.DataFrame, Context], Table]
 
 
-def table_methods(protocol: str, table: str) -> tuple[str, ...]:
-    """The methods a table shows, from the catalog. A protocol's main table (named like it) shows every method
-    without a table of its own there, and few-shot only methods that train (an untrained one scores the same at
-    every K); a method's own table (its entry's `table`, e.g. VL prompting's) shows it beside the method it is
-    compared with (`versus`)."""
+def table_owners(protocol: str, table: str) -> tuple[str, ...]:
+    """The methods a table is made for, from the catalog: a protocol's main table (named like it) is every
+    method's without a table of its own there (few-shot: only methods that train, as an untrained one scores the
+    same at every K); a method's own table (its entry's `table`, e.g. VL prompting's) is that method's."""
     entries = method_catalog.methods()
     if table == protocol:
         shown = {code: m for code, m in entries.items() if protocol not in m.table}
         return tuple(code for code, m in shown.items() if m.trained or protocol != "fewshot")
-    own = [code for code, m in entries.items() if m.table.get(protocol) == table]
-    return tuple(dict.fromkeys([*(entries[c].versus for c in own if entries[c].versus), *own]))
+    return tuple(code for code, m in entries.items() if m.table.get(protocol) == table)
+
+
+def table_methods(protocol: str, table: str) -> tuple[str, ...]:
+    """The methods a table shows: those it is made for and the methods they are compared with (`versus`)."""
+    owners = table_owners(protocol, table)
+    versus = [method_catalog.method(code).versus for code in owners]
+    return tuple(dict.fromkeys([*(v for v in versus if v and v not in owners), *owners]))
 
 
 TABLES: Mapping[str, TableSpec] = {
