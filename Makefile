@@ -23,9 +23,12 @@ demo: setup
 	bash scripts/system-deps.sh tex
 	snakemake --cores all
 
+# Two pytest workers, whatever the core count: the SLURM tests mostly wait on the scheduler, so they start first
+# (tests/conftest.py) and the other worker runs the rest meanwhile. Each module stays on one worker, so its
+# module-scoped fixtures are built once; the smoke build is shared by both (tests/integration/conftest.py).
 test: setup
 	bash scripts/system-deps.sh tex browser slurm
-	pytest -q
+	pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # Performance benchmarks (not tests): each prints ratios measured side by side in one run and writes
 # results/benchmarks/<name>.json. About an hour on 2 cores, three runs of the demo included.

@@ -1,4 +1,4 @@
-"""The smoke repository of the integration tests: built once per session, copied for each test module.
+"""The smoke repository of the integration tests: built once per run, copied for each test module.
 
 `dvc repro` on the smoke config is the slow part. Every module gets its own copy of the built repository, so
 one module's experiments or edits never reach another's assertions. The copy keeps mtimes, git history, the
@@ -7,11 +7,13 @@ DVC cache and Snakemake's metadata, so both tools see it as up to date.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 from ruamel.yaml import YAML
 from snakemake.utils import update_config
 
@@ -66,17 +68,31 @@ def write_params(repo: Path, override: Path) -> None:
         raise AssertionError(f"{override}: the written params.yaml differs from Snakemake's merge")
 
 
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory all of this run's pytest-xdist workers see (their base temp dirs' parent), or this session's
+    own where there is one process."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
 @pytest.fixture(scope="session")
-def built_smoke_repo(tmp_path_factory) -> Path:
+def built_smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The checkout with params.yaml narrowed by `smoke.yaml`, committed, after one `dvc repro`. Never
-    modified."""
-    repo = tmp_path_factory.mktemp("smoke-build") / "repo"
-    copy_checkout(repo)
-    write_params(repo, SMOKE)
-    run(["git", "init", "-q"], cwd=repo)
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", "smoke"], cwd=repo)
-    run(["dvc", "repro"], cwd=repo, timeout=900)
+    modified. Built once per run: under `make test`'s two workers, the first to need it builds it while the
+    other waits on the lock, and a build that failed is tried again by the next."""
+    shared = shared_dir(tmp_path_factory, "smoke-build")
+    shared.mkdir(parents=True, exist_ok=True)
+    repo, done = shared / "repo", shared / "built"
+    with FileLock(shared / "lock"):
+        if not done.exists():
+            shutil.rmtree(repo, ignore_errors=True)
+            copy_checkout(repo)
+            write_params(repo, SMOKE)
+            run(["git", "init", "-q"], cwd=repo)
+            run(["git", "add", "-A"], cwd=repo)
+            run(["git", "commit", "-qm", "smoke"], cwd=repo)
+            run(["dvc", "repro"], cwd=repo, timeout=900)
+            done.touch()
     return repo
 
 
