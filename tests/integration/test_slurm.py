@@ -249,20 +249,47 @@ def test_a_cancelled_training_job_is_resubmitted_and_resumes(
 
 
 def test_a_restarted_controller_redoes_nothing_its_killed_predecessor_ran(repo: Path, cluster: dict, grid_run):
-    """The controller is killed while two training jobs run. Snakemake cannot re-attach to jobs still in SLURM,
-    so the restart waits for them to leave the queue, unlocks, and runs again: both trainings count as finished
-    and only the evaluation they feed, which the killed controller never submitted, is submitted."""
+    """The controller is killed while two training jobs run, and `scripts/slurm-restart.sh` is started at once.
+    Snakemake cannot re-attach to jobs still in SLURM, so the script waits for them to leave the queue, unlocks
+    and runs again: nothing is submitted twice, both trainings count as finished, and only the evaluation they
+    feed, which the killed controller never submitted, is submitted."""
     seeds = [f"results/runs/base2novel/ucf101/vifi/seed{seed}/model.pt" for seed in (1, 2)]
     controller = start(repo, cluster, "runs_all", "--forcerun", *seeds)
     wait_until(lambda: len(slurm(["squeue", "-h", "-t", "RUNNING"], cluster).splitlines()) == 2, 300, "2 jobs")
     controller.kill()
     output, _ = controller.communicate()
-    wait_until(lambda: not slurm(["squeue", "-h"], cluster).strip(), 600, "the killed run's jobs to finish")
+    still_queued = slurm(["squeue", "-h", "-o", "%i"], cluster).split()
+    restart = subprocess.run(
+        ["bash", "scripts/slurm-restart.sh", "runs_all"], cwd=repo, capture_output=True, text=True,
+        timeout=1200, env=environment(repo, cluster) | {"VIFI_RESTART_POLL": "1"},
+    )  # fmt: skip
+    assert restart.returncode == 0, restart.stdout[-6000:] + restart.stderr[-3000:]
+    assert still_queued and "waiting for 2 job(s) of the earlier run" in restart.stdout, restart.stdout[-3000:]
     killed = jobs_of(cluster, output)
     assert [(rule_of(r["Comment"]), r["State"]) for r in killed] == [("train", "COMPLETED")] * 2, killed
-    subprocess.run(["snakemake", "--unlock"], cwd=repo, env=environment(repo, cluster), check=True)
-    restarted = finish(start(repo, cluster, "runs_all"))
-    assert [rule_of(r["Comment"]) for r in jobs_of(cluster, restarted)] == ["evaluate_seeds"], restarted[-3000:]
+    restarted = jobs_of(cluster, restart.stdout + restart.stderr)
+    assert [rule_of(r["Comment"]) for r in restarted] == ["evaluate_seeds"], restart.stderr[-3000:]
+
+
+def test_the_restart_script_refuses_while_a_controller_is_alive(repo: Path, cluster: dict, grid_run):
+    """Unlocking under a live controller would let two write the same outputs: the script names it and stops."""
+    controller = start(repo, cluster, "runs_all", "--forcerun", f"{RUN}/model.pt")
+    try:
+        wait_until(lambda: slurm(["squeue", "-h"], cluster).strip(), 300, "the training job")
+        refused = subprocess.run(
+            ["bash", "scripts/slurm-restart.sh"], cwd=repo, capture_output=True, text=True,
+            env=environment(repo, cluster),
+        )  # fmt: skip
+    finally:
+        controller.kill()
+        controller.communicate()
+        wait_until(lambda: not slurm(["squeue", "-h"], cluster).strip(), 600, "the killed run's job to finish")
+        subprocess.run(["snakemake", "--unlock"], cwd=repo, env=environment(repo, cluster), check=True)
+    assert refused.returncode == 1
+    named = re.search(
+        rf"controller of {re.escape(str(repo.resolve()))} is still running \(PID ([\d ]+)\)", refused.stderr
+    )
+    assert named and str(controller.pid) in named.group(1).split(), refused.stderr
 
 
 def test_a_two_gpu_training_job_runs_torchrun_over_its_allocation(
