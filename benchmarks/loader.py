@@ -4,9 +4,10 @@ Compared, side by side in one run, clips/s per core at 8 and 32 frames, 224 crop
 
 - ours, as `vifi train` builds it: `ClipDataset` over a frame-store shard (`extract_shard`, short side 256,
   every frame kept) -> segment sampling (METHODS §4.2) -> `TrainTransform(224)` (§4.3) -> `DataLoader` collate;
-- ours with `--device-augment`: the same, but the workers stop after the crop's resize and collate uint8 clips
-  with their photometric draws; `DeviceAugment` (flip, per-frame jitter, grayscale, normalise) runs where the
-  model runs, so it is timed apart (on one CPU core here; a GPU is not measured);
+- ours with `--device-augment`: the same, but the workers stop once the crop is cut and collate the uint8
+  crops (padded to one square) with their sizes and photometric draws; `DeviceAugment` (the crop's resize,
+  flip, per-frame jitter, grayscale, normalise) runs where the model runs, so it is timed apart (on one CPU
+  core here; a GPU is not measured);
 - the papers': in every epoch the video file is read into memory and opened with
   `decord.VideoReader(num_threads=1)` (§4.1), the same sampler's indices come from `get_batch`, then the same
   `TrainTransform` and collate.
@@ -127,9 +128,9 @@ def batches(loader: DataLoader) -> Iterator[object]:
 def clip_rates(paths: list[Path], store: FrameStore, frames: int, timed: int) -> dict[str, float]:
     """Clips/s of the three paths, timing their batches `in_turn` after one warm-up batch each.
 
-    "ours, device aug" is the loader of `vifi train --device-augment`: the workers read, decode and crop; the
-    batch's photometric steps (`DeviceAugment`) run where the model runs and are timed apart, in
-    `device_augment_seconds`.
+    "ours, device aug" is the loader of `vifi train --device-augment`: the workers read, decode and cut the
+    crop; the batch's crop resize and photometric steps (`DeviceAugment`) run where the model runs and are
+    timed apart, in `device_augment_seconds`.
     """
     transform = TrainTransform(INPUT_SIZE)
     items = [Item(p.name, 0) for p in paths]
@@ -160,7 +161,7 @@ def device_augment_seconds(paths: list[Path], store: FrameStore, frames: int, re
         store, items, frames, TrainTransform(INPUT_SIZE, on_device=True), train=True, seed=SEED
     )
     batch = default_collate([dataset[i][0] for i in range(len(items))])
-    augment = DeviceAugment()
+    augment = DeviceAugment(INPUT_SIZE)
     return statistics.median(elapsed(augment, batch) for _ in range(repeats)) / MINI_BATCH
 
 
@@ -230,7 +231,7 @@ def report_rates(frames: int, rates: dict[str, float], stages: dict[str, float],
     listed = ", ".join(f"{k} {1e3 * v:.1f} ms ({v / sum(shares.values()):.0%})" for k, v in shares.items())
     print(f"  our clip, by stage: {listed}")
     print(
-        f"  device augmentation (flip, jitter, grayscale, normalise) of a batch on one CPU core: "
+        f"  device augmentation (crop resize, flip, jitter, grayscale, normalise) of a batch on one CPU core: "
         f"{1e3 * augment:.1f} ms per clip"
     )
 

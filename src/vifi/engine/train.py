@@ -151,10 +151,10 @@ def train_transform(args: argparse.Namespace, input_size: int):
     )
 
 
-def device_augment(args: argparse.Namespace) -> DeviceAugment | None:
-    """The photometric half of the paper's augmentation, run on each batch where the model runs, or None
-    when the loader workers run all of it (`--no-device-augment`)."""
-    return DeviceAugment(*NORMALIZATION[args.normalize]) if args.device_augment else None
+def device_augment(args: argparse.Namespace, input_size: int) -> DeviceAugment | None:
+    """The crop's resize and the photometric half of the paper's augmentation, run on each batch where the
+    model runs, or None when the loader workers run all of it (`--no-device-augment`)."""
+    return DeviceAugment(input_size, *NORMALIZATION[args.normalize]) if args.device_augment else None
 
 
 def to_device(
@@ -224,7 +224,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
     classnames = read_labels(args.labels)
     model = initial_model(args).to(world.device)
     saved = saved_module(model)
-    dataset, sampler, loader = build_loader(args, len(classnames), model.clip.visual.image_size[0], world)
+    input_size = model.clip.visual.image_size[0]
+    dataset, sampler, loader = build_loader(args, len(classnames), input_size, world)
     iters = len(loader)
     optimizer = schedule.adamw(
         saved.named_parameters(),
@@ -243,7 +244,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         min_lr_ratio=args.min_lr_ratio,
     )
     mix, loss_fn = ClipMixup(args, len(classnames)), criterion(args)
-    augment = device_augment(args)
+    augment = device_augment(args, input_size)
     step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device), world)
     net = DDP(step_module) if world.size > 1 else step_module
 
@@ -374,8 +375,9 @@ def parser() -> argparse.ArgumentParser:
         "--device-augment",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="flip, colour jitter, grayscale and normalisation as batched ops where the model runs (the same "
-        "draws and clips; loader workers only read, decode and crop); `--augment vifi` only",
+        help="the crop's resize, flip, colour jitter, grayscale and normalisation as batched ops where the "
+        "model runs (the same draws and clips; loader workers only read, decode and cut the crop); "
+        "`--augment vifi` only",
     )
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
