@@ -73,15 +73,31 @@ def test_reordered_config_keys_change_no_command(commands, tmp_path: Path):
     assert sorted(shell_commands("all", "--configfile", str(reordered))) == sorted(commands)
 
 
-def test_paper_jobs_load_data_with_their_configured_workers():
+@pytest.fixture(scope="module")
+def paper_commands() -> list[str]:
+    # Snakemake caps threads at --cores, and the workers with them: ask for more cores than any job needs.
+    return shell_commands("all", "--cores", "64", "--configfile", str(PAPER))
+
+
+def test_paper_jobs_load_data_with_their_configured_workers(paper_commands):
     """Paper mode feeds each GPU with loader processes, in training and in multi-view evaluation alike."""
     paper = yaml.safe_load(PAPER.read_text())
-    # Snakemake caps threads at --cores, and the workers with them: ask for more cores than any job needs.
-    commands = shell_commands("all", "--cores", "64", "--configfile", str(PAPER))
     for stage in ("train", "evaluate"):
         workers = paper[stage]["workers"]
-        staged = [c for c in commands if f"vifi {stage} " in c]
+        staged = [c for c in paper_commands if f"vifi {stage} " in c]
         assert staged and all(f"--threads {workers + 1} --workers {workers} " in c for c in staged), stage
+
+
+def test_paper_mode_augments_on_the_gpu_where_the_recipe_is_the_papers_augmentation(commands, paper_commands):
+    """`train.device_augment`: on in paper mode for every run with the paper's augmentation, off for EVL's
+    recipe (which has its own), and off everywhere in the demo, which trains on the CPU."""
+    trained = [c for c in paper_commands if "vifi train " in c]
+    paper_augmentation = [c for c in trained if "--augment vifi " in c]
+    evl_augmentation = [c for c in trained if "--augment evl " in c]
+    assert paper_augmentation and all(" --device-augment " in c for c in paper_augmentation)
+    assert evl_augmentation and all(" --no-device-augment " in c for c in evl_augmentation)
+    demo = [c for c in commands if "vifi train " in c]
+    assert demo and all(" --no-device-augment " in c for c in demo)
 
 
 def test_every_protocol_has_its_runs(commands):

@@ -23,6 +23,7 @@ rule train:
         gpu=1,
         workers=loader_workers,
         resume_interval=config["train"]["resume_interval"],
+        device_augment=device_augment_flag,
     params:
         model=lambda wc: model_flags(wc.protocol, wc.method),
         recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
@@ -33,7 +34,7 @@ rule train:
         " --labels {input.labels:q} --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.recipe}"
         " --threads {threads} --workers {resources.workers} --resume-interval {resources.resume_interval}"
-        " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
+        " {resources.device_augment} --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 
 
 rule train_all:
