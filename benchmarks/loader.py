@@ -13,7 +13,8 @@ Compared, side by side in one run, clips/s per core at 8 and 32 frames, 224 crop
   `TrainTransform` and collate.
 
 All load in the main process (`num_workers=0`) with one torch thread, so a rate is what one core, i.e. one
-loader worker, delivers; they alternate batch by batch. Also measured: the read stage alone (frame-store read
+loader worker, delivers; they alternate batch by batch. The process keeps freed buffers for reuse, as `vifi
+train` does (`vifi.data.frames.allocator`). Also measured: the read stage alone (frame-store read
 and JPEG decode against decord's decode), where our time goes (read, augmentation without colour jitter, the
 per-frame colour jitter, collate) and the functions a profile of our loader spends most time in.
 
@@ -51,6 +52,7 @@ from harness import elapsed, in_turn, parse_args, per_core, write_results
 from scenes import photo_scene, texture_scene, write_clip
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from vifi.data.frames.allocator import keep_freed_buffers
 from vifi.data.frames.dataset import ClipDataset
 from vifi.data.frames.extract import extract_shard
 from vifi.data.frames.sampling import train_indices
@@ -267,6 +269,7 @@ def report_feed(rates: dict[str, float], flops: float, step: float) -> dict[str,
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     per_core()
+    kept = keep_freed_buffers()  # as `vifi train` does: every path here reuses its freed buffers
     quick = args.quick
     ratios: dict[str, float] = {}
     figures: dict[str, object] = {}
@@ -274,7 +277,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         paths, store = make_sources(
             Path(tmp), QUICK_VIDEOS if quick else VIDEOS, QUICK_SECONDS if quick else SECONDS
         )
-        print(f"clips/s per core: one torch thread, num_workers=0, batch {MINI_BATCH}, timed in turn")
+        print(
+            f"clips/s per core: one torch thread, num_workers=0, batch {MINI_BATCH}, timed in turn; freed "
+            f"buffers kept for reuse (vifi.data.frames.allocator): {kept}"
+        )
         for frames in FRAMES:
             rates = clip_rates(paths, store, frames, 1 if quick else BATCHES[frames])
             stages = stage_seconds(paths, store, frames, 1 if quick else CLIPS_STAGED)

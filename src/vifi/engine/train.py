@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from vifi import provenance
 from vifi.catalog import methods as method_catalog
+from vifi.data.frames.allocator import keep_freed_buffers
 from vifi.data.frames.dataset import ClipDataset
 from vifi.data.frames.store import FrameStore
 from vifi.data.frames.transforms import NORMALIZATION, DeviceAugment, EVLTrainTransform, TrainTransform
@@ -218,6 +219,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
     """Train, logging loss and LR per mini-batch, then save the final weights (rank 0) with the run's record:
     `argv`, the resolved arguments, the inputs by hash and the environment (`vifi.provenance`)."""
     torch.set_num_threads(args.threads)
+    keep_freed_buffers()  # before the loader forks its workers, which inherit it
     world = distributed.init()
     read = inputs(args)
     accumulation = distributed.accumulation_steps(args.effective_batch, args.batch_size, world.size)
