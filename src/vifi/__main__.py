@@ -14,36 +14,36 @@ from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str, str]] = {
     "download": (
-        "vifi.data.acquire.download",
+        "vifi.stages.download",
         "main",
         "fetch or locate, verify and extract a dataset or CLIP weights",
     ),
     "synthesize": (
-        "vifi.data.synthetic.synthesize",
+        "vifi.stages.synthesize",
         "main",
         "write one synthetic dataset (demo's download stage)",
     ),
     "stills": (
-        "vifi.data.synthetic.synthesize",
+        "vifi.stages.synthesize",
         "stills_main",
         "write the synthetic stills for image pretraining",
     ),
-    "extract": ("vifi.data.frames.extract", "main", "decode one shard of videos into a frame store"),
-    "quarantine": ("vifi.data.frames.quarantine", "main", "merge shard failures into quarantine.csv"),
+    "extract": ("vifi.stages.extract", "main", "decode one shard of videos into a frame store"),
+    "quarantine": ("vifi.stages.quarantine", "main", "merge shard failures into quarantine.csv"),
     "lists": (
-        "vifi.data.lists.lists",
+        "vifi.stages.lists",
         "main",
         "read a dataset's official annotations into the pipeline's lists",
     ),
-    "splits": ("vifi.data.lists.splits", "main", "generate base-to-novel splits and K-shot subsets"),
+    "splits": ("vifi.stages.splits", "main", "generate base-to-novel splits and K-shot subsets"),
     "protocols": (
-        "vifi.data.lists.protocols",
+        "vifi.stages.protocols",
         "main",
         "write zero-shot, few-shot and fully supervised split lists",
     ),
-    "kinetics": ("vifi.data.lists.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
+    "kinetics": ("vifi.stages.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
     "audit": (
-        "vifi.data.lists.audit",
+        "vifi.stages.audit",
         "main",
         "check each list's label ids against the class its videos' paths and annotations name",
     ),
