@@ -1,8 +1,9 @@
 """`vifi <stage> ...` (or `python -m vifi <stage> ...`): one subcommand per pipeline stage, each the single
 entry point of its rule, plus `predict` for classifying video files with a trained model.
 
-Stage modules are imported only when their stage runs, so light stages (splits, tables) do not pay for
-importing torch. Each stage parses its own options, so `vifi <stage> --help` shows that stage's.
+Stage modules (`vifi.stages`, the command lines over the library) are imported only when their stage runs, so
+light stages (splits, tables) do not pay for importing torch. Each stage parses its own options, so
+`vifi <stage> --help` shows that stage's.
 """
 
 from __future__ import annotations
@@ -47,12 +48,16 @@ STAGES: dict[str, tuple[str, str, str]] = {
         "main",
         "check each list's label ids against the class its videos' paths and annotations name",
     ),
-    "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
-    "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),
-    "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
-    "embed": ("vifi.engine.embed", "main", "write a model's video embeddings of a split list"),
+    "pretrain": ("vifi.stages.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
+    "train": ("vifi.stages.train", "main", "fine-tune a CLIP video model"),
+    "evaluate": ("vifi.stages.evaluate", "main", "evaluate a model and write metrics.json"),
+    "embed": ("vifi.stages.embed", "main", "write a model's video embeddings of a split list"),
     "aggregate": ("vifi.stages.aggregate", "main", "aggregate one protocol's run metrics"),
-    "flops": ("vifi.flops", "main", "count the FLOPs of a view, a training clip and a class prompt per method"),
+    "flops": (
+        "vifi.stages.flops",
+        "main",
+        "count the FLOPs of a view, a training clip and a class prompt per method",
+    ),
     "audit-effect": ("vifi.stages.audit_effect", "main", "top-1 of each evaluation as released and by name"),
     "render": ("vifi.stages.render", "main", "render LaTeX and HTML tables"),
     "findings": (
@@ -64,8 +69,8 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "figures": ("vifi.stages.figures", "main", "render one figure (few-shot, base2novel, t-SNE, curves)"),
     "index": ("vifi.stages.index", "main", "build the self-contained HTML page of all results"),
     "paper": ("vifi.stages.paper", "main", "build the report PDF from paper/main.tex with latexmk"),
-    "predict": ("vifi.engine.predict", "main", "print the top classes of video files under a trained model"),
-    "rerun": ("vifi.engine.rerun", "main", "re-create a run's numbers from its metrics.json and compare them"),
+    "predict": ("vifi.stages.predict", "main", "print the top classes of video files under a trained model"),
+    "rerun": ("vifi.stages.rerun", "main", "re-create a run's numbers from its metrics.json and compare them"),
 }
 
 
