@@ -113,10 +113,16 @@ class ModelSettings(Protocol):
     def grad_checkpointing(self) -> bool: ...
 
 
-def spec_of(settings: ModelSettings) -> ModelSpec:
-    """The `ModelSpec` the settings name; `ModelArgsError` names the options missing or out of place, by the
-    flags that set them (what a user of the stages has to change)."""
-    method, options = settings.method, settings.options
+def model_spec(
+    method: str,
+    arch: str,
+    num_frames: int,
+    options: Mapping[str, int | None],
+    grad_checkpointing: bool = False,
+) -> ModelSpec:
+    """The `ModelSpec` of a run's model settings, `options` holding every catalog option (None where unset);
+    `ModelArgsError` names the options missing or out of place, by the flags that set them (what a user of the
+    stages has to change)."""
     own, owners = method_catalog.method(method).options, option_flags()
     given = {name for name in owners if options.get(name) is not None}
     if missing := [option_flag(n) for n in own if n not in given]:
@@ -124,4 +130,11 @@ def spec_of(settings: ModelSettings) -> ModelSpec:
     for name in sorted(given - set(own)):
         raise ModelArgsError(f"{option_flag(name)} only applies to --method {owners[name]}, not {method}")
     chosen = {name: options[name] for name in own}
-    return ModelSpec(method, settings.arch, settings.num_frames, chosen, settings.grad_checkpointing)
+    return ModelSpec(method, arch, num_frames, chosen, grad_checkpointing)
+
+
+def spec_of(settings: ModelSettings) -> ModelSpec:
+    """The `ModelSpec` of a run's settings (`model_spec`)."""
+    return model_spec(
+        settings.method, settings.arch, settings.num_frames, settings.options, settings.grad_checkpointing
+    )

@@ -47,7 +47,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_aggregate_csv(args.out_csv, table)
     write_json(args.out_json, summary(args.protocol, table))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

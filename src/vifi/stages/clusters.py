@@ -49,7 +49,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(args.out_json, result)
     write_text(args.out_tex, latex_escape(result["sentence"]) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

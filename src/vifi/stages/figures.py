@@ -59,7 +59,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs each font table it subsets
     save_figure(fig, args.out_pdf, args.out_png)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

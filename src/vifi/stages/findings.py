@@ -82,7 +82,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out_json:
         write_json(args.out_json, as_records(findings))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

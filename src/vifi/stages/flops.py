@@ -52,7 +52,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if files:
         write_json(files.pop(), gflops)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

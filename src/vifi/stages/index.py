@@ -48,7 +48,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     write_text(args.out, page)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

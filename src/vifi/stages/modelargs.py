@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from vifi.catalog import methods as method_catalog
-from vifi.models.factory import ModelSpec, option_flag, option_flags, spec_of
+from vifi.models.factory import ModelSpec, model_spec, option_flag, option_flags
 from vifi.models.pretrained import OPENAI_ARCH
 
 
@@ -36,20 +36,9 @@ def model_options(args: argparse.Namespace) -> dict[str, int | None]:
     return {name: getattr(args, name) for name in option_flags()}
 
 
-@dataclasses.dataclass(frozen=True)
-class _ModelFlags:
-    method: str
-    arch: str
-    num_frames: int
-    options: dict[str, int | None]
-    grad_checkpointing: bool
-
-
 def spec_from_args(args: argparse.Namespace) -> ModelSpec:
     """The `ModelSpec` named by `add_model_args` flags; `ModelArgsError` names flags missing or out of place."""
-    return spec_of(
-        _ModelFlags(args.method, args.arch, args.num_frames, model_options(args), args.grad_checkpointing)
-    )
+    return model_spec(args.method, args.arch, args.num_frames, model_options(args), args.grad_checkpointing)
 
 
 def config_from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:

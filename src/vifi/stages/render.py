@@ -100,7 +100,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_text(args.out_tex, tex)
     write_text(args.out_html, html)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
