@@ -191,7 +191,7 @@ def test_predict_default_checkpoint_is_a_model_the_demo_trains(commands):
 
 def test_gpu_jobs_go_through_the_device_pool(commands):
     gpu = [c for c in commands if "vifi train " in c or "vifi evaluate " in c or "vifi pretrain " in c]
-    assert gpu and all("python -m vifi.gpu_pool -n 1" in c for c in gpu)
+    assert gpu and all("python -m vifi.stages.gpu_pool -n 1" in c for c in gpu)
 
 
 def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):

@@ -158,7 +158,7 @@ def test_model_flags_of_the_wrong_method_are_usage_errors(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.conftest import with_released_flags
-    from vifi.engine import train
+    from vifi.stages import train
 
     base = ["--frames", "f", "--train-list", "l", "--labels", "c", "--weights", "w", "--arch", "vifi-tiny"]
     base += ["--num-frames", "8", "--epochs", "1", "--lr", "1", "--batch-size", "2", "--effective-batch", "2"]

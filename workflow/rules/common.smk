@@ -59,7 +59,7 @@ def code(*entries):
     """Every package file a rule's command runs or reads, as inputs, so that editing one re-runs its jobs.
 
     `entries` are what the shell command runs: `vifi` stages (`train`) and modules run with `python -m`
-    (`vifi.gpu_pool`). The files are derived, never listed by hand (vifi.codedeps): the import closure of the
+    (`vifi.stages.gpu_pool`). The files are derived, never listed by hand (vifi.codedeps): the import closure of the
     entries and the packaged data files its modules read. Templates are left to the rules that render them,
     which declare each job's own, so that editing one table's template re-renders that table only.
     """

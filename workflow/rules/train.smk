@@ -6,7 +6,7 @@ rule train:
         unpack(train_inputs),
         frames="data/frames/{dataset}/manifest.json",
         weights=init_weights,
-        code=code("vifi.gpu_pool", "train"),
+        code=code("vifi.stages.gpu_pool", "train"),
     output:
         weights="results/runs/{protocol}/{dataset}/{method}/{run}/model.pt",
         curve="results/runs/{protocol}/{dataset}/{method}/{run}/train_log.csv",
@@ -29,7 +29,7 @@ rule train:
         recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
         arch=config["model"]["arch"],
     shell:
-        "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
+        "python -m vifi.stages.gpu_pool -n {resources.gpu} --torchrun --"
         " python -m vifi train --frames {input.frames:q} --train-list {input.train_list:q}"
         " --labels {input.labels:q} --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.recipe}"
