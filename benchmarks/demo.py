@@ -50,7 +50,7 @@ def clone_env(workdir: Path) -> dict[str, str]:
 def import_seconds(env: dict[str, str]) -> float:
     """Start-up plus imports of a training job, which every torch job pays before any work."""
     start = time.perf_counter()
-    code = "import vifi.engine.train, vifi.engine.evaluate"
+    code = "import vifi.stages.train, vifi.stages.evaluate"
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     return time.perf_counter() - start
 

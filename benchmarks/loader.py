@@ -4,15 +4,17 @@ Compared, side by side in one run, clips/s per core at 8 and 32 frames, 224 crop
 
 - ours, as `vifi train` builds it: `ClipDataset` over a frame-store shard (`extract_shard`, short side 256,
   every frame kept) -> segment sampling (METHODS §4.2) -> `TrainTransform(224)` (§4.3) -> `DataLoader` collate;
-- ours with `--device-augment`: the same, but the workers stop after the crop's resize and collate uint8 clips
-  with their photometric draws; `DeviceAugment` (flip, per-frame jitter, grayscale, normalise) runs where the
-  model runs, so it is timed apart (on one CPU core here; a GPU is not measured);
+- ours with `--device-augment`: the same, but the workers stop once the crop is cut and collate the uint8
+  crops (padded to one square) with their sizes and photometric draws; `DeviceAugment` (the crop's resize,
+  flip, per-frame jitter, grayscale, normalise) runs where the model runs, so it is timed apart (on one CPU
+  core here; a GPU is not measured);
 - the papers': in every epoch the video file is read into memory and opened with
   `decord.VideoReader(num_threads=1)` (§4.1), the same sampler's indices come from `get_batch`, then the same
   `TrainTransform` and collate.
 
 All load in the main process (`num_workers=0`) with one torch thread, so a rate is what one core, i.e. one
-loader worker, delivers; they alternate batch by batch. Also measured: the read stage alone (frame-store read
+loader worker, delivers; they alternate batch by batch. The process keeps freed buffers for reuse, as `vifi
+train` does (`vifi.data.frames.allocator`). Also measured: the read stage alone (frame-store read
 and JPEG decode against decord's decode), where our time goes (read, augmentation without colour jitter, the
 per-frame colour jitter, collate) and the functions a profile of our loader spends most time in.
 
@@ -50,6 +52,7 @@ from harness import elapsed, in_turn, parse_args, per_core, write_results
 from scenes import photo_scene, texture_scene, write_clip
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from vifi.data.frames.allocator import keep_freed_buffers
 from vifi.data.frames.dataset import ClipDataset
 from vifi.data.frames.extract import extract_shard
 from vifi.data.frames.sampling import train_indices
@@ -127,9 +130,9 @@ def batches(loader: DataLoader) -> Iterator[object]:
 def clip_rates(paths: list[Path], store: FrameStore, frames: int, timed: int) -> dict[str, float]:
     """Clips/s of the three paths, timing their batches `in_turn` after one warm-up batch each.
 
-    "ours, device aug" is the loader of `vifi train --device-augment`: the workers read, decode and crop; the
-    batch's photometric steps (`DeviceAugment`) run where the model runs and are timed apart, in
-    `device_augment_seconds`.
+    "ours, device aug" is the loader of `vifi train --device-augment`: the workers read, decode and cut the
+    crop; the batch's crop resize and photometric steps (`DeviceAugment`) run where the model runs and are
+    timed apart, in `device_augment_seconds`.
     """
     transform = TrainTransform(INPUT_SIZE)
     items = [Item(p.name, 0) for p in paths]
@@ -160,7 +163,7 @@ def device_augment_seconds(paths: list[Path], store: FrameStore, frames: int, re
         store, items, frames, TrainTransform(INPUT_SIZE, on_device=True), train=True, seed=SEED
     )
     batch = default_collate([dataset[i][0] for i in range(len(items))])
-    augment = DeviceAugment()
+    augment = DeviceAugment(INPUT_SIZE)
     return statistics.median(elapsed(augment, batch) for _ in range(repeats)) / MINI_BATCH
 
 
@@ -230,7 +233,7 @@ def report_rates(frames: int, rates: dict[str, float], stages: dict[str, float],
     listed = ", ".join(f"{k} {1e3 * v:.1f} ms ({v / sum(shares.values()):.0%})" for k, v in shares.items())
     print(f"  our clip, by stage: {listed}")
     print(
-        f"  device augmentation (flip, jitter, grayscale, normalise) of a batch on one CPU core: "
+        f"  device augmentation (crop resize, flip, jitter, grayscale, normalise) of a batch on one CPU core: "
         f"{1e3 * augment:.1f} ms per clip"
     )
 
@@ -266,6 +269,7 @@ def report_feed(rates: dict[str, float], flops: float, step: float) -> dict[str,
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     per_core()
+    kept = keep_freed_buffers()  # as `vifi train` does: every path here reuses its freed buffers
     quick = args.quick
     ratios: dict[str, float] = {}
     figures: dict[str, object] = {}
@@ -273,7 +277,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         paths, store = make_sources(
             Path(tmp), QUICK_VIDEOS if quick else VIDEOS, QUICK_SECONDS if quick else SECONDS
         )
-        print(f"clips/s per core: one torch thread, num_workers=0, batch {MINI_BATCH}, timed in turn")
+        print(
+            f"clips/s per core: one torch thread, num_workers=0, batch {MINI_BATCH}, timed in turn; freed "
+            f"buffers kept for reuse (vifi.data.frames.allocator): {kept}"
+        )
         for frames in FRAMES:
             rates = clip_rates(paths, store, frames, 1 if quick else BATCHES[frames])
             stages = stage_seconds(paths, store, frames, 1 if quick else CLIPS_STAGED)

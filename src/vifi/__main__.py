@@ -1,8 +1,9 @@
 """`vifi <stage> ...` (or `python -m vifi <stage> ...`): one subcommand per pipeline stage, each the single
 entry point of its rule, plus `predict` for classifying video files with a trained model.
 
-Stage modules are imported only when their stage runs, so light stages (splits, tables) do not pay for
-importing torch. Each stage parses its own options, so `vifi <stage> --help` shows that stage's.
+Stage modules (`vifi.stages`, the command lines over the library) are imported only when their stage runs, so
+light stages (splits, tables) do not pay for importing torch. Each stage parses its own options, so
+`vifi <stage> --help` shows that stage's.
 """
 
 from __future__ import annotations
@@ -14,58 +15,62 @@ from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str, str]] = {
     "download": (
-        "vifi.data.acquire.download",
+        "vifi.stages.download",
         "main",
         "fetch or locate, verify and extract a dataset or CLIP weights",
     ),
     "synthesize": (
-        "vifi.data.synthetic.synthesize",
+        "vifi.stages.synthesize",
         "main",
         "write one synthetic dataset (demo's download stage)",
     ),
     "stills": (
-        "vifi.data.synthetic.synthesize",
+        "vifi.stages.synthesize",
         "stills_main",
         "write the synthetic stills for image pretraining",
     ),
-    "extract": ("vifi.data.frames.extract", "main", "decode one shard of videos into a frame store"),
-    "quarantine": ("vifi.data.frames.quarantine", "main", "merge shard failures into quarantine.csv"),
+    "extract": ("vifi.stages.extract", "main", "decode one shard of videos into a frame store"),
+    "quarantine": ("vifi.stages.quarantine", "main", "merge shard failures into quarantine.csv"),
     "lists": (
-        "vifi.data.lists.lists",
+        "vifi.stages.lists",
         "main",
         "read a dataset's official annotations into the pipeline's lists",
     ),
-    "splits": ("vifi.data.lists.splits", "main", "generate base-to-novel splits and K-shot subsets"),
+    "splits": ("vifi.stages.splits", "main", "generate base-to-novel splits and K-shot subsets"),
     "protocols": (
-        "vifi.data.lists.protocols",
+        "vifi.stages.protocols",
         "main",
         "write zero-shot, few-shot and fully supervised split lists",
     ),
-    "kinetics": ("vifi.data.lists.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
+    "kinetics": ("vifi.stages.kinetics", "main", "build a Kinetics split list from annotation CSVs"),
     "audit": (
-        "vifi.data.lists.audit",
+        "vifi.stages.audit",
         "main",
         "check each list's label ids against the class its videos' paths and annotations name",
     ),
-    "pretrain": ("vifi.engine.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
-    "train": ("vifi.engine.train", "main", "fine-tune a CLIP video model"),
-    "evaluate": ("vifi.engine.evaluate", "main", "evaluate a model and write metrics.json"),
-    "embed": ("vifi.engine.embed", "main", "write a model's video embeddings of a split list"),
-    "aggregate": ("vifi.report.aggregate", "main", "aggregate one protocol's run metrics"),
-    "flops": ("vifi.flops", "main", "count the FLOPs of a view, a training clip and a class prompt per method"),
-    "audit-effect": ("vifi.report.audit_effect", "main", "top-1 of each evaluation as released and by name"),
-    "render": ("vifi.report.tables", "main", "render LaTeX and HTML tables"),
+    "pretrain": ("vifi.stages.pretrain", "main", "image-pretrain the demo CLIP on synthetic stills"),
+    "train": ("vifi.stages.train", "main", "fine-tune a CLIP video model"),
+    "evaluate": ("vifi.stages.evaluate", "main", "evaluate a model and write metrics.json"),
+    "embed": ("vifi.stages.embed", "main", "write a model's video embeddings of a split list"),
+    "aggregate": ("vifi.stages.aggregate", "main", "aggregate one protocol's run metrics"),
+    "flops": (
+        "vifi.stages.flops",
+        "main",
+        "count the FLOPs of a view, a training clip and a class prompt per method",
+    ),
+    "audit-effect": ("vifi.stages.audit_effect", "main", "top-1 of each evaluation as released and by name"),
+    "render": ("vifi.stages.render", "main", "render LaTeX and HTML tables"),
     "findings": (
-        "vifi.report.findings",
+        "vifi.stages.findings",
         "main",
         "render the table of which of the papers' claims hold",
     ),
-    "clusters": ("vifi.report.clusters", "main", "measure how tightly video embeddings cluster by class"),
-    "figures": ("vifi.report.figures", "main", "render one figure (few-shot, base2novel, t-SNE, curves)"),
-    "index": ("vifi.report.index", "main", "build the self-contained HTML page of all results"),
-    "paper": ("vifi.report.paper", "main", "build the report PDF from paper/main.tex with latexmk"),
-    "predict": ("vifi.engine.predict", "main", "print the top classes of video files under a trained model"),
-    "rerun": ("vifi.engine.rerun", "main", "re-create a run's numbers from its metrics.json and compare them"),
+    "clusters": ("vifi.stages.clusters", "main", "measure how tightly video embeddings cluster by class"),
+    "figures": ("vifi.stages.figures", "main", "render one figure (few-shot, base2novel, t-SNE, curves)"),
+    "index": ("vifi.stages.index", "main", "build the self-contained HTML page of all results"),
+    "paper": ("vifi.stages.paper", "main", "build the report PDF from paper/main.tex with latexmk"),
+    "predict": ("vifi.stages.predict", "main", "print the top classes of video files under a trained model"),
+    "rerun": ("vifi.stages.rerun", "main", "re-create a run's numbers from its metrics.json and compare them"),
 }
 
 

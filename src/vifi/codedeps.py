@@ -124,8 +124,9 @@ def _plain_name(text: str) -> bool:
 
 
 def stage_modules(names: Iterable[str]) -> list[str]:
-    """Entry modules: a stage name (`train`) is `vifi.__main__` plus the stage's module; a dotted name
-    (`vifi.flops`, `vifi.gpu_pool`) is a module run with `python -m`."""
+    """Entry modules: a stage name (`train`) is `vifi.__main__` plus the stage's command-line module
+    (`vifi.stages.train`), whose imports lead to the library it calls; a dotted name (`vifi.stages.gpu_pool`) is
+    a module run with `python -m`."""
     from vifi.__main__ import STAGES
 
     modules: list[str] = []

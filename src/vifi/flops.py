@@ -14,21 +14,14 @@ has none, prompts need input gradients only).
 
 Text encoding is reported per class prompt, apart from the per-view cost: evaluation encodes a class list
 once, and training re-encodes it once per mini-batch only when the text side trains (`text_trains`).
-
-    vifi flops --arch ViT-B-16 --method vifi --num-frames 16
-    vifi flops --arch ViT-B-16 --json f.json --method vifi --num-frames 16 --method evl --num-frames 8
-    vifi flops --arch openai --weights ViT-B-16.pt --method vifi --num-frames 16
-
-Each `--method` starts a section of that method's own flags; flags before the first apply to all of them.
-`--arch openai` counts the architecture that the checkpoint `--weights` holds (only its shapes are read).
+The command line is `vifi flops` (`vifi.stages.flops`).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +31,8 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from vifi.argtypes import sections
-from vifi.io import write_json
-from vifi.models.factory import ModelArgsError, ModelSpec, add_model_args, spec_from_args, unloaded_model
-from vifi.models.pretrained import WeightsError, build_clip
+from vifi.models.factory import ModelSpec, unloaded_model
+from vifi.models.pretrained import build_clip
 
 GIGA = 1e9
 
@@ -178,36 +169,3 @@ def describe(cost: ViewCost) -> str:
         lines.append(f"  of the view, EVL decoder: {cost.decoder / GIGA:.1f} GFLOPs")
     lines.append("  (2 FLOPs per multiply-add; fvcore-style 'GFLOPs' count multiply-adds, half these numbers)")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print each method's costs; `--json` also writes `{method: GFLOPs per view}` for the compute column."""
-    parser = argparse.ArgumentParser(
-        prog="vifi flops",
-        description=__doc__.split("\n\n")[0],
-        epilog="Each --method starts a section with that method's flags; those before the first are shared.",
-    )
-    add_model_args(parser)
-    parser.add_argument("--json", type=Path, help="write {method: GFLOPs per view} here")
-    parser.add_argument(
-        "--weights", type=Path, help="with --arch openai: the checkpoint whose architecture is counted"
-    )
-    per_method = [parser.parse_args(part) for part in sections(argv, "--method")]
-    gflops = {}
-    for args in per_method:
-        try:
-            cost = measure(spec_from_args(args), args.weights)
-        except (WeightsError, ModelArgsError) as err:
-            parser.error(str(err))
-        print(describe(cost))
-        gflops[args.method] = cost.forward / GIGA
-    files = {args.json for args in per_method if args.json is not None}
-    if len(files) > 1:
-        parser.error(f"--json names one file for every method, not {len(files)}")
-    if files:
-        write_json(files.pop(), gflops)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

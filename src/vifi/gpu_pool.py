@@ -1,4 +1,4 @@
-"""`python -m vifi.gpu_pool -n N -- cmd ...`: give a job N GPUs that no concurrent job holds, then run it.
+"""Give a job N GPUs that no concurrent job holds, then run it (`python -m vifi.stages.gpu_pool -n N -- cmd`).
 
 Snakemake's `gpu` resource only counts devices: with `--resources gpu=4` it starts at most four 1-GPU jobs
 at once but never says which device each should use, so every job would pick device 0. This wrapper takes
@@ -27,7 +27,6 @@ choose another. Runs from different clones on one host share the default directo
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import logging
@@ -35,7 +34,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -175,74 +173,36 @@ def launch_argv(cmd: Sequence[str], nproc: int, torchrun: bool) -> list[str]:
     return [cmd[0], *launcher, *target]
 
 
-def plan(opts: argparse.Namespace, cmd: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, int]]:
-    """The argv to exec and the lock fds it must inherit; sets CUDA_VISIBLE_DEVICES in `env`."""
+def plan(
+    cmd: list[str],
+    env: dict[str, str],
+    *,
+    n: int,
+    torchrun: bool,
+    require_gpu: bool,
+    lock_dir: Path,
+    timeout: float | None,
+) -> tuple[list[str], dict[str, int]]:
+    """The argv to exec for a job of `n` GPUs and the lock fds it must inherit; sets CUDA_VISIBLE_DEVICES in
+    `env`. `timeout`: seconds to wait for devices (None: forever)."""
     job = shlex.join(cmd)
-    launched = launch_argv(cmd, opts.n, opts.torchrun)
+    launched = launch_argv(cmd, n, torchrun)
     if env.get("SLURM_JOB_ID") or env.get("GPU_POOL") == "off":
         why = f"SLURM job {env['SLURM_JOB_ID']}" if env.get("SLURM_JOB_ID") else "GPU_POOL=off"
         log.info("%s: using CUDA_VISIBLE_DEVICES=%r as given", why, env.get("CUDA_VISIBLE_DEVICES"))
         return launched, {}
-    devices = visible_devices(env) if opts.n > 0 else []
+    devices = visible_devices(env) if n > 0 else []
     if not devices:
-        if opts.n == 0:
+        if n == 0:
             why = "the job was granted 0 GPUs (see snakemake --resources gpu=...)"
         else:
             why = "no GPU is visible (GPU_POOL_DEVICES, CUDA_VISIBLE_DEVICES and nvidia-smi -L list none)"
-        if opts.require_gpu:
+        if require_gpu:
             raise RuntimeError(f"--require-gpu: {job}: {why}")
-        if opts.n > 0:
+        if n > 0:
             log.info("%s; running on the CPU with CUDA_VISIBLE_DEVICES='': %s", why, job)
         env["CUDA_VISIBLE_DEVICES"] = ""
         return list(cmd), {}
-    held = acquire(opts.n, devices, opts.lock_dir, opts.timeout, job)
+    held = acquire(n, devices, lock_dir, timeout, job)
     env["CUDA_VISIBLE_DEVICES"] = ",".join(held)
     return launched, held
-
-
-def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m vifi.gpu_pool",
-        usage="%(prog)s -n N [--lock-dir D] [--timeout S] [--torchrun] [--require-gpu] -- cmd ...",
-        description="Run cmd on N GPUs that no concurrent job of this host holds.",
-    )
-    p.add_argument("-n", type=int, required=True, help="number of GPUs (Snakemake's {resources.gpu})")
-    p.add_argument("--lock-dir", type=Path, default=default_lock_dir(env), help="node-local lock directory")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for devices (default: forever)")
-    p.add_argument("--torchrun", action="store_true", help="for N > 1 start N processes with torchrun")
-    p.add_argument("--require-gpu", action="store_true", help="fail instead of running on the CPU")
-    return p
-
-
-def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Pool options before `--`, the job's command after it (so the command's own options stay its own)."""
-    if "--" not in argv:
-        return list(argv), []
-    cut = list(argv).index("--")
-    return list(argv[:cut]), list(argv[cut + 1 :])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    env = dict(os.environ)
-    own, cmd = split_argv(sys.argv[1:] if argv is None else argv)
-    p = parser(env)
-    opts = p.parse_args(own)
-    if not cmd:
-        p.error("no command given after --")
-    if opts.n < 0:
-        p.error(f"-n must be >= 0, got {opts.n}")
-    try:
-        exec_argv, held = plan(opts, cmd, env)
-    except (RuntimeError, TimeoutError, ValueError) as err:
-        log.error("%s", err)
-        return 1
-    for fd in held.values():
-        os.set_inheritable(fd, True)  # Python opens fds close-on-exec; the job must keep its locks
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(exec_argv[0], exec_argv, env)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,12 +12,12 @@ answers that on its own, in one schema (`SCHEMA`):
 - the environment: `git` (commit, dirty flag, hash of the diff), every installed package's version, the
   lock file's hash, and the machine (`hardware`: CPU model and ISA, GPU, CUDA, cuDNN, threads).
 
-`vifi rerun` rebuilds both commands from this record alone (`command_line`).
+`vifi rerun` rebuilds both commands from this record alone (`vifi.stages.argtypes.command_line`).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib.metadata as md
@@ -171,47 +171,36 @@ def checkpoint_record(path: str | Path) -> dict[str, Any] | None:
     return plain(meta) if isinstance(meta, dict) and meta else None
 
 
-def train_record(
-    argv: Sequence[str], args: argparse.Namespace, inputs: Mapping[str, Any], **extra: Any
-) -> dict:
-    """What `vifi train` stores in its checkpoint: its argv, every argument with its real type, its inputs by
-    hash, the record of its initial weights, and its environment (`extra` adds run facts such as world size)."""
+def settings(config: Any) -> dict[str, Any]:
+    """A run's settings dataclass as one flat mapping, in field order, its model `options` spliced in where they
+    stand: the names and values its command line's flags have, which is how records and fingerprints name them.
+    """
+    flat: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name == "options":
+            flat.update(value)
+        else:
+            flat[field.name] = value
+    return flat
+
+
+def train_record(argv: Sequence[str], args: Mapping[str, Any], inputs: Mapping[str, Any], **extra: Any) -> dict:
+    """What `vifi train` stores in its checkpoint: its argv, every setting (`settings`) with its real type, its
+    inputs by hash, the record of its initial weights, and its environment (`extra` adds run facts such as
+    world size)."""
     return {
         "stage": "train",
         "argv": list(argv),
-        "args": plain(vars(args)),
+        "args": plain(args),
         "inputs": plain(inputs),
-        "initial": checkpoint_record(args.weights),
+        "initial": checkpoint_record(args["weights"]),
         **plain(extra),
     }
 
 
 def files_record(paths: Iterable[str | Path]) -> list[dict[str, str]]:
     return [file_record(p) for p in paths]
-
-
-def command_line(parser: argparse.ArgumentParser, args: Mapping[str, Any]) -> list[str]:
-    """The arguments that make `parser` give back `args` (a recorded `vars(namespace)`), in the parser's order.
-
-    Booleans of `BooleanOptionalAction` become `--x` / `--no-x`, lists one value per word; `None` (a flag left
-    out) gives nothing.
-    """
-    argv: list[str] = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest not in args or args[action.dest] is None:
-            continue
-        flag, value = action.option_strings[0], args[action.dest]
-        if isinstance(action, argparse.BooleanOptionalAction):
-            argv.append(flag if value else f"--no-{flag.removeprefix('--')}")
-        elif isinstance(action, argparse._StoreTrueAction):
-            argv += [flag] if value else []
-        elif isinstance(action, argparse._AppendAction):
-            argv += [part for item in value for part in (flag, *map(str, item))]
-        elif isinstance(value, list):
-            argv += [flag, *map(str, value)]
-        else:
-            argv += [flag, str(value)]
-    return argv
 
 
 def seeds(train: Mapping[str, Any] | None) -> dict[str, int | None]:
@@ -228,16 +217,17 @@ def seeds(train: Mapping[str, Any] | None) -> dict[str, int | None]:
 
 
 def record(
-    args: argparse.Namespace,
+    params: Mapping[str, Any],
     argv: Sequence[str],
     inputs: Mapping[str, Any],
     device: torch.device,
 ) -> dict[str, Any]:
-    """The provenance block of one run's metrics file (see the module docstring)."""
-    train = checkpoint_record(args.weights)
+    """The provenance block of one run's metrics file (see the module docstring); `params` are the evaluation's
+    settings (`settings`)."""
+    train = checkpoint_record(params["weights"])
     return {
         "schema": SCHEMA,
-        "params": plain(vars(args)),
+        "params": plain(params),
         "argv": list(argv),
         "train": train,
         "inputs": plain(inputs),

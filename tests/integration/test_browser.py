@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from vifi.report import index
+from vifi.stages import index as index_stage
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 BROWSER = next((path for path in map(shutil.which, BROWSERS) if path), None)
@@ -95,7 +95,7 @@ def _page(root: Path) -> Path:
         _figure(figures[-1])
     out = root / "index.html"
     args = ["--mode", "demo", "--out", str(out), "--tables", *map(str, tables), "--figures", *map(str, figures)]
-    assert index.main([*args, "--metrics", *map(str, metrics)]) == 0
+    assert index_stage.main([*args, "--metrics", *map(str, metrics)]) == 0
     return out
 
 

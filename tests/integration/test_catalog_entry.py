@@ -114,7 +114,7 @@ def test_both_entries_are_rows_and_blocks_of_the_table(extended: dict) -> None:
 
 def test_the_flop_counter_counts_the_new_method(extended: dict, tmp_path: Path) -> None:
     out = tmp_path / "flops.json"
-    argv = ["python", "-m", "vifi.flops", "--arch", "vifi-tiny", "--json", str(out)]
+    argv = ["python", "-m", "vifi", "flops", "--arch", "vifi-tiny", "--json", str(out)]
     run([*argv, "--method", "toy", "--num-frames", "4", "--method", "vifi", "--num-frames", "4"],
         cwd=extended["repo"])  # fmt: skip
     gflops = json.loads(out.read_text(encoding="utf-8"))

@@ -54,16 +54,18 @@ def test_second_dvc_repro_is_a_noop_and_snakemake_agrees(smoke_repo: Path):
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
-def test_more_loader_workers_rerun_nothing(smoke_repo: Path, tmp_path: Path):
-    """Loader workers set a job's speed, not its result: finished runs stay finished when they change."""
+def test_more_loader_workers_and_device_augmentation_rerun_nothing(smoke_repo: Path, tmp_path: Path):
+    """Loader workers and where the augmentation runs set a job's speed, not its result: finished runs stay
+    finished when they change."""
     faster = tmp_path / "faster.yaml"
-    faster.write_text("train:\n  workers: 2\nevaluate:\n  workers: 3\n")
+    faster.write_text("train:\n  workers: 2\n  device_augment: true\nevaluate:\n  workers: 3\n")
     dry = run(["snakemake", "-n", "--configfile", str(faster)], cwd=smoke_repo)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
     forced = run(
         ["snakemake", "-n", "-F", "-p", "--cores", "8", "--configfile", str(faster)], cwd=smoke_repo
     ).stdout
     assert re.search(r"vifi train .*--threads 3 --workers 2 ", forced), "the new count must reach the job"
+    assert re.search(r"vifi train .*--augment vifi .* --device-augment ", forced), "the switch must reach it"
     assert re.search(r"vifi evaluate .*--threads 4 --workers 3 ", forced)
 
 

@@ -28,7 +28,7 @@ import torch
 
 from tests.conftest import ROOT, assert_same_weights, serving, tool_env, train_args
 from tests.unit.test_report import RUNS, write_run
-from vifi.report import aggregate, tables
+from vifi.stages import aggregate, render
 
 # --- training -------------------------------------------------------------------------------------------------
 
@@ -323,7 +323,7 @@ def _stalling_replace(src, dst, *args, **kwargs):
 os.replace = _stalling_replace
 """
 
-MAINS: dict[str, Callable[[list[str]], int]] = {"aggregate": aggregate.main, "render": tables.main}
+MAINS: dict[str, Callable[[list[str]], int]] = {"aggregate": aggregate.main, "render": render.main}
 OUTPUTS = {"aggregate": ("base2novel.csv", "base2novel.json"), "render": ("base2novel.tex", "base2novel.html")}
 PREVIOUS = b"a complete output of an earlier run\n"
 

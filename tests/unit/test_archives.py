@@ -40,6 +40,7 @@ from vifi.data.acquire.archives import (
     extract_parts,
 )
 from vifi.data.acquire.registry import DatasetSpec, FileSpec
+from vifi.stages import download as download_stage
 
 # One member: (name, content, mode, link target). Link targets only matter for symlinks and hardlinks.
 Member = tuple[str, bytes, int, str]
@@ -599,7 +600,7 @@ def test_a_truncated_part_reaches_the_download_stage_by_name(
         yaml.safe_dump({"datasets": {"ssv2": {**dataset, "files": [split]}}, "weights": {"T": weights}})
     )
     argv = [*("--dataset", "ssv2", "--registry", str(registry), "--out", str(site / "raw")), "--manual-dir"]
-    assert dl.main([*argv, str(site), "--cache", str(site.parent / "cache")]) == 1
+    assert download_stage.main([*argv, str(site), "--cache", str(site.parent / "cache")]) == 1
     assert f"Its last part, {parts[-1]}, looks truncated" in caplog.text
     assert not (site / "raw").exists()
 

@@ -13,11 +13,11 @@ from vifi.data.lists.audit import (
     OutsideLabelSpaceError,
     VideoNames,
     audit_list,
-    main,
     named_class,
     relabel_by_name,
     video_namer,
 )
+from vifi.stages.audit import main
 
 # A few HMDB-51 classes in the paper's label order: `kick ball` before `kick`, `sword exercise` before `sword`.
 HMDB = ["brush hair", "draw sword", "kick ball", "kick", "sword exercise", "sword", "wave"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from vifi.data.lists.annotations import write_labels
-from vifi.report.audit_effect import main
 from vifi.report.predictions import from_scores, write_predictions
+from vifi.stages.audit_effect import main
 
 NAMES = ["kick ball", "kick", "wave"]
 # The released swap: kick_ball videos carry the id of `kick` and kick videos that of `kick ball`.

@@ -73,15 +73,53 @@ def test_reordered_config_keys_change_no_command(commands, tmp_path: Path):
     assert sorted(shell_commands("all", "--configfile", str(reordered))) == sorted(commands)
 
 
-def test_paper_jobs_load_data_with_their_configured_workers():
+@pytest.fixture(scope="module")
+def paper_commands() -> list[str]:
+    # Snakemake caps threads at --cores, and the workers with them: ask for more cores than any job needs.
+    return shell_commands("all", "--cores", "64", "--configfile", str(PAPER))
+
+
+def test_paper_jobs_load_data_with_their_configured_workers(paper_commands):
     """Paper mode feeds each GPU with loader processes, in training and in multi-view evaluation alike."""
     paper = yaml.safe_load(PAPER.read_text())
-    # Snakemake caps threads at --cores, and the workers with them: ask for more cores than any job needs.
-    commands = shell_commands("all", "--cores", "64", "--configfile", str(PAPER))
     for stage in ("train", "evaluate"):
         workers = paper[stage]["workers"]
-        staged = [c for c in commands if f"vifi {stage} " in c]
+        staged = [c for c in paper_commands if f"vifi {stage} " in c]
         assert staged and all(f"--threads {workers + 1} --workers {workers} " in c for c in staged), stage
+
+
+def test_paper_mode_augments_on_the_gpu_where_the_recipe_is_the_papers_augmentation(commands, paper_commands):
+    """`train.device_augment`: on in paper mode for every run with the paper's augmentation, off for EVL's
+    recipe (which has its own), and off everywhere in the demo, which trains on the CPU."""
+    trained = [c for c in paper_commands if "vifi train " in c]
+    paper_augmentation = [c for c in trained if "--augment vifi " in c]
+    evl_augmentation = [c for c in trained if "--augment evl " in c]
+    assert paper_augmentation and all(" --device-augment " in c for c in paper_augmentation)
+    assert evl_augmentation and all(" --no-device-augment " in c for c in evl_augmentation)
+    demo = [c for c in commands if "vifi train " in c]
+    assert demo and all(" --no-device-augment " in c for c in demo)
+
+
+# METHODS.md §3.1 and §4: the released warmup and training augmentation, whatever the demo sets for its world.
+PAPER_RECIPE = {
+    "--warmup-epochs": "5",
+    "--hflip": "0.5",
+    "--color-jitter": "0.8",
+    "--grayscale": "0.2",
+    "--mixup": "0.8",
+    "--cutmix": "1.0",
+}
+
+
+def test_paper_mode_trains_every_clip_method_with_the_released_warmup_and_augmentation(paper_commands):
+    """Paper mode must not inherit the demo's warmup or augmentation switches: every training job whose recipe
+    is the paper's augmentation (all but EVL's) warms up for 5 epochs, flips, jitters per frame, greys and mixes
+    as released."""
+    trained = [c for c in paper_commands if "vifi train " in c and "--augment vifi " in c]
+    assert trained
+    for command in trained:
+        given = dict(re.findall(r"(--[a-z-]+) ((?!--)\S+)", command))  # switches take no value
+        assert {flag: given.get(flag) for flag in PAPER_RECIPE} == PAPER_RECIPE, command
 
 
 def test_every_protocol_has_its_runs(commands):
@@ -153,7 +191,7 @@ def test_predict_default_checkpoint_is_a_model_the_demo_trains(commands):
 
 def test_gpu_jobs_go_through_the_device_pool(commands):
     gpu = [c for c in commands if "vifi train " in c or "vifi evaluate " in c or "vifi pretrain " in c]
-    assert gpu and all("python -m vifi.gpu_pool -n 1" in c for c in gpu)
+    assert gpu and all("python -m vifi.stages.gpu_pool -n 1" in c for c in gpu)
 
 
 def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):

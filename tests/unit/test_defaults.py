@@ -39,7 +39,6 @@ NOT_IN_PARAMS = {
     "threads": "speed",
     "workers": "speed: data-loader processes",
     "grad_checkpointing": "memory: activations recomputed in backward, where nothing is trained",
-    "device_augment": "speed: where the photometric augmentation runs (the same draws and clips)",
     "batch_size": "embed: speed (the scores do not depend on it)",
     "num_clips": "evaluate: one temporal view (METHODS §5.1) except where fullsup passes its own",
     "num_crops": "evaluate: one spatial view, as num_clips",
@@ -117,7 +116,7 @@ def test_the_training_recipe_is_required(monkeypatch: pytest.MonkeyPatch) -> Non
     """Every key of params.yaml's `train` section but the speed knobs is a required flag of `vifi train`."""
     parser = stage_parser("train", monkeypatch)
     required = {a.dest for a in parser._actions if a.required}
-    speed = {"workers", "grad_checkpointing", "resume_interval"}
+    speed = {"workers", "grad_checkpointing", "resume_interval", "device_augment"}
     assert set(PARAMS["train"]) - speed <= required
     assert {"weight_decay", "mixup", "hflip", "warmup_epochs", "rng_seed", "betas"} <= required
 
@@ -159,7 +158,7 @@ def test_model_flags_of_the_wrong_method_are_usage_errors(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.conftest import with_released_flags
-    from vifi.engine import train
+    from vifi.stages import train
 
     base = ["--frames", "f", "--train-list", "l", "--labels", "c", "--weights", "w", "--arch", "vifi-tiny"]
     base += ["--num-frames", "8", "--epochs", "1", "--lr", "1", "--batch-size", "2", "--effective-batch", "2"]

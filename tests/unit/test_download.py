@@ -32,6 +32,7 @@ from vifi.data.acquire.registry import (
     load_registry,
     parse_registry,
 )
+from vifi.stages import download as download_stage
 
 LOCAL = ("127.0.0.1",)
 
@@ -451,7 +452,7 @@ def test_cli_installs_a_dataset_placed_by_hand(tmp_path: Path) -> None:
     ]
     registry = write_registry(tmp_path / "registry.yaml", files, "0" * 64)
     argv = ["--dataset", "toy", "--registry", str(registry), "--out", str(tmp_path / "raw" / "toy")]
-    assert dl.main([*argv, "--manual-dir", str(placed), "--cache", str(tmp_path / "archives")]) == 0
+    assert download_stage.main([*argv, "--manual-dir", str(placed), "--cache", str(tmp_path / "archives")]) == 0
     assert (tmp_path / "raw" / "toy" / "Toy" / "a.avi").read_bytes() == b"avi"
 
 
@@ -459,7 +460,9 @@ def test_cli_reports_missing_files_and_fails(tmp_path: Path, caplog: pytest.LogC
     files = [{"name": "toy.zip", "url": None, "format": "zip", "role": "videos"}]
     registry = write_registry(tmp_path / "registry.yaml", files, "0" * 64)
     with caplog.at_level(logging.ERROR):
-        code = dl.main(["--dataset", "toy", "--registry", str(registry), "--out", str(tmp_path / "out")])
+        code = download_stage.main(
+            ["--dataset", "toy", "--registry", str(registry), "--out", str(tmp_path / "out")]
+        )
     assert code == 1
     assert "Toy: 1 file(s) missing" in caplog.text and "  toy.zip" in caplog.text
     assert not (tmp_path / "out").exists()
@@ -475,7 +478,7 @@ def test_cli_copies_weights_placed_by_hand(tmp_path: Path) -> None:
     )
     out = tmp_path / "checkpoints" / "pretrained" / "ViT-T.pt"
     argv = ["--weights", "ViT-T", "--registry", str(registry), "--out", str(out), "--manual-dir", str(placed)]
-    assert dl.main([*argv, "--cache", str(tmp_path / "archives")]) == 0
+    assert download_stage.main([*argv, "--cache", str(tmp_path / "archives")]) == 0
     assert out.read_bytes() == weights
     assert dl.locate_manual(
         WeightSpec("ViT-T", "ViT-T/1", "https://x.org/ViT-T.pt", sha256(weights), "MIT"), placed
@@ -483,11 +486,11 @@ def test_cli_copies_weights_placed_by_hand(tmp_path: Path) -> None:
 
 
 def test_cli_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
-    assert dl.main(["--list"]) == 0
+    assert download_stage.main(["--list"]) == 0
     assert "ucf101" in capsys.readouterr().out
 
 
 def test_cli_requires_out(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        dl.main(["--dataset", "ucf101"])
+        download_stage.main(["--dataset", "ucf101"])
     assert "--out is required" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from vifi.data.lists.annotations import Item, read_labels, read_list
 from vifi.embeddings import load_embeddings
 from vifi.engine import embed
 from vifi.models.factory import ModelSpec, build_model
+from vifi.stages import embed as embed_stage
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def store(tmp_path_factory) -> dict:
 def run_embed(data: dict, out: Path, *extra: str) -> None:
     threads = torch.get_num_threads()
     try:
-        embed.main(
+        embed_stage.main(
             with_released_flags(
                 "embed",
                 [

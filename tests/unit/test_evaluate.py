@@ -25,6 +25,7 @@ from vifi.engine import evaluate
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import build_clip, save_weights
 from vifi.report.predictions import read_predictions
+from vifi.stages import evaluate as evaluate_stage
 
 FRAMES = 12
 VIDEOS = 7
@@ -58,7 +59,7 @@ def evaluate_here(args: list[str]) -> dict:
     """Run `vifi evaluate` in this process (no torchrun), keeping the test session's thread count."""
     threads = torch.get_num_threads()
     try:
-        evaluate.main(args)
+        evaluate_stage.main(args)
     finally:
         torch.set_num_threads(threads)
     return json.loads(Path(args[args.index("--out") + 1]).read_text())
@@ -272,7 +273,7 @@ def test_one_job_evaluates_a_model_on_several_datasets_each_as_if_alone(
 def test_run_lists_of_different_lengths_are_refused(eval_set: dict, tmp_path: Path, capsys) -> None:
     args = [*evaluate_args(eval_set, tmp_path / "a.json"), "--run-name", "seed1", "seed2"]
     with pytest.raises(SystemExit):
-        evaluate.main(args)
+        evaluate_stage.main(args)
     assert "got 1 --weights, 2 --run-name, 1 --out, 1 --predictions" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
 

@@ -13,6 +13,7 @@ from matplotlib.container import BarContainer
 from vifi.embeddings import Embeddings, save_embeddings
 from vifi.report import figures
 from vifi.report.aggregate import write_aggregate_csv
+from vifi.stages import figures as figures_stage
 
 SHOTS = (2, 4, 8, 16)
 
@@ -74,7 +75,7 @@ def write_log(path: Path, steps: int, scale: float) -> pd.DataFrame:
 
 def render(tmp_path: Path, *args: str) -> tuple[int, Path, Path]:
     pdf, png = tmp_path / "out" / "fig.pdf", tmp_path / "out" / "fig.png"
-    code = figures.main([*args, "--mode", "demo", "--out-pdf", str(pdf), "--out-png", str(png)])
+    code = figures_stage.main([*args, "--mode", "demo", "--out-pdf", str(pdf), "--out-png", str(png)])
     return code, pdf, png
 
 

@@ -12,11 +12,15 @@ import pytest
 from tests.unit.test_paper import TABLE
 from tests.unit.test_report import write_metrics
 from vifi.embeddings import Embeddings, save_embeddings
-from vifi.report import aggregate, clusters, findings, index, paper
+from vifi.report import clusters, findings, index, paper
 from vifi.report.bootstrap import FAILS, HOLDS, INCONCLUSIVE
 from vifi.report.findings import FindingsError, claim_findings, load_claims, read_runs, render
 from vifi.report.published import Published
 from vifi.report.tables import latex_escape
+from vifi.stages import aggregate as aggregate_stage
+from vifi.stages import clusters as clusters_stage
+from vifi.stages import findings as findings_stage
+from vifi.stages import paper as paper_stage
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "paper" / "main.tex"
 
@@ -74,7 +78,7 @@ def csvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ]
         paths[protocol] = root / "aggregates" / f"{protocol}.csv"
         argv = ["--protocol", protocol, "--out-csv", str(paths[protocol]), "--out-json", str(root / "x.json")]
-        assert aggregate.main([*argv, *map(str, metrics)]) == 0
+        assert aggregate_stage.main([*argv, *map(str, metrics)]) == 0
     return paths
 
 
@@ -173,7 +177,9 @@ def test_cli_writes_both_files(csvs: dict[str, Path], tmp_path: Path) -> None:
     metrics = [f"{protocol}={path}" for protocol, path in csvs.items()]
     argv = ["--mode", "demo", "--metrics", *metrics, "--clusters", str(scores)]
     assert (
-        findings.main([*argv, "--out-tex", str(out / "findings.tex"), "--out-html", str(out / "findings.html")])
+        findings_stage.main(
+            [*argv, "--out-tex", str(out / "findings.tex"), "--out-html", str(out / "findings.html")]
+        )
         == 0
     )
     assert sorted(p.name for p in out.iterdir()) == ["findings.html", "findings.tex"]
@@ -187,7 +193,9 @@ def test_cli_writes_the_rows_as_data_for_comparisons_between_runs(
     metrics = [f"{protocol}={path}" for protocol, path in csvs.items()]
     outs = ["--out-tex", str(tmp_path / "f.tex"), "--out-html", str(tmp_path / "f.html")]
     assert (
-        findings.main(["--mode", "demo", "--metrics", *metrics, *outs, "--out-json", str(tmp_path / "f.json")])
+        findings_stage.main(
+            ["--mode", "demo", "--metrics", *metrics, *outs, "--out-json", str(tmp_path / "f.json")]
+        )
         == 0
     )
     rows = json.loads((tmp_path / "f.json").read_text())
@@ -202,10 +210,12 @@ def test_cli_writes_the_rows_as_data_for_comparisons_between_runs(
 def test_cli_names_a_missing_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "zeroshot.csv"
     argv = ["--mode", "demo", "--metrics", f"zeroshot={missing}", "--out-tex", "t.tex", "--out-html", "t.html"]
-    assert findings.main(argv) == 1
+    assert findings_stage.main(argv) == 1
     assert f"{missing}: cannot read the zeroshot aggregate table" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        findings.main(["--mode", "demo", "--metrics", "ablation=a.csv", "--out-tex", "t", "--out-html", "h"])
+        findings_stage.main(
+            ["--mode", "demo", "--metrics", "ablation=a.csv", "--out-tex", "t", "--out-html", "h"]
+        )
     assert "expected PROTOCOL=CSV" in capsys.readouterr().err
 
 
@@ -235,7 +245,7 @@ def test_results_page_embeds_the_findings(csvs: dict[str, Path], tmp_path: Path)
     tables = tmp_path / "results" / "tables"
     argv = ["--mode", "demo", "--metrics", f"fullsup={csvs['fullsup']}"]
     out = ["--out-tex", str(tables / "findings.tex"), "--out-html", str(tables / "findings.html")]
-    assert findings.main([*argv, *out]) == 0
+    assert findings_stage.main([*argv, *out]) == 0
     page = index.build_page(
         mode="demo",
         tables=[tables / "findings.html"],
@@ -275,7 +285,7 @@ def test_paper_builds_with_findings_and_sentence(
     monkeypatch.chdir(tmp_path)
     tables = ["--tables", "results/tables/zeroshot.tex", "results/tables/findings.tex"]
     argv = ["--tex", "paper/main.tex", "--out", "paper/main.pdf", *tables]
-    assert paper.main([*argv, "--snippets", "results/figures/clusters_ucf101.tex"]) == 0
+    assert paper_stage.main([*argv, "--snippets", "results/figures/clusters_ucf101.tex"]) == 0
     assert (tmp_path / "paper/main.pdf").read_bytes().startswith(b"%PDF-")
 
 
@@ -313,7 +323,7 @@ def test_clusters_cli_measures_both_models(tmp_path: Path) -> None:
     save_embeddings(files["vifi"], embeddings(0.1, 1))
     out_json, out_tex = tmp_path / "clusters.json", tmp_path / "clusters.tex"
     argv = ["--dataset", "hmdb51", "--embeddings", *(f"{m}={p}" for m, p in files.items())]
-    assert clusters.main([*argv, "--out-json", str(out_json), "--out-tex", str(out_tex)]) == 0
+    assert clusters_stage.main([*argv, "--out-json", str(out_json), "--out-tex", str(out_tex)]) == 0
     result = json.loads(out_json.read_text())
     assert result["silhouette"]["vifi"] > 0.8 > result["silhouette"]["vanilla"]
     assert (
@@ -335,7 +345,9 @@ def test_clusters_need_two_classes_and_the_same_videos(
     )
     argv = ["--dataset", "ucf101", "--out-json", str(tmp_path / "c.json"), "--out-tex", str(tmp_path / "c.tex")]
     assert (
-        clusters.main([*argv, "--embeddings", f"vanilla={tmp_path / 'a.npz'}", f"vifi={tmp_path / 'b.npz'}"])
+        clusters_stage.main(
+            [*argv, "--embeddings", f"vanilla={tmp_path / 'a.npz'}", f"vifi={tmp_path / 'b.npz'}"]
+        )
         == 1
     )
     assert "a silhouette needs 2 to 29 classes, got 1" in capsys.readouterr().err
@@ -345,7 +357,9 @@ def test_clusters_need_two_classes_and_the_same_videos(
     )
     save_embeddings(tmp_path / "a.npz", embeddings(0.1, 0))
     assert (
-        clusters.main([*argv, "--embeddings", f"vanilla={tmp_path / 'a.npz'}", f"vifi={tmp_path / 'b.npz'}"])
+        clusters_stage.main(
+            [*argv, "--embeddings", f"vanilla={tmp_path / 'a.npz'}", f"vifi={tmp_path / 'b.npz'}"]
+        )
         == 1
     )
     assert "not the same videos" in capsys.readouterr().err

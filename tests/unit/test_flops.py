@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from tests.conftest import TINY
-from vifi.flops import count_flops, forward_flops, main, measure, meta_model, train_flops
+from vifi.flops import count_flops, forward_flops, measure, meta_model, train_flops
 from vifi.models.evl import EVLConfig, OpenVocabEVL
 from vifi.models.factory import ModelSpec
 from vifi.models.pretrained import build_clip
 from vifi.models.vificlip import VideoCLIP
+from vifi.stages.flops import main
 
 ARCH = "vifi-tiny"  # 32 px, patch 8: 16 patches + CLS; 4 blocks; widths in TINY
 TINY_OPTIONS = {

@@ -18,13 +18,14 @@ from vifi.data.frames.dataset import ClipDataset, MissingVideosError
 from vifi.data.frames.decode import decode_video, resize_short_side
 from vifi.data.frames.extract import QuarantineWarning, extract_shard, kept_frame_numbers, shard_keys
 from vifi.data.frames.quarantine import Quarantine, QuarantineLimitError, check_quarantine, write_quarantine
-from vifi.data.frames.quarantine import main as quarantine_main
 from vifi.data.frames.sampling import test_indices as centre_indices
 from vifi.data.frames.sampling import train_indices
 from vifi.data.frames.shards import HEADER, MAGIC, ShardFormatError, list_videos, read_index, write_manifest
 from vifi.data.frames.store import FrameStore
 from vifi.data.frames.transforms import EvalTransform, TrainTransform
 from vifi.data.lists.annotations import Item
+from vifi.stages import extract as extract_stage
+from vifi.stages.quarantine import main as quarantine_main
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 16
 
@@ -357,7 +358,7 @@ def test_awkward_file_names_work_end_to_end(tmp_path: Path, monkeypatch: pytest.
     common = ["--videos", ".", "--num-shards", "2", "--short-side", str(HEIGHT), "--codec", "raw"]
     with pytest.warns(QuarantineWarning, match="broken"):
         for i, shard in enumerate(shards):
-            assert extract.main([*common, "--shard", str(i), "--out", str(shard)]) == 0
+            assert extract_stage.main([*common, "--shard", str(i), "--out", str(shard)]) == 0
     store = FrameStore(shards)
     assert store.keys() == sorted(AWKWARD_NAMES) and list(store.failed) == [broken]
     for name in AWKWARD_NAMES:
@@ -416,7 +417,7 @@ def test_store_pickles_and_reads_after_unpickling(raw_shard: Path) -> None:
 def test_cli_extracts_one_shard(video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.vff"
     argv = ["--videos", str(video_root), "--shard", "1", "--num-shards", "2", "--short-side", "24"]
-    assert extract.main([*argv, "--codec", "raw", "--out", str(out)]) == 0
+    assert extract_stage.main([*argv, "--codec", "raw", "--out", str(out)]) == 0
     assert '"videos": 1' in capsys.readouterr().out
     store = FrameStore([out])
     assert store.keys() == ["a/v1.MP4"]
@@ -580,7 +581,7 @@ def test_cli_rejects_invalid_frames_per_video(
 ) -> None:
     argv = ["--videos", str(video_root), "--shard", "0", "--num-shards", "1", "--short-side", "24"]
     with pytest.raises(SystemExit):
-        extract.main([*argv, "--frames-per-video", bad, "--out", str(tmp_path / "x.vff")])
+        extract_stage.main([*argv, "--frames-per-video", bad, "--out", str(tmp_path / "x.vff")])
     err = capsys.readouterr().err
     assert "argument --frames-per-video:" in err
     assert (
@@ -596,6 +597,6 @@ def test_cli_rejects_invalid_frames_per_video(
 def test_cli_subsamples(video_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.vff"
     argv = ["--videos", str(video_root), "--shard", "0", "--num-shards", "1", "--short-side", "24"]
-    assert extract.main([*argv, "--frames-per-video", "3", "--out", str(out)]) == 0
+    assert extract_stage.main([*argv, "--frames-per-video", "3", "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["kept_frames"] == 9
     assert FrameStore([out]).kept_frames("a/v0.mp4").tolist() == [2, 8, 13]

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import ROOT, tool_env
 from vifi import gpu_pool
 
-POOL = [sys.executable, "-m", "vifi.gpu_pool"]
+POOL = [sys.executable, "-m", "vifi.stages.gpu_pool"]
 SHOW_CVD = [sys.executable, "-c", "import os; print(repr(os.environ['CUDA_VISIBLE_DEVICES']))"]
 # Records when it ran and on which devices; the pool's locks cover the whole life of this process.
 RECORD = (

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import pytest
 
 from vifi.report import index
+from vifi.stages import index as index_stage
 
 PNG = (  # a valid 1x1 PNG; the page embeds the bytes as they are
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -91,7 +92,7 @@ def _args(results: dict[str, list[Path]], out: Path, mode: str = "demo") -> list
 
 
 def _build(results: dict[str, list[Path]], out: Path, mode: str = "demo") -> str:
-    assert index.main(_args(results, out, mode)) == 0
+    assert index_stage.main(_args(results, out, mode)) == 0
     return out.read_text(encoding="utf-8")
 
 
@@ -162,7 +163,7 @@ def test_bad_input_is_named_and_nothing_is_written(
     bad.write_text(content, encoding="utf-8")
     results[kind].append(bad)
     out = tmp_path / "results" / "index.html"
-    assert index.main(_args(results, out)) == 1
+    assert index_stage.main(_args(results, out)) == 1
     err = capsys.readouterr().err
     assert str(bad) in err and message in err
     assert not out.exists()

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from vifi.data.lists.annotations import Item, read_labels, read_list, write_labels, write_list
-from vifi.data.lists.lists import build_lists, main
+from vifi.data.lists.lists import build_lists
 from vifi.data.lists.official import Video, write_annotations
 from vifi.data.lists.splits import copy_official
+from vifi.stages.lists import main
 
 
 def kinetics(root: Path) -> None:
@@ -104,7 +105,7 @@ def test_a_base_class_without_enough_training_videos_is_named_without_a_tracebac
     tmp_path: Path, capsys
 ) -> None:
     """A copy that lacks whole classes cannot make the paper's split; the stage says which, in one line."""
-    from vifi.data.lists.splits import main as splits_main
+    from vifi.stages.splits import main as splits_main
 
     write_labels(tmp_path / "labels.csv", ["ApplyEyeMakeup", "Archery", "YoYo"])
     write_list(tmp_path / "train.txt", [Item(f"v_YoYo_g0{i}_c01.avi", 2) for i in range(1, 4)])

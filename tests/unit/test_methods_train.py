@@ -10,9 +10,13 @@ import torch
 
 from tests.conftest import tiny_world, with_released_flags
 from vifi.data.lists.splits import write_base2novel
-from vifi.engine import evaluate, train
+from vifi.engine import train
+from vifi.engine.train import TrainConfig
 from vifi.models.factory import ModelSpec, build_model
 from vifi.models.pretrained import WeightsError, read_state_dict
+from vifi.stages import evaluate as evaluate_stage
+from vifi.stages import train as train_stage
+from vifi.stages.modelargs import config_from_args
 
 EVL_RECIPE = [
     "--augment", "evl", "--sampling", "dense", "--stride", "2", "--normalize", "clip",
@@ -42,7 +46,7 @@ def run_train(data: dict, method: str, out: Path, *extra: str) -> Path:
         "--batch-size", "2", "--effective-batch", "2", "--mixup", "0", "--cutmix", "0",
         "--out", str(out), "--log-csv", str(out.with_suffix(".csv")), *extra,
     ]  # fmt: skip
-    assert train.main(with_released_flags("train", argv)) == 0
+    assert train_stage.main(with_released_flags("train", argv)) == 0
     return out
 
 
@@ -56,7 +60,7 @@ def run_evaluate(data: dict, method: str, weights: Path, *extra: str) -> dict:
         "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1", "--out", str(out),
         "--predictions", str(out.with_suffix(".csv")), *extra,
     ]  # fmt: skip
-    assert evaluate.main(with_released_flags("evaluate", argv)) == 0
+    assert evaluate_stage.main(with_released_flags("evaluate", argv)) == 0
     return json.loads(out.read_text())
 
 
@@ -114,7 +118,8 @@ def test_new_parameters_are_drawn_from_the_rng_seed(data, method):
             "--num-frames", "4", "--epochs", "1", "--lr", "1e-3", "--batch-size", "2", "--effective-batch", "2",
             "--rng-seed", str(seed), *extra,
         ]  # fmt: skip
-        return train.initial_model(train.parser().parse_args(with_released_flags("train", argv))).state_dict()
+        parsed = train_stage.parser().parse_args(with_released_flags("train", argv))
+        return train.initial_model(config_from_args(TrainConfig, parsed)).state_dict()
 
     first, again, other = initial(1, False), initial(1, True), initial(2, False)
     assert first.keys() == again.keys()

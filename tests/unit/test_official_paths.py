@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import ROOT
 from vifi.data.lists.annotations import Item, read_labels, read_list
 from vifi.data.lists.resolve import AmbiguousVideoError, ListResolver, MissingVideosLimitError, VideoIndex
-from vifi.data.lists.splits import main as splits_main
+from vifi.stages.splits import main as splits_main
 
 OFFICIAL = ROOT.parent / "shared" / "reference" / "official"
 B2N = OFFICIAL / "datasets_splits" / "base2novel_splits"

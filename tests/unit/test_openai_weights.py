@@ -19,7 +19,6 @@ from tests.conftest import tiny_world, with_released_flags
 from vifi import flops
 from vifi.data.lists.splits import write_base2novel
 from vifi.embeddings import load_embeddings
-from vifi.engine import embed, evaluate, predict, train
 from vifi.models.factory import ModelSpec, build_model, saved_module
 from vifi.models.pretrained import (
     OPENAI_ARCH,
@@ -30,6 +29,11 @@ from vifi.models.pretrained import (
     read_state_dict,
     save_weights,
 )
+from vifi.stages import embed as embed_stage
+from vifi.stages import evaluate as evaluate_stage
+from vifi.stages import flops as flops_stage
+from vifi.stages import predict as predict_stage
+from vifi.stages import train as train_stage
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -125,10 +129,10 @@ def test_flops_count_the_checkpoint_architecture(state_dict_file: Path, capsys) 
     out = state_dict_file.with_name("flops.json")
     argv = ["--arch", OPENAI_ARCH, "--weights", str(state_dict_file), "--json", str(out), "--method", "vifi",
             "--num-frames", "2"]  # fmt: skip
-    assert flops.main(argv) == 0
+    assert flops_stage.main(argv) == 0
     assert json.loads(out.read_text()) == {"vifi": vifi_tiny_64.forward / flops.GIGA}
     with pytest.raises(SystemExit) as exc:
-        flops.main(["--arch", OPENAI_ARCH, "--method", "vifi", "--num-frames", "2"])
+        flops_stage.main(["--arch", OPENAI_ARCH, "--method", "vifi", "--num-frames", "2"])
     assert exc.value.code == 2 and "reads the architecture from a checkpoint" in capsys.readouterr().err
 
 
@@ -186,7 +190,7 @@ def run_train(world: dict, weights: Path, method: str, out: Path, *extra: str) -
         "--batch-size", "2", "--effective-batch", "2", "--mixup", "0", "--cutmix", "0",
         "--out", str(out), "--log-csv", str(out.with_suffix(".csv")),
     ]  # fmt: skip
-    assert train.main(with_released_flags("train", argv)) == 0
+    assert train_stage.main(with_released_flags("train", argv)) == 0
     return out
 
 
@@ -197,7 +201,7 @@ def run_evaluate(world: dict, weights: Path, method: str, *extra: str) -> dict:
         str(s / "novel_labels.csv"), "--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1",
         "--out", str(out), "--predictions", str(out.with_name(out.stem + "-predictions.csv")),
     ]  # fmt: skip
-    assert evaluate.main(with_released_flags("evaluate", argv)) == 0
+    assert evaluate_stage.main(with_released_flags("evaluate", argv)) == 0
     return json.loads(out.read_text())["metrics"]["novel"]
 
 
@@ -226,13 +230,13 @@ def test_train_evaluate_embed_and_predict_run_on_openai_weights(
         "--labels",
         str(world["splits"] / "novel_labels.csv"),
     ]
-    embed.main(
+    embed_stage.main(
         with_released_flags("embed", [*stage_args(world, vifi, "vifi"), *listed, "--out", str(embeddings)])
     )
     assert load_embeddings(embeddings).vectors.shape == (2, 32)
 
     videos = [str(world["raw"] / "videos" / k) for k in world["keys"][:1]]
     argv = [*videos, "--checkpoint", str(vifi), "--arch", OPENAI_ARCH, "--num-frames", "2", "--labels", "a,b"]
-    assert predict.main([*argv, "--json"]) == 0
+    assert predict_stage.main([*argv, "--json"]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["video"] == videos[0] and len(record["top"]) == 2

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from vifi.report import paper
 from vifi.report.tables import TABLES
+from vifi.stages import paper as paper_stage
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "paper" / "main.tex"
 NO_TEX = paper.missing_tex()
@@ -97,7 +98,7 @@ def test_paper_builds_from_generated_tables_and_figures(
 ) -> None:
     args = _project(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert paper.main(args) == 0
+    assert paper_stage.main(args) == 0
     pdf = (tmp_path / "paper" / "main.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-")
     assert b"%%EOF" in pdf[-64:]
@@ -111,7 +112,7 @@ def test_missing_table_fails_and_names_it(
     args = _project(tmp_path, tables=("base2novel", "fewshot"))
     (tmp_path / "results" / "tables" / "fewshot.tex").unlink()
     monkeypatch.chdir(tmp_path)
-    assert paper.main(args) == 1
+    assert paper_stage.main(args) == 1
     out, err = capfd.readouterr()
     assert "results/tables/fewshot.tex' not found" in out
     assert "latexmk failed" in err
@@ -124,6 +125,6 @@ def test_missing_tex_says_what_to_install(
     monkeypatch.setenv("PATH", str(tmp_path))
     reason = paper.missing_tex()
     assert reason is not None and "latexmk" in reason and "system-deps.sh tex" in reason
-    assert paper.main(["--tex", str(DOCUMENT), "--out", str(tmp_path / "main.pdf")]) == 1
+    assert paper_stage.main(["--tex", str(DOCUMENT), "--out", str(tmp_path / "main.pdf")]) == 1
     assert reason in capsys.readouterr().err
     assert not (tmp_path / "main.pdf").exists()

@@ -18,6 +18,7 @@ from vifi.data.frames.transforms import NORMALIZATION, eval_transform, scale_siz
 from vifi.data.lists.annotations import Item
 from vifi.engine import evaluate, predict
 from vifi.models.factory import ModelSpec, build_model
+from vifi.stages import predict as predict_stage
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,7 +43,9 @@ def videos(tmp_path_factory) -> dict:
 
 def run_predict(videos: dict, paths: list[Path], *extra: str) -> int:
     """`vifi predict` in this process with the fixture's random tiny CLIP and 4 frames."""
-    return predict.main([*map(str, paths), "--checkpoint", str(videos["weights"]), "--num-frames", "4", *extra])
+    return predict_stage.main(
+        [*map(str, paths), "--checkpoint", str(videos["weights"]), "--num-frames", "4", *extra]
+    )
 
 
 def parse_tables(out: str) -> dict[str, list[tuple[str, float]]]:
@@ -142,7 +145,7 @@ def test_class_names_are_stripped_and_must_be_distinct_and_non_empty(tmp_path: P
         predict.labels_from_file(csv)
 
     with pytest.raises(SystemExit) as exc:
-        predict.main(["clip.mp4", "--labels", "a,,b"])
+        predict_stage.main(["clip.mp4", "--labels", "a,,b"])
     assert exc.value.code == 2 and "empty" in capsys.readouterr().err
 
 
@@ -171,7 +174,7 @@ def test_video_names_beginning_with_a_dash_are_videos(videos: dict, tmp_path: Pa
     assert named == {**plain, "video": dashed}
 
     options = ["--checkpoint", str(videos["weights"]), "--num-frames", "4", *shown]
-    assert predict.main([*options, "--", dashed, "-missing.mp4"]) == 1
+    assert predict_stage.main([*options, "--", dashed, "-missing.mp4"]) == 1
     captured = capsys.readouterr()
     scored, missing = json.loads(captured.out)
     assert scored == named
@@ -187,11 +190,11 @@ def test_only_existing_dash_files_and_arguments_after_the_end_of_options_are_shi
     for name in ("-a.mp4", "--json", "b.mp4"):
         Path(name).touch()
     argv = ["-a.mp4", "--json", "--labels=x", "-gone.mp4", "b.mp4", "--", "-c.mp4", "d.mp4", "--"]
-    shielded = predict.shield_dash_videos(argv, {"--json", "--labels"})
+    shielded = predict_stage.shield_dash_videos(argv, {"--json", "--labels"})
     assert shielded == ["./-a.mp4", "--json", "--labels=x", "-gone.mp4", "b.mp4", "./-c.mp4", "d.mp4", "./--"]
 
 
 def test_help_documents_names_beginning_with_a_dash() -> None:
-    text = predict.build_parser().format_help()
+    text = predict_stage.build_parser().format_help()
     assert "'--' ends the options, and every argument after it is a video:" in text
     assert "vifi predict --labels archery,bowling -- --coBvtS-eQ_000010_000020.mp4" in text

@@ -11,12 +11,12 @@ from vifi.data.lists.protocols import (
     derived_seed,
     draw_classes,
     fewshot_list,
-    main,
     write_fewshot,
     write_zeroshot_classes,
 )
 from vifi.data.lists.resolve import MissingVideosLimitError
 from vifi.data.lists.splits import few_shot
+from vifi.stages.protocols import main
 
 OFFICIAL = ROOT.parent / "shared" / "reference" / "official"
 needs_official = pytest.mark.skipif(

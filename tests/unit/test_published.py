@@ -23,10 +23,10 @@ import yaml
 
 from tests import published
 from tests.published import package, rar_bytes, write_rar
-from vifi.data.acquire import download as dl
 from vifi.data.acquire.archives import extract
 from vifi.data.acquire.registry import parse_registry
 from vifi.data.synthetic.encode import write_video
+from vifi.stages import download as download_stage
 
 BASE = "https://127.0.0.1:8443/published"  # never contacted: every file is found in the manual directory
 
@@ -150,7 +150,7 @@ def install(key: str, served_root: Path, served: dict[str, Path], parts: int, wo
     registry = work / "registry.yaml"
     registry.write_text(yaml.safe_dump(published.test_registry(BASE, served, parts)))
     argv = ["--dataset", key, "--registry", str(registry), "--manual-dir", str(served_root / key)]
-    assert dl.main([*argv, "--out", str(work / "raw" / key), "--cache", str(work / "cache")]) == 0
+    assert download_stage.main([*argv, "--out", str(work / "raw" / key), "--cache", str(work / "cache")]) == 0
     assert not (work / "cache").exists() or not any((work / "cache").rglob("*"))  # nothing was downloaded
     return work / "raw" / key
 

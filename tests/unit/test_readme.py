@@ -73,7 +73,7 @@ def test_the_docs_show_examples_of_every_kind() -> None:
     """The patterns still find the examples (a changed markup would otherwise skip them silently)."""
     assert params_overrides()
     assert {"predict", "train", "download", "flops"} <= set(STAGE_COMMANDS)
-    assert {"vifi.gpu_pool"} <= set(MODULES)
+    assert {"vifi.stages.gpu_pool"} <= set(MODULES)
     assert {"scripts/system-deps.sh", "benchmarks/gpu_hours.py"} <= set(SCRIPTS)
 
 

@@ -14,6 +14,7 @@ from vifi.metrics import harmonic_mean
 from vifi.report import aggregate
 from vifi.report.aggregate import MetricsError, aggregate_runs, load_runs
 from vifi.report.predictions import SetPredictions, write_predictions
+from vifi.stages import aggregate as aggregate_stage
 
 VIDEOS = 2000  # per set: every accuracy below is a whole number of these videos
 
@@ -333,7 +334,7 @@ def test_duplicate_run_is_rejected(tmp_path: Path, protocol: str, run: str, sets
 def test_aggregate_cli_writes_csv_and_rounded_summary(tmp_path: Path, run_paths: list[Path]) -> None:
     out_csv, out_json = tmp_path / "metrics" / "b2n.csv", tmp_path / "metrics" / "b2n.json"
     argv = ["--protocol", "base2novel", "--out-csv", str(out_csv), "--out-json", str(out_json)]
-    assert aggregate.main([*argv, *map(str, run_paths)]) == 0
+    assert aggregate_stage.main([*argv, *map(str, run_paths)]) == 0
     summary = json.loads(out_json.read_text())
     assert summary["ucf101"]["vifi"] == {"base": 90.0, "novel": 40.0, "hm": 55.38}
     assert summary["hmdb51"]["text"] == {"base": 60.0, "novel": 30.0, "hm": 40.0}
@@ -360,7 +361,7 @@ def test_aggregate_cli_writes_every_protocol(
     paths: list[Path] = request.getfixturevalue(fixture)
     out_csv, out_json = tmp_path / "metrics" / f"{protocol}.csv", tmp_path / "metrics" / f"{protocol}.json"
     argv = ["--protocol", protocol, "--out-csv", str(out_csv), "--out-json", str(out_json)]
-    assert aggregate.main([*argv, *map(str, paths)]) == 0
+    assert aggregate_stage.main([*argv, *map(str, paths)]) == 0
     node = json.loads(out_json.read_text())
     for key in entry:
         node = node[key]
@@ -376,7 +377,7 @@ def test_aggregate_cli_fails_on_broken_file_without_output(
     run_paths[0].write_text("{}")
     out_csv, out_json = tmp_path / "b2n.csv", tmp_path / "b2n.json"
     argv = ["--protocol", "base2novel", "--out-csv", str(out_csv), "--out-json", str(out_json)]
-    assert aggregate.main([*argv, *map(str, run_paths)]) == 1
+    assert aggregate_stage.main([*argv, *map(str, run_paths)]) == 1
     assert str(run_paths[0]) in capsys.readouterr().err
     assert not out_csv.exists() and not out_json.exists()
 

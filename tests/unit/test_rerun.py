@@ -12,7 +12,9 @@ import torch
 
 from tests.conftest import assert_same_weights, train_args, with_released_flags
 from vifi.__main__ import main as vifi_main
-from vifi.engine import evaluate, rerun, train
+from vifi.stages import evaluate as evaluate_stage
+from vifi.stages import rerun as rerun_stage
+from vifi.stages import train as train_stage
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def finished(tiny_run: dict, tmp_path_factory: pytest.TempPathFactory, one_torch
     out = tmp_path_factory.mktemp("finished")
     train_list = out / "train.txt"
     shutil.copy(tiny_run["train"], train_list)
-    assert train.main(train_args(tiny_run, out, epochs=2, train_list=train_list)[1:]) == 0
+    assert train_stage.main(train_args(tiny_run, out, epochs=2, train_list=train_list)[1:]) == 0
     splits = tiny_run["root"] / "splits"
     argv = [
         *("--frames", str(tiny_run["shard"]), "--weights", str(out / "model.pt"), "--arch", "vifi-tiny"),
@@ -32,7 +34,7 @@ def finished(tiny_run: dict, tmp_path_factory: pytest.TempPathFactory, one_torch
         *("--protocol", "base2novel", "--dataset", "ucf101", "--run-name", "seed1"),
         *("--out", str(out / "metrics.json"), "--predictions", str(out / "predictions.csv")),
     ]
-    assert evaluate.main(with_released_flags("evaluate", argv)) == 0
+    assert evaluate_stage.main(with_released_flags("evaluate", argv)) == 0
     return out
 
 
@@ -58,7 +60,7 @@ def test_a_different_number_is_reported_with_exit_status_1(finished: Path, tmp_p
     tampered.write_text(json.dumps(record))
     threads = torch.get_num_threads()
     try:
-        code = rerun.main([str(tampered), "--scratch", str(tmp_path / "scratch")])
+        code = rerun_stage.main([str(tampered), "--scratch", str(tmp_path / "scratch")])
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
@@ -73,7 +75,7 @@ def test_a_changed_input_stops_the_rerun_and_is_named(finished: Path, tmp_path: 
     try:
         train_list.write_bytes(original + original.splitlines(keepends=True)[0])
         with pytest.raises(SystemExit) as exit_info:
-            rerun.main([str(finished / "metrics.json"), "--scratch", str(tmp_path)])
+            rerun_stage.main([str(finished / "metrics.json"), "--scratch", str(tmp_path)])
     finally:
         train_list.write_bytes(original)
     assert exit_info.value.code == 2
@@ -86,6 +88,6 @@ def test_a_metrics_file_without_a_record_is_refused(tmp_path: Path, capsys) -> N
     old = tmp_path / "metrics.json"
     old.write_text(json.dumps({"metrics": {}, "provenance": {"params": {}, "git_commit": "x"}}))
     with pytest.raises(SystemExit) as exit_info:
-        rerun.main([str(old)])
+        rerun_stage.main([str(old)])
     assert exit_info.value.code == 2
     assert "provenance schema None, expected 2" in capsys.readouterr().err

@@ -18,9 +18,7 @@ from vifi.data.synthetic.synthesize import (
     VideoFormat,
     generate_dataset,
     generate_stills,
-    main,
     plan_dataset,
-    stills_main,
 )
 from vifi.data.synthetic.world import (
     COLOURS,
@@ -34,6 +32,7 @@ from vifi.data.synthetic.world import (
     render_clip,
     select_classes,
 )
+from vifi.stages.synthesize import main, stills_main
 
 SMALL = {"height": 32, "width": 48, "frames": 8, "fps": 8}
 
@@ -74,7 +73,7 @@ def _cli_args(out: Path, seed: int) -> list[str]:
 def test_same_arguments_give_byte_identical_files_across_processes(tmp_path):
     """One run in a subprocess with another hash salt: nothing may depend on `hash` or set order."""
     _generate(tmp_path / "a")
-    code = "import sys; from vifi.data.synthetic.synthesize import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from vifi.stages.synthesize import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code, *_cli_args(tmp_path / "b", 0)], check=True, env=env)
     _generate(tmp_path / "c", seed=1)

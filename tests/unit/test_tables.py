@@ -26,6 +26,7 @@ from vifi.report.tables import (
     read_metrics,
     render,
 )
+from vifi.stages import render as render_stage
 
 # Base-to-novel rows: (dataset, method, seeds, base mean, base std, novel mean, novel std). On UCF-101
 # ViFi-CLIP has the best base, vanilla CLIP (one run, no spread) the best novel and HM; prompting belongs to
@@ -433,7 +434,7 @@ def test_cli_writes_both_files_from_several_csvs(csvs: dict[str, Path], results:
     full.iloc[:2].to_csv(parts[0], index=False)
     full.iloc[2:].to_csv(parts[1], index=False)
     out = results / "tables"
-    assert tables.main(cli_args("base2novel", parts, out, "--tolerance", "0.5")) == 0
+    assert render_stage.main(cli_args("base2novel", parts, out, "--tolerance", "0.5")) == 0
     assert sorted(p.name for p in out.iterdir()) == ["base2novel.html", "base2novel.tex"]  # no temp files left
     tex = (out / "base2novel.tex").read_text()
     assert r"ViFi-CLIP & \textbf{90.0} $\pm$ 10.0 & 92.9 & $-2.9^{\dagger}$" in tex  # the packaged numbers
@@ -446,7 +447,7 @@ def test_cli_fullsup_reads_flops(csvs: dict[str, Path], results: Path, tmp_path:
     flops = tmp_path / "flops.json"
     flops.write_text('{"evl": 0.0352}')
     out = results / "tables"
-    assert tables.main(cli_args("fullsup", [csvs["fullsup"]], out, "--flops", str(flops))) == 0
+    assert render_stage.main(cli_args("fullsup", [csvs["fullsup"]], out, "--flops", str(flops))) == 0
     assert r"EVL (open-vocab head) & 82.9 & 82.8 & $+0.1$" in (out / "fullsup.tex").read_text()
     assert "0.0352$\\times$3" in (out / "fullsup.tex").read_text()
 
@@ -457,14 +458,14 @@ def test_cli_writes_neither_file_when_one_fails(csvs: dict[str, Path], results: 
     (templates / "zeroshot.html.j2").write_text("{{ undefined_name }}")
     out = results / "tables"
     with pytest.raises(Exception, match="undefined_name"):
-        tables.main(cli_args("zeroshot", [csvs["zeroshot"]], out, "--templates", str(templates)))
+        render_stage.main(cli_args("zeroshot", [csvs["zeroshot"]], out, "--templates", str(templates)))
     assert not out.exists()
 
 
 def test_cli_names_a_broken_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "zeroshot.csv"
     broken.write_text("dataset,method\nucf101,vifi\n")
-    assert tables.main(cli_args("zeroshot", [broken], tmp_path / "tables")) == 1
+    assert render_stage.main(cli_args("zeroshot", [broken], tmp_path / "tables")) == 1
     assert f"{broken}: missing columns" in capsys.readouterr().err
     assert not (tmp_path / "tables").exists()
 
@@ -480,7 +481,7 @@ def test_cli_names_a_broken_csv(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_cli_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     rest = ["--metrics", "m.csv", "--mode", "demo", "--no-ci", "--out-tex", "t.tex", "--out-html", "t.html"]
     with pytest.raises(SystemExit) as exit_info:
-        tables.main([*argv, *rest])
+        render_stage.main([*argv, *rest])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "evl_vs_vifi" in err  # the known tables are listed
@@ -528,7 +529,7 @@ def test_html_shows_the_interval_on_hover(csvs: dict[str, Path], results: Path) 
 def test_cli_ci_switch(csvs: dict[str, Path], results: Path) -> None:
     out = results / "tables"
     for flag, expected in (("--ci", r"\textbf{9.0} $\pm$ 1.5"), ("--no-ci", r"\textbf{9.0} & ---")):
-        assert tables.main([*cli_args("fewshot", [csvs["fewshot"]], out), "--mode", "demo", flag]) == 0
+        assert render_stage.main([*cli_args("fewshot", [csvs["fewshot"]], out), "--mode", "demo", flag]) == 0
         assert expected in (out / "fewshot.tex").read_text()
 
 
@@ -547,5 +548,5 @@ def test_tables_need_the_confidence_intervals(tmp_path: Path, capsys: pytest.Cap
             }
         ]
     ).to_csv(old, index=False)
-    assert tables.main(cli_args("fewshot", [old], tmp_path / "tables")) == 1
+    assert render_stage.main(cli_args("fewshot", [old], tmp_path / "tables")) == 1
     assert f"{old}: missing columns top1_lo, top1_hi, top5_lo, top5_hi" in capsys.readouterr().err

@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import assert_same_training, assert_same_weights, tool_env, train_args
 from vifi.engine import checkpoint, train
+from vifi.engine.train import TrainConfig
+from vifi.stages import train as train_stage
+from vifi.stages.modelargs import config_from_args
 
 
 def train_cmd(run: dict, out: Path) -> list[str]:
@@ -82,11 +85,14 @@ def test_resume_points_are_written_at_most_every_interval(tiny_run, tmp_path, mo
     not change what is computed, so it is left out of the fingerprint that guards resuming."""
     written = []
     monkeypatch.setattr(checkpoint, "save", lambda path, **state: written.append(state["epoch"]))
-    train.main(train_args(tiny_run, tmp_path, epochs=saves + 1 if saves else 2, resume_interval=interval)[1:])
+    train_stage.main(
+        train_args(tiny_run, tmp_path, epochs=saves + 1 if saves else 2, resume_interval=interval)[1:]
+    )
     assert written == list(range(1, saves + 1))
     assert (tmp_path / "model.pt").is_file()
-    args = train.parser().parse_args(train_args(tiny_run, tmp_path)[1:])
-    other = train.parser().parse_args(train_args(tiny_run, tmp_path, resume_interval=5)[1:])
+    args = config_from_args(TrainConfig, train_stage.parser().parse_args(train_args(tiny_run, tmp_path)[1:]))
+    other_argv = train_args(tiny_run, tmp_path, resume_interval=5)[1:]
+    other = config_from_args(TrainConfig, train_stage.parser().parse_args(other_argv))
     assert train.fingerprint(args) == train.fingerprint(other)
 
 
@@ -94,7 +100,7 @@ def test_device_augmentation_trains_the_same_weights_as_augmenting_in_the_loader
     """On CPU the batched photometric steps give the loader's clips exactly (tolerance 0), so the weights and
     the per-step log match bit for bit."""
     loader, device = tmp_path / "loader", tmp_path / "device"
-    train.main(train_args(tiny_run, loader, epochs=2)[1:])
-    train.main([*train_args(tiny_run, device, epochs=2)[1:], "--device-augment"])
+    train_stage.main(train_args(tiny_run, loader, epochs=2)[1:])
+    train_stage.main([*train_args(tiny_run, device, epochs=2)[1:], "--device-augment"])
     assert_same_weights(loader / "model.pt", device / "model.pt")
     assert (loader / "log.csv").read_text() == (device / "log.csv").read_text()

@@ -16,6 +16,7 @@ from vifi.engine import train
 from vifi.models.evl import BlockFeatures, DecoderBlock, EVLConfig
 from vifi.models.pretrained import build_clip, read_state_dict
 from vifi.models.vificlip import VideoCLIP
+from vifi.stages import train as train_stage
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -123,7 +124,7 @@ def test_gradient_accumulation_equals_the_larger_batch(tiny_run: dict, tmp_path:
             "--warmup-epochs": 0, "--min-lr-ratio": 1.0,
         }.items():  # fmt: skip
             argv[argv.index(flag) + 1] = str(value)
-        assert train.main(argv) == 0
+        assert train_stage.main(argv) == 0
         weights[batch] = read_state_dict(out / "model.pt")
         assert torch.load(out / "model.pt", weights_only=True)["meta"]["accumulation"] == 4 // batch
     assert weights[2].keys() == weights[4].keys()

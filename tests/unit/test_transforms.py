@@ -293,14 +293,19 @@ def test_evl_train_shape_and_clip_normalisation() -> None:
         torch.testing.assert_close(out, expected.view(1, 3, 1, 1).expand_as(out))
 
 
-@pytest.mark.parametrize("frames_shape", [(8, 48, 64), (5, 36, 48)])
-def test_device_augment_equals_the_cpu_path_on_cpu(frames_shape: tuple[int, int, int]) -> None:
-    """Tolerance 0 on CPU: the batched ops repeat each frame's arithmetic. Clips of one batch differ in flip,
+@pytest.mark.parametrize(
+    "frames_shapes",
+    [[(8, 48, 64)], [(5, 36, 48)], [(5, 36, 48), (5, 64, 40), (5, 36, 36)]],
+    ids=["resized", "cropped without a resize", "landscape, portrait and square in one batch"],
+)
+def test_device_augment_equals_the_cpu_path_on_cpu(frames_shapes: list[tuple[int, int, int]]) -> None:
+    """Tolerance 0 on CPU: the batched ops repeat each frame's arithmetic, and each clip's crop is resized as
+    the CPU path resizes it, whatever the video's aspect ratio. Clips of one batch differ in crop size, flip,
     jitter and grayscale (p = 0.5 each), and the RNG stream goes on as after the CPU path."""
     settings = {"hflip": 0.5, "color_jitter": 0.5, "grayscale": 0.5}
     cpu = TrainTransform(32, **settings)
     device = TrainTransform(32, on_device=True, **settings)
-    clips = [jitter_test_frames(*frames_shape) for _ in range(6)]
+    clips = [jitter_test_frames(*frames_shapes[i % len(frames_shapes)]) for i in range(6)]
     expected, drawn = [], []
     for seed, frames in enumerate(clips):
         out, next_draw = outputs_and_next_draw(cpu, frames, seed)
@@ -310,8 +315,11 @@ def test_device_augment_equals_the_cpu_path_on_cpu(frames_shape: tuple[int, int,
         assert torch.equal(device_next, next_draw)
     batch = default_collate(drawn)
     assert batch["clip"].dtype == torch.uint8
+    assert len(set(map(tuple, batch["size"].tolist()))) > 1, "the batch should mix crop sizes"
+    for clip, (height, width) in zip(batch["clip"], batch["size"].tolist(), strict=True):
+        assert not clip[:, height:].any() and not clip[:, :, width:].any(), "padding is zeros, not stale memory"
     assert 0 < int(batch["jitter"].sum()) < len(clips), "the batch should mix jittered and plain clips"
-    torch.testing.assert_close(DeviceAugment()(batch), torch.stack(expected), rtol=0, atol=0)
+    torch.testing.assert_close(DeviceAugment(32)(batch), torch.stack(expected), rtol=0, atol=0)
 
 
 def test_device_augment_jitters_each_frame_with_its_own_draw() -> None:
@@ -321,7 +329,7 @@ def test_device_augment_jitters_each_frame_with_its_own_draw() -> None:
     device = TrainTransform(32, hflip=0.0, color_jitter=1.0, grayscale=0.0, on_device=True)
     batch = default_collate([device(jitter_test_frames(4, 48, 64)) for _ in range(2)])
     swapped = {**batch, "order": batch["order"].flip(0), "factors": batch["factors"].flip(0)}
-    assert not torch.equal(DeviceAugment()(batch), DeviceAugment()(swapped))
+    assert not torch.equal(DeviceAugment(32)(batch), DeviceAugment(32)(swapped))
 
 
 def test_hue_shift_matches_torchvision_within_one_grey_level() -> None:

@@ -59,7 +59,7 @@ def code(*entries):
     """Every package file a rule's command runs or reads, as inputs, so that editing one re-runs its jobs.
 
     `entries` are what the shell command runs: `vifi` stages (`train`) and modules run with `python -m`
-    (`vifi.gpu_pool`). The files are derived, never listed by hand (vifi.codedeps): the import closure of the
+    (`vifi.stages.gpu_pool`). The files are derived, never listed by hand (vifi.codedeps): the import closure of the
     entries and the packaged data files its modules read. Templates are left to the rules that render them,
     which declare each job's own, so that editing one table's template re-renders that table only.
     """
@@ -96,7 +96,7 @@ def shell_words(values):
 
 # Keys that set how fast a job runs, never what it computes: they reach the stage through `threads` and
 # `resources`, not `params`, so giving the data loaders more workers reruns nothing.
-SPEED_KEYS = ("workers", "resume_interval")
+SPEED_KEYS = ("workers", "resume_interval", "device_augment")
 
 
 def every_core():
@@ -110,6 +110,15 @@ def every_core():
 def loader_workers(wildcards, threads):
     """Data-loader processes beside a job's main one: what its threads leave, once `--cores` has capped them."""
     return threads - 1
+
+
+def device_augment_flag(wildcards):
+    """`vifi train`'s `--device-augment` where params.yaml asks for it and the run's recipe trains with the
+    paper's augmentation, the only one it applies to (EVL's recipe brings its own), else `--no-device-augment`.
+    """
+    augment = recipe(wildcards.protocol, wildcards.method)["augment"]
+    on = config["train"]["device_augment"] and augment == "vifi"
+    return "--device-augment" if on else "--no-device-augment"
 
 
 def recipe(protocol, method):

@@ -10,7 +10,7 @@ rule evaluate:
         frames=eval_frames,
         weights=eval_weights,
         sets=eval_files,
-        code=code("vifi.gpu_pool", "evaluate"),
+        code=code("vifi.stages.gpu_pool", "evaluate"),
     output:
         metrics="results/runs/{protocol}/{dataset}/{method}/{run}/metrics.json",
         predictions="results/runs/{protocol}/{dataset}/{method}/{run}/predictions.csv",
@@ -34,7 +34,7 @@ rule evaluate:
         runs=eval_runs,
         datasets=eval_args,
     shell:
-        "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
+        "python -m vifi.stages.gpu_pool -n {resources.gpu} --torchrun --"
         " python -m vifi evaluate --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.views}"
         " --threads {threads} --workers {resources.workers}"

@@ -5,7 +5,7 @@
 rule pretrain:
     input:
         stills="data/raw/stills.npz",
-        code=code("vifi.gpu_pool", "pretrain"),
+        code=code("vifi.stages.gpu_pool", "pretrain"),
     output:
         weights="checkpoints/pretrained/{arch}.pt",
         curve="checkpoints/pretrained/{arch}.curve.csv",
@@ -21,7 +21,7 @@ rule pretrain:
     params:
         opts=flags(config["pretrain"]),
     shell:
-        "python -m vifi.gpu_pool -n {resources.gpu} --"
+        "python -m vifi.stages.gpu_pool -n {resources.gpu} --"
         " python -m vifi pretrain --stills {input.stills:q} --arch {wildcards.arch:q} {params.opts}"
         " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 

@@ -183,7 +183,7 @@ rule embed:
         split=multiext(
             "data/splits/{dataset}/zeroshot/split1_", "val.txt", "labels.csv"
         ),
-        code=code("vifi.gpu_pool", "embed"),
+        code=code("vifi.stages.gpu_pool", "embed"),
     output:
         "results/embeddings/{dataset}/{method}.npz",
     log:
@@ -206,7 +206,7 @@ rule embed:
             }
         ),
     shell:
-        "python -m vifi.gpu_pool -n {resources.gpu} --"
+        "python -m vifi.stages.gpu_pool -n {resources.gpu} --"
         " python -m vifi embed --frames {input.frames:q} --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} --num-frames {params.frames} {params.view} --list {input.split[0]:q}"
         " --labels {input.split[1]:q} --out {output:q} > {log:q} 2>&1"

@@ -6,7 +6,7 @@ rule train:
         unpack(train_inputs),
         frames="data/frames/{dataset}/manifest.json",
         weights=init_weights,
-        code=code("vifi.gpu_pool", "train"),
+        code=code("vifi.stages.gpu_pool", "train"),
     output:
         weights="results/runs/{protocol}/{dataset}/{method}/{run}/model.pt",
         curve="results/runs/{protocol}/{dataset}/{method}/{run}/train_log.csv",
@@ -23,17 +23,18 @@ rule train:
         gpu=1,
         workers=loader_workers,
         resume_interval=config["train"]["resume_interval"],
+        device_augment=device_augment_flag,
     params:
         model=lambda wc: model_flags(wc.protocol, wc.method),
         recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
         arch=config["model"]["arch"],
     shell:
-        "python -m vifi.gpu_pool -n {resources.gpu} --torchrun --"
+        "python -m vifi.stages.gpu_pool -n {resources.gpu} --torchrun --"
         " python -m vifi train --frames {input.frames:q} --train-list {input.train_list:q}"
         " --labels {input.labels:q} --weights {input.weights:q} --arch {params.arch:q}"
         " --method {wildcards.method} {params.model} {params.recipe}"
         " --threads {threads} --workers {resources.workers} --resume-interval {resources.resume_interval}"
-        " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
+        " {resources.device_augment} --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 
 
 rule train_all:

@@ -19,10 +19,10 @@ Beside each run's metrics.json, `--predictions` receives the per-video outcomes 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,20 +31,48 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from vifi import metrics, provenance
-from vifi.argtypes import int_at_least, sections
 from vifi.catalog import methods as method_catalog
-from vifi.data.frames.dataset import SAMPLING, ClipDataset
+from vifi.data.frames.dataset import ClipDataset
 from vifi.data.frames.store import FrameStore
-from vifi.data.frames.transforms import EVAL_CROPS, NORMALIZATION, eval_transform
+from vifi.data.frames.transforms import NORMALIZATION, eval_transform
 from vifi.data.lists.annotations import read_labels, read_list
 from vifi.engine import distributed
 from vifi.engine.devices import autocast
 from vifi.io import write_json
-from vifi.models.factory import add_model_args, build_model, spec_from_args
+from vifi.models.factory import build_model, spec_of
 from vifi.progress import progress_bar
 from vifi.report.predictions import SetPredictions, from_scores, write_predictions
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One run's evaluation, in the order and with the names of `vifi evaluate`'s flags (its record lists them
+    so): the frame store, the run's weights, the model (`options`: every catalog option, None where unset), the
+    sets as (name, list, labels), the views, how fast it runs, the run's identity and its two output files."""
+
+    frames: list[Path]
+    weights: Path
+    arch: str
+    method: str
+    num_frames: int
+    options: Mapping[str, int | None]
+    grad_checkpointing: bool
+    eval: list[list[str]]
+    normalize: str
+    sampling: str
+    stride: int
+    num_clips: int
+    num_crops: int
+    batch_size: int
+    workers: int
+    threads: int
+    protocol: str
+    dataset: str
+    run_name: str
+    out: Path
+    predictions: Path
 
 
 class IncompleteEvaluationError(RuntimeError):
@@ -113,7 +141,7 @@ def evaluate_set(
     name: str,
     list_path: Path,
     labels_path: Path,
-    args: argparse.Namespace,
+    args: EvalConfig,
     world: distributed.World,
 ) -> tuple[dict, SetPredictions] | None:
     """Top-1/top-5 of one evaluation set against its own class names, and its per-video outcomes; `None` on
@@ -165,39 +193,25 @@ def evaluate_set(
     return summary, per_video
 
 
-PER_RUN = ("weights", "run_name", "out", "predictions")
-
-
-def runs(args: argparse.Namespace) -> list[argparse.Namespace]:
-    """One namespace per (weights, run name, out, predictions), each as if the run had been evaluated alone."""
-    counts = {key: len(getattr(args, key)) for key in PER_RUN}
-    if len(set(counts.values())) != 1:
-        flags = ", ".join(f"{n} --{key.replace('_', '-')}" for key, n in counts.items())
-        raise ValueError(f"--weights, --run-name, --out and --predictions need one value per run; got {flags}")
-    per_run = zip(*(getattr(args, key) for key in PER_RUN), strict=True)
-    return [
-        argparse.Namespace(**{**vars(args), **dict(zip(PER_RUN, values, strict=True))}) for values in per_run
-    ]
-
-
-def run(todo: list[argparse.Namespace]) -> None:
-    """Evaluate every requested set for each run and write each run's metrics file (process 0).
+def run(todo: Sequence[tuple[EvalConfig, Sequence[str]]]) -> None:
+    """Evaluate every requested set for each run and write each run's metrics file (process 0); each run comes
+    with the `vifi evaluate` arguments that evaluate it alone, which its record keeps.
 
     Several runs (the seeds or shot counts of a method, or one model on several datasets) share one process
     because a job's imports cost more than evaluating a demo model; each run's file is written as soon as it
     is scored.
     """
-    torch.set_num_threads(todo[0].threads)
+    torch.set_num_threads(todo[0][0].threads)
     world = distributed.init()
     stores: dict[tuple[Path, ...], FrameStore] = {}
     built, model = None, None
     try:
-        for one in todo:
+        for one, argv in todo:
             frames = tuple(one.frames)
             if frames not in stores:
                 stores[frames] = FrameStore(one.frames)
             store = stores[frames]
-            spec = spec_from_args(one)
+            spec = spec_of(one)
             if built != (spec, one.weights):  # a zero-shot model is built once for all its targets
                 trained = method_catalog.method(one.method).trained  # vanilla CLIP is evaluated as loaded
                 model = build_model(spec, one.weights, trained=trained).to(world.device).eval()
@@ -208,12 +222,13 @@ def run(todo: list[argparse.Namespace]) -> None:
             }
             if world.is_main:
                 write_predictions(one.predictions, {name: result[1] for name, result in results.items()})
-                write_metrics(one, {name: result[0] for name, result in results.items()}, world.device)
+                results_only = {name: result[0] for name, result in results.items()}
+                write_metrics(one, argv, results_only, world.device)
     finally:
         distributed.shutdown(world)
 
 
-def inputs(args: argparse.Namespace) -> dict:
+def inputs(args: EvalConfig) -> dict:
     """Every file a run's evaluation reads, by hash: weights, frame store, each set's list and labels."""
     return {
         "weights": provenance.file_record(args.weights),
@@ -225,11 +240,10 @@ def inputs(args: argparse.Namespace) -> dict:
     }
 
 
-def write_metrics(args: argparse.Namespace, results: dict, device: torch.device) -> None:
+def write_metrics(args: EvalConfig, argv: Sequence[str], results: dict, device: torch.device) -> None:
     """metrics.json: the run's identity, each set's metrics, where its per-video file is (relative to the
     metrics file, so the run folder can move), and its provenance: this run's `vifi evaluate` command and
     settings, the training record its checkpoint carries, the inputs by hash and the environment."""
-    argv = provenance.command_line(build_parser(), vars(args))
     write_json(
         args.out,
         {
@@ -239,70 +253,6 @@ def write_metrics(args: argparse.Namespace, results: dict, device: torch.device)
             "run": args.run_name,
             "metrics": results,
             "predictions": Path(os.path.relpath(args.predictions, Path(args.out).parent)).as_posix(),
-            "provenance": provenance.record(args, argv, inputs(args), device),
+            "provenance": provenance.record(provenance.settings(args), argv, inputs(args), device),
         },
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The `vifi evaluate` flags; the model flags are shared with `vifi train` (`add_model_args`).
-
-    Flags that params.yaml sets are required (it is their one home); the view counts default to the single view
-    of every protocol but the fully supervised one, which sets its own.
-    """
-    p = argparse.ArgumentParser(prog="vifi evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
-    p.add_argument(
-        "--weights", type=Path, nargs="+", required=True, help="the model of each run (one per --run-name)"
-    )
-    add_model_args(p)
-    p.add_argument(
-        "--eval",
-        nargs=3,
-        action="append",
-        required=True,
-        metavar=("NAME", "LIST", "LABELS"),
-        help="an evaluation set: its name, its split list and its label CSV (repeatable)",
-    )
-    p.add_argument("--normalize", choices=sorted(NORMALIZATION), required=True, help="pixel statistics")
-    p.add_argument("--sampling", choices=SAMPLING, required=True, help="ViFi-CLIP segments or EVL dense")
-    p.add_argument("--stride", type=int_at_least(1), required=True, help="frame stride of dense sampling")
-    p.add_argument("--num-clips", type=int_at_least(1), default=1, help="temporal views per video (§5.1: 1)")
-    p.add_argument(
-        "--num-crops", type=int, choices=sorted(EVAL_CROPS), default=1, help="spatial views (§5.1: 1)"
-    )
-    p.add_argument(
-        "--batch-size", type=int_at_least(1), required=True, help="videos per batch, clips per forward"
-    )
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--protocol", required=True)
-    p.add_argument(
-        "--dataset",
-        required=True,
-        help="a dataset; each repeat starts a section with that dataset's --frames, --eval sets and --out",
-    )
-    p.add_argument(
-        "--run-name",
-        nargs="+",
-        required=True,
-        help="each run within its (protocol, dataset, method): seed<k>, <K>shot or main",
-    )
-    p.add_argument("--out", type=Path, nargs="+", required=True, help="each run's metrics.json to write")
-    p.add_argument(
-        "--predictions", type=Path, nargs="+", required=True, help="each run's per-video CSV to write"
-    )
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi evaluate`."""
-    parser = build_parser()
-    try:
-        todo = [one for part in sections(argv, "--dataset") for one in runs(parser.parse_args(part))]
-        for one in todo:
-            spec_from_args(one)  # a ModelArgsError names the model flags missing or out of place
-    except ValueError as err:
-        parser.error(str(err))
-    run(todo)
-    return 0

@@ -8,11 +8,10 @@ through exactly the code paper mode uses for ViT-B/16.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import math
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from vifi.data.frames.transforms import EvalTransform
 from vifi.engine import schedule
 from vifi.engine.devices import autocast, pick_device, seed_everything
 from vifi.io import atomic_path
-from vifi.models.pretrained import OPENAI_ARCH, build_clip, save_weights
+from vifi.models.pretrained import build_clip, save_weights
 from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,23 @@ def load_stills(path: Path, input_size: int) -> tuple[torch.Tensor, list[str], t
     return images, [str(c) for c in captions], torch.from_numpy(caption_ids.astype(np.int64))
 
 
-def train(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything one pretraining run is given: the stills, the architecture, the recipe and where it writes."""
+
+    stills: Path
+    arch: str
+    epochs: int
+    warmup_epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seed: int
+    out: Path
+    log_csv: Path
+
+
+def train(args: PretrainConfig) -> None:
     """Run the pretraining loop and save the checkpoint and the loss curve."""
     seed_everything(args.seed)
     device = pick_device()
@@ -88,23 +103,3 @@ def train(args: argparse.Namespace) -> None:
     save_weights(model.cpu(), args.out, arch=args.arch, stage="pretrain", seed=args.seed)
     with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi pretrain`."""
-    parser = argparse.ArgumentParser(prog="vifi pretrain", description=__doc__.splitlines()[0])
-    parser.add_argument("--stills", type=Path, required=True, help="stills .npz from `vifi stills`")
-    parser.add_argument("--arch", required=True, help="open_clip architecture, e.g. vifi-tiny")
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--warmup-epochs", type=int, required=True)
-    parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--lr", type=float, required=True)
-    parser.add_argument("--weight-decay", type=float, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write")
-    parser.add_argument("--log-csv", type=Path, required=True, help="per-step loss and LR")
-    args = parser.parse_args(argv)
-    if args.arch == OPENAI_ARCH:
-        parser.error(f"--arch {OPENAI_ARCH} names a checkpoint's architecture; pretraining starts from none")
-    train(args)
-    return 0

@@ -1,25 +1,22 @@
 """Re-create a run's numbers from its metrics.json alone: check input hashes, retrain, re-evaluate, compare.
 
-`vifi rerun results/runs/<protocol>/<dataset>/<method>/<run>/metrics.json` reads the record `vifi evaluate`
-wrote (`vifi.provenance`), checks that every file the training and the evaluation read still has its recorded
-sha256, rebuilds the `vifi train` command from the checkpoint's own record (none for vanilla CLIP) and the
-`vifi evaluate` command of that run, runs both with their outputs in a scratch folder, and prints every metric
-old against new. On the machine and environment that made the record the numbers are bit-identical (every
-random draw is a function of the recorded seeds); elsewhere the differences are printed with what changed in
-the environment. Exit status: 0 when every number is identical, 1 when any differs, 2 on a bad record or input.
+`vifi rerun` (`vifi.stages.rerun`) reads the record `vifi evaluate` wrote (`vifi.provenance`), checks that every
+file the training and the evaluation read still has its recorded sha256, rebuilds the `vifi train` command from
+the checkpoint's own record (none for vanilla CLIP) and the `vifi evaluate` command of that run, runs both with
+their outputs in a scratch folder, and prints every metric old against new. On the machine and environment that
+made the record the numbers are bit-identical (every random draw is a function of the recorded seeds); elsewhere
+the differences are printed with what changed in the environment. Exit status: 0 when every number is identical,
+1 when any differs, 2 on a bad record or input.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from vifi import provenance
-from vifi.engine import evaluate, train
 
 
 class RerunError(ValueError):
@@ -70,20 +67,6 @@ def changed_inputs(prov: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def commands(prov: Mapping[str, Any], scratch: Path) -> tuple[list[str] | None, list[str]]:
-    """The `vifi train` (None for an untrained model) and `vifi evaluate` arguments of the run, writing into
-    `scratch`; everything else exactly as recorded."""
-    record = prov["train"] if prov["train"] and prov["train"].get("stage") == "train" else None
-    params = dict(prov["params"])
-    train_argv = None
-    if record:
-        args = {**record["args"], "out": str(scratch / "model.pt"), "log_csv": str(scratch / "train_log.csv")}
-        train_argv = provenance.command_line(train.parser(), args)
-        params["weights"] = args["out"]
-    params |= {"out": str(scratch / "metrics.json"), "predictions": str(scratch / "predictions.csv")}
-    return train_argv, provenance.command_line(evaluate.build_parser(), params)
-
-
 def metric_rows(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
     """(set, metric, old, new) of every number of both files."""
     rows = []
@@ -117,31 +100,3 @@ def report(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, bool]:
     changes = environment_changes(old["provenance"], new["provenance"])
     lines += ["", "environment: " + ("as recorded" if not changes else f"{len(changes)} differences"), *changes]
     return "\n".join(lines), same
-
-
-def rerun(path: Path, scratch: Path) -> tuple[str, bool]:
-    """Check, retrain, re-evaluate into `scratch`; the report and whether the numbers are identical."""
-    old = read_record(path)
-    problems = changed_inputs(old["provenance"])
-    if problems:
-        raise RerunError(f"{path}: inputs differ from the record:\n  " + "\n  ".join(problems))
-    train_argv, eval_argv = commands(old["provenance"], scratch)
-    if train_argv is not None:
-        train.main(train_argv)
-    evaluate.main(eval_argv)
-    return report(old, json.loads((scratch / "metrics.json").read_text(encoding="utf-8")))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`vifi rerun`."""
-    parser = argparse.ArgumentParser(prog="vifi rerun", description=__doc__.splitlines()[0])
-    parser.add_argument("metrics", type=Path, help="a run's metrics.json")
-    parser.add_argument("--scratch", type=Path, help="folder for the new model and metrics (default: a temp)")
-    args = parser.parse_args(argv)
-    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="vifi-rerun-"))
-    try:
-        text, same = rerun(args.metrics, scratch)
-    except RerunError as err:
-        parser.exit(2, f"vifi rerun: {err}\n")
-    print(f"{args.metrics} re-run in {scratch}\n{text}")
-    return 0 if same else 1

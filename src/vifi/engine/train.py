@@ -13,15 +13,14 @@ and under torchrun each process sees its share of the same seeded permutation.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import hashlib
 import json
 import logging
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
 from vifi import provenance
-from vifi.catalog import methods as method_catalog
+from vifi.data.frames.allocator import keep_freed_buffers
 from vifi.data.frames.dataset import ClipDataset
 from vifi.data.frames.store import FrameStore
 from vifi.data.frames.transforms import NORMALIZATION, DeviceAugment, EVLTrainTransform, TrainTransform
@@ -41,19 +40,58 @@ from vifi.data.lists.annotations import read_labels, read_list
 from vifi.engine import checkpoint, distributed, schedule
 from vifi.engine.devices import autocast
 from vifi.io import atomic_path
-from vifi.models.factory import (
-    ModelArgsError,
-    add_model_args,
-    build_model,
-    saved_module,
-    spec_from_args,
-)
+from vifi.models.factory import build_model, saved_module, spec_of
 from vifi.models.pretrained import save_weights
 from vifi.progress import progress_bar
 
 log = logging.getLogger(__name__)
 # Options that change how a run executes, not what it computes.
 NOT_IN_FINGERPRINT = ("threads", "workers", "resume_interval", "device_augment")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run is given, in the order and with the names of `vifi train`'s flags (its record
+    and fingerprint list them so): inputs, the model (`options`: every catalog option, None where unset), the
+    recipe, how fast it runs, and its outputs. Sequences stay lists, as the record has always held them."""
+
+    frames: list[Path]
+    train_list: Path
+    labels: Path
+    weights: Path
+    arch: str
+    method: str
+    num_frames: int
+    options: Mapping[str, int | None]
+    grad_checkpointing: bool
+    epochs: int
+    warmup_epochs: int
+    lr: float
+    weight_decay: float
+    betas: list[float]
+    decay_exclusions: bool
+    warmup_jump: bool
+    min_lr_ratio: float
+    normalize: str
+    augment: str
+    sampling: str
+    stride: int
+    batch_size: int
+    effective_batch: int
+    label_smoothing: float
+    mixup: float
+    cutmix: float
+    mixup_switch_prob: float
+    hflip: float
+    color_jitter: float
+    grayscale: float
+    rng_seed: int
+    device_augment: bool
+    workers: int
+    threads: int
+    resume_interval: float
+    out: Path
+    log_csv: Path
 
 
 class ClipMixup:
@@ -63,7 +101,7 @@ class ClipMixup:
     every frame, which is what the paper does. Without mixing, targets are smoothed one-hot vectors.
     """
 
-    def __init__(self, args: argparse.Namespace, num_classes: int) -> None:
+    def __init__(self, args: TrainConfig, num_classes: int) -> None:
         self.active = args.mixup > 0 or args.cutmix > 0
         self.mixup = Mixup(
             mixup_alpha=args.mixup,
@@ -81,7 +119,7 @@ class ClipMixup:
         return mixed.view(b, t, c, h, w), targets
 
 
-def criterion(args: argparse.Namespace) -> torch.nn.Module:
+def criterion(args: TrainConfig) -> torch.nn.Module:
     """Soft-target CE with mixing; the code's fallbacks (smoothed or plain CE) without it."""
     if args.mixup > 0 or args.cutmix > 0:
         return SoftTargetCrossEntropy()
@@ -90,9 +128,9 @@ def criterion(args: argparse.Namespace) -> torch.nn.Module:
     return torch.nn.CrossEntropyLoss()
 
 
-def fingerprint(args: argparse.Namespace) -> str:
+def fingerprint(args: TrainConfig) -> str:
     """Hash of everything that defines the run, so a stale resume point from other settings is discarded."""
-    keys = {k: str(v) for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+    keys = {k: str(v) for k, v in sorted(provenance.settings(args).items()) if k not in NOT_IN_FINGERPRINT}
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()
 
 
@@ -135,7 +173,7 @@ class ClassifyStep(nn.Module):
         return self.model(clips, self.text_features())
 
 
-def train_transform(args: argparse.Namespace, input_size: int):
+def train_transform(args: TrainConfig, input_size: int):
     """The paper's augmentations (METHODS §4.3) or EVL's RandAugment + random-resized crop (§7.2)."""
     mean, std = NORMALIZATION[args.normalize]
     if args.augment == "evl":
@@ -151,10 +189,10 @@ def train_transform(args: argparse.Namespace, input_size: int):
     )
 
 
-def device_augment(args: argparse.Namespace) -> DeviceAugment | None:
-    """The photometric half of the paper's augmentation, run on each batch where the model runs, or None
-    when the loader workers run all of it (`--no-device-augment`)."""
-    return DeviceAugment(*NORMALIZATION[args.normalize]) if args.device_augment else None
+def device_augment(args: TrainConfig, input_size: int) -> DeviceAugment | None:
+    """The crop's resize and the photometric half of the paper's augmentation, run on each batch where the
+    model runs, or None when the loader workers run all of it (`--no-device-augment`)."""
+    return DeviceAugment(input_size, *NORMALIZATION[args.normalize]) if args.device_augment else None
 
 
 def to_device(
@@ -166,7 +204,7 @@ def to_device(
     return augment({name: value.to(device, non_blocking=True) for name, value in clips.items()})
 
 
-def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, world: distributed.World):
+def build_loader(args: TrainConfig, num_classes: int, input_size: int, world: distributed.World):
     """Each process's share of every epoch: a seeded permutation split by rank, drop_last as in the paper."""
     items = read_list(args.train_list, num_classes)
     transform = train_transform(args, input_size)
@@ -195,16 +233,16 @@ def build_loader(args: argparse.Namespace, num_classes: int, input_size: int, wo
     return dataset, sampler, loader
 
 
-def initial_model(args: argparse.Namespace) -> nn.Module:
+def initial_model(args: TrainConfig) -> nn.Module:
     """The model before training, its new parts (EVL's decoder, prompt vectors) drawn from `--rng-seed`.
 
     Without the seed those parts differ from run to run, and so would every EVL and prompting result.
     """
     torch.manual_seed(args.rng_seed)
-    return build_model(spec_from_args(args), args.weights)
+    return build_model(spec_of(args), args.weights)
 
 
-def inputs(args: argparse.Namespace) -> dict:
+def inputs(args: TrainConfig) -> dict:
     """Every file the run reads, by hash: initial weights, frame-store manifest, training list and labels."""
     return {
         "weights": provenance.file_record(args.weights),
@@ -214,17 +252,19 @@ def inputs(args: argparse.Namespace) -> dict:
     }
 
 
-def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
+def run(args: TrainConfig, argv: Sequence[str]) -> None:
     """Train, logging loss and LR per mini-batch, then save the final weights (rank 0) with the run's record:
     `argv`, the resolved arguments, the inputs by hash and the environment (`vifi.provenance`)."""
     torch.set_num_threads(args.threads)
+    keep_freed_buffers()  # before the loader forks its workers, which inherit it
     world = distributed.init()
     read = inputs(args)
     accumulation = distributed.accumulation_steps(args.effective_batch, args.batch_size, world.size)
     classnames = read_labels(args.labels)
     model = initial_model(args).to(world.device)
     saved = saved_module(model)
-    dataset, sampler, loader = build_loader(args, len(classnames), model.clip.visual.image_size[0], world)
+    input_size = model.clip.visual.image_size[0]
+    dataset, sampler, loader = build_loader(args, len(classnames), input_size, world)
     iters = len(loader)
     optimizer = schedule.adamw(
         saved.named_parameters(),
@@ -243,7 +283,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         min_lr_ratio=args.min_lr_ratio,
     )
     mix, loss_fn = ClipMixup(args, len(classnames)), criterion(args)
-    augment = device_augment(args)
+    augment = device_augment(args, input_size)
     step_module = ClassifyStep(model, model.tokenize(classnames).to(world.device), world)
     net = DDP(step_module) if world.size > 1 else step_module
 
@@ -306,8 +346,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
             csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])
         record = provenance.train_record(
-            argv or provenance.command_line(parser(), vars(args)),
-            args,
+            argv,
+            provenance.settings(args),
             read,
             world_size=world.size,
             accumulation=accumulation,
@@ -316,92 +356,3 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> None:
         save_weights(saved.cpu(), args.out, **record)
         resume_path.unlink(missing_ok=True)
     distributed.shutdown(world)
-
-
-def parser() -> argparse.ArgumentParser:
-    """CLI flags: one per recipe knob, so Snakemake's params trigger and DVC both see every input.
-
-    Every flag that changes what is computed is required: params.yaml is the recipe's only home, and a stage
-    run by hand must name the experiment rather than inherit a default that differs from it. Only flags that
-    set how fast a run goes (threads, loader workers, resume points) have defaults.
-    """
-    p = argparse.ArgumentParser(prog="vifi train", description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=Path, nargs="+", required=True, help="frame-store manifest or shard files")
-    p.add_argument("--train-list", type=Path, required=True)
-    p.add_argument("--labels", type=Path, required=True, help="label CSV of the training classes")
-    p.add_argument("--weights", type=Path, required=True, help="initial weights (the bridge for `prompt`)")
-    add_model_args(p, method_catalog.trained_methods())
-    p.add_argument("--epochs", type=int, required=True)
-    p.add_argument("--warmup-epochs", type=int, required=True)
-    p.add_argument("--lr", type=float, required=True)
-    p.add_argument("--weight-decay", type=float, required=True)
-    p.add_argument(
-        "--betas", type=float, nargs=2, required=True, help="AdamW betas (paper 0.9 0.98, EVL 0.9 0.999)"
-    )
-    p.add_argument(
-        "--decay-exclusions",
-        action=argparse.BooleanOptionalAction,
-        required=True,
-        help="no weight decay on biases, norms, embeddings, logit_scale, prompts (the release decays all)",
-    )
-    p.add_argument(
-        "--warmup-jump",
-        action=argparse.BooleanOptionalAction,
-        required=True,
-        help="the released unshifted cosine, whose LR drops at the end of warmup (METHODS §3.1)",
-    )
-    p.add_argument("--min-lr-ratio", type=float, required=True, help="final LR / peak LR (EVL: 0)")
-    p.add_argument("--normalize", choices=sorted(NORMALIZATION), required=True)
-    p.add_argument("--augment", choices=("vifi", "evl"), required=True, help="METHODS §4.3 or §7.2")
-    p.add_argument("--sampling", choices=("segment", "dense"), required=True, help="§4.2 or EVL's §7.2")
-    p.add_argument("--stride", type=int, required=True, help="frame stride of dense sampling")
-    p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument(
-        "--effective-batch",
-        type=int,
-        required=True,
-        help="batch x accumulation x processes; accumulation is derived from it",
-    )
-    p.add_argument("--label-smoothing", type=float, required=True)
-    p.add_argument("--mixup", type=float, required=True)
-    p.add_argument("--cutmix", type=float, required=True)
-    p.add_argument("--mixup-switch-prob", type=float, required=True)
-    p.add_argument("--hflip", type=float, required=True)
-    p.add_argument("--color-jitter", type=float, required=True)
-    p.add_argument("--grayscale", type=float, required=True)
-    p.add_argument("--rng-seed", type=int, required=True)
-    p.add_argument(
-        "--device-augment",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="flip, colour jitter, grayscale and normalisation as batched ops where the model runs (the same "
-        "draws and clips; loader workers only read, decode and crop); `--augment vifi` only",
-    )
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument(
-        "--resume-interval",
-        type=float,
-        default=60.0,
-        help="seconds between resume points, written at epoch ends (0: after every epoch); a resume point "
-        "holds the model and optimiser, so short runs that save one per epoch spend their time writing it",
-    )
-    p.add_argument("--out", type=Path, required=True, help="final weights")
-    p.add_argument("--log-csv", type=Path, required=True, help="per-step loss and LR")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi train`."""
-    p = parser()
-    args = p.parse_args(argv)
-    if (args.mixup > 0 or args.cutmix > 0) and args.batch_size % 2:
-        p.error(f"--batch-size must be even with mixup/cutmix (timm mixes pairs), got {args.batch_size}")
-    if args.device_augment and args.augment != "vifi":
-        p.error("--device-augment applies to the paper's augmentation (--augment vifi)")
-    try:
-        spec_from_args(args)
-    except ModelArgsError as err:
-        p.error(str(err))
-    run(args, sys.argv[1:] if argv is None else argv)
-    return 0

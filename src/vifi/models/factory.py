@@ -7,21 +7,21 @@ ViFi-CLIP bridge checkpoint (§2); EVL is `OpenVocabEVL`, a frozen CLIP plus the
 CLIP text embeddings (§7), behind the same `(video, text_features)` interface.
 
 A method's extra architecture settings (prompt counts and depths, EVL's decoder depth) are the `options` of its
-entry, each a flag of `vifi train` and `vifi evaluate`, required for that method and refused for the others,
-so that a run's record never carries settings that had nothing to do with it.
+entry, each a flag of `vifi train` and `vifi evaluate` (`vifi.stages.modelargs`), required for that method and
+refused for the others, so that a run's record never carries settings that had nothing to do with it.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from torch import nn
 
 from vifi.catalog import methods as method_catalog
-from vifi.models.pretrained import OPENAI_ARCH, build_clip
+from vifi.models.pretrained import build_clip
 
 
 @dataclass(frozen=True)
@@ -89,26 +89,7 @@ def option_flags() -> dict[str, str]:
     return {name: ", ".join(codes) for name, codes in found.items()}
 
 
-def add_model_args(parser: argparse.ArgumentParser, methods: tuple[str, ...] | None = None) -> None:
-    """The architecture flags `vifi train` and `vifi evaluate` share, so both build the same model."""
-    parser.add_argument(
-        "--arch",
-        required=True,
-        help=f"open_clip architecture, e.g. ViT-B-16-quickgelu, or {OPENAI_ARCH!r}: the one the weights hold",
-    )
-    parser.add_argument("--method", choices=methods or tuple(method_catalog.methods()), required=True)
-    parser.add_argument("--num-frames", type=int, required=True)
-    for name, codes in option_flags().items():
-        parser.add_argument(_flag(name), type=int, help=f"with --method {codes}, and required there")
-    parser.add_argument(
-        "--grad-checkpointing",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="recompute block activations in backward: less memory, about a third more compute",
-    )
-
-
-def _flag(option: str) -> str:
+def option_flag(option: str) -> str:
     return f"--{option.replace('_', '-')}"
 
 
@@ -116,13 +97,44 @@ class ModelArgsError(ValueError):
     """Model flags that do not fit the method: one it needs is missing, or one of another method is given."""
 
 
-def spec_from_args(args: argparse.Namespace) -> ModelSpec:
-    """The `ModelSpec` named by `add_model_args` flags; `ModelArgsError` names flags missing or out of place."""
-    own, owners = method_catalog.method(args.method).options, option_flags()
-    given = {name for name in owners if getattr(args, name) is not None}
-    if missing := [_flag(n) for n in own if n not in given]:
-        raise ModelArgsError(f"--method {args.method} needs {' '.join(missing)}")
+class ModelSettings(Protocol):
+    """A run's model settings as `vifi train`, `vifi evaluate` and `vifi embed` take them: `options` holds every
+    catalog option by name, None where the run does not set it."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def num_frames(self) -> int: ...
+    @property
+    def options(self) -> Mapping[str, int | None]: ...
+    @property
+    def grad_checkpointing(self) -> bool: ...
+
+
+def model_spec(
+    method: str,
+    arch: str,
+    num_frames: int,
+    options: Mapping[str, int | None],
+    grad_checkpointing: bool = False,
+) -> ModelSpec:
+    """The `ModelSpec` of a run's model settings, `options` holding every catalog option (None where unset);
+    `ModelArgsError` names the options missing or out of place, by the flags that set them (what a user of the
+    stages has to change)."""
+    own, owners = method_catalog.method(method).options, option_flags()
+    given = {name for name in owners if options.get(name) is not None}
+    if missing := [option_flag(n) for n in own if n not in given]:
+        raise ModelArgsError(f"--method {method} needs {' '.join(missing)}")
     for name in sorted(given - set(own)):
-        raise ModelArgsError(f"{_flag(name)} only applies to --method {owners[name]}, not {args.method}")
-    options = {name: getattr(args, name) for name in own}
-    return ModelSpec(args.method, args.arch, args.num_frames, options, args.grad_checkpointing)
+        raise ModelArgsError(f"{option_flag(name)} only applies to --method {owners[name]}, not {method}")
+    chosen = {name: options[name] for name in own}
+    return ModelSpec(method, arch, num_frames, chosen, grad_checkpointing)
+
+
+def spec_of(settings: ModelSettings) -> ModelSpec:
+    """The `ModelSpec` of a run's settings (`model_spec`)."""
+    return model_spec(
+        settings.method, settings.arch, settings.num_frames, settings.options, settings.grad_checkpointing
+    )

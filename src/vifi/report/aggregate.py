@@ -17,18 +17,13 @@ paired comparisons.
 
 Two files are written: a CSV with full precision and the run paths (the input of the table renderer, which
 links every number to its runs), and a small rounded JSON summary meant for `dvc metrics diff`.
-
-Usage: python -m vifi aggregate --protocol base2novel --out-csv results/aggregates/base2novel.csv \\
-           --out-json results/metrics/base2novel.json results/runs/base2novel/*/*/seed*/metrics.json
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vifi.io import write_json, write_text
+from vifi.io import write_text
 from vifi.metrics import harmonic_mean, mean_std
 from vifi.names import DATASETS, METHODS
 from vifi.report.bootstrap import Outcomes, Sample, Statistic, estimates, harmonic
@@ -501,31 +496,3 @@ def read_aggregate_csv(
     if missing:
         raise MetricsError(f"{path}: missing columns {', '.join(missing)}")
     return df.assign(runs=df["runs"].map(json.loads))
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vifi aggregate", description="Aggregate one protocol's per-run metrics.json files."
-    )
-    parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
-    parser.add_argument("--out-csv", type=Path, required=True, help="full-precision table with run paths")
-    parser.add_argument("--out-json", type=Path, required=True, help="rounded summary for dvc metrics")
-    parser.add_argument("metrics", nargs="+", type=Path, metavar="METRICS_JSON")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Aggregate the given metrics files; a malformed file is reported by name and exits with status 1."""
-    args = _parser().parse_args(argv)
-    try:
-        table = aggregate_runs(args.protocol, load_runs(args.metrics, args.protocol))
-    except MetricsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    write_aggregate_csv(args.out_csv, table)
-    write_json(args.out_json, summary(args.protocol, table))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

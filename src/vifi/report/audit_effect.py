@@ -6,16 +6,11 @@ which class the model chose for each video, so both policies' top-1 follow witho
 released, against the list's ids; by name, against the ids of the classes the videos name
 (`vifi.data.lists.audit.relabel_by_name`). The models themselves were trained on the lists as `audit.policy` had
 them, so under `as_released` the table isolates the effect of the evaluation labels.
-
-Usage: python -m vifi audit-effect --policy as_released --out-tex T --out-html H \\
-           --case RUN_DIR SET LABELS FORMAT VIDEOS_CSV [--case ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +19,9 @@ import numpy as np
 from jinja2 import Environment
 
 from vifi.data.lists.annotations import Item, read_labels
-from vifi.data.lists.audit import FORMATS, POLICIES, AuditError, VideoNames, relabel_by_name, video_namer
-from vifi.io import write_text
+from vifi.data.lists.audit import VideoNames, relabel_by_name, video_namer
 from vifi.names import DATASETS, METHODS
 from vifi.report.predictions import PredictionsError, read_predictions
-from vifi.report.tables import make_environment
 
 
 @dataclass(frozen=True)
@@ -99,42 +92,3 @@ def render(effects: Sequence[Effect], policy: str, mode: str, env: Environment) 
         env.get_template("audit_effect.tex.j2").render(context),
         env.get_template("audit_effect.html.j2").render(context),
     )
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vifi audit-effect", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--case",
-        nargs=5,
-        action="append",
-        required=True,
-        metavar=("RUN_DIR", "SET", "LABELS", "FORMAT", "VIDEOS_CSV"),
-        help="one evaluation set of a run: its label CSV, its dataset's format and videos.csv (path,name)",
-    )
-    parser.add_argument(
-        "--policy", choices=POLICIES, required=True, help="audit.policy the lists were made with"
-    )
-    parser.add_argument("--mode", choices=("demo", "paper"), required=True)
-    parser.add_argument("--out-tex", type=Path, required=True)
-    parser.add_argument("--out-html", type=Path, required=True)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Measure every case and write both tables; unreadable input is a one-line error."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    cases = []
-    for run, name, labels, fmt, names in args.case:
-        if fmt not in FORMATS:
-            parser.error(f"--case {run} {name}: format {fmt!r} is not one of {', '.join(FORMATS)}")
-        cases.append(Case(Path(run), name, Path(labels), fmt, Path(names)))
-    try:
-        effects = [measure(case) for case in cases]
-    except (OSError, KeyError, ValueError, AuditError, PredictionsError) as err:
-        print(f"vifi audit-effect: error: {err}", file=sys.stderr)
-        return 1
-    tex, html = render(effects, args.policy, args.mode, make_environment())
-    write_text(args.out_tex, tex)
-    write_text(args.out_html, html)
-    return 0

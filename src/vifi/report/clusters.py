@@ -9,22 +9,15 @@ further apart. The report's sentence is generated from the two scores as printed
 
 Writes the scores and the sentence as JSON (for the findings table) and the sentence as a LaTeX snippet (for the
 paper's zero-shot section).
-
-Usage: python -m vifi clusters --dataset ucf101 --embeddings vanilla=E1.npz vifi=E2.npz \\
-           --out-json results/figures/clusters_ucf101.json --out-tex results/figures/clusters_ucf101.tex
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from vifi.embeddings import Embeddings, EmbeddingsError, load_embeddings
-from vifi.io import write_json, write_text
 from vifi.names import DATASETS
-from vifi.report.tables import latex_escape
 
 MODELS = ("vanilla", "vifi")  # the CLIP model a fine-tuning starts from, and the fine-tuned one
 DECIMALS = 2
@@ -72,39 +65,3 @@ def score(paths: Mapping[str, Path], dataset: str) -> dict:
     videos = len(embeddings["vifi"].keys)
     text = sentence(scores, dataset, videos)
     return {"dataset": dataset, "videos": videos, "silhouette": scores, "sentence": text}
-
-
-def _model_path(text: str) -> tuple[str, Path]:
-    """argparse type: MODEL=NPZ."""
-    model, sep, path = text.partition("=")
-    if not sep or model not in MODELS or not path:
-        raise argparse.ArgumentTypeError(f"expected MODEL=NPZ with MODEL one of {', '.join(MODELS)}")
-    return model, Path(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Score both models' embeddings and write the JSON and the LaTeX sentence."""
-    parser = argparse.ArgumentParser(
-        prog="python -m vifi clusters", description="Measure how tightly video embeddings cluster by class."
-    )
-    parser.add_argument("--dataset", required=True, help="the embedded dataset, for the sentence")
-    parser.add_argument("--embeddings", type=_model_path, nargs=2, required=True, metavar="MODEL=NPZ",
-                        help="vanilla=<npz> vifi=<npz>, files of `vifi embed`")  # fmt: skip
-    parser.add_argument("--out-json", type=Path, required=True, help="scores and sentence")
-    parser.add_argument("--out-tex", type=Path, required=True, help="the sentence, LaTeX-escaped")
-    args = parser.parse_args(argv)
-    paths = dict(args.embeddings)
-    if set(paths) != set(MODELS):
-        parser.error(f"--embeddings needs one file for each of {', '.join(MODELS)}")
-    try:
-        result = score(paths, args.dataset)
-    except ClustersError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    write_json(args.out_json, result)
-    write_text(args.out_tex, latex_escape(result["sentence"]) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

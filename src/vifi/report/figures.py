@@ -12,17 +12,10 @@ One kind of figure per call:
 Each kind has a function that builds a `matplotlib.figure.Figure` and the CLI only saves it, so tests can
 inspect the drawn values. Figures are drawn on an explicit Agg canvas, never through pyplot, so rendering
 needs no display and keeps no global figure state.
-
-Usage: python -m vifi figures --kind fewshot --mode demo --metrics results/aggregates/fewshot.csv \\
-           --out-pdf results/figures/fewshot.pdf --out-png results/figures/fewshot.png
-       python -m vifi figures --kind tsne --mode demo --embeddings vanilla=E1.npz vifi=E2.npz --out-pdf ...
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -36,12 +29,11 @@ from matplotlib.lines import Line2D
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
-from vifi.argtypes import int_at_least
 from vifi.embeddings import Embeddings, EmbeddingsError, load_embeddings
 from vifi.io import atomic_path
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import MetricsError, read_aggregate_csv
-from vifi.report.tables import MODES, Mode
+from vifi.report.tables import Mode
 
 KINDS = ("fewshot", "base2novel", "tsne", "curves")
 INPUT = {"fewshot": "metrics", "base2novel": "metrics", "tsne": "embeddings", "curves": "logs"}  # flag per kind
@@ -275,47 +267,22 @@ def save_figure(fig: Figure, pdf: Path, png: Path) -> None:
                 fig.savefig(tmp, format=fmt, dpi=DPI)
 
 
-def build_figure(args: argparse.Namespace) -> Figure:
-    """The figure of `--kind` from its inputs."""
-    if args.kind in ("fewshot", "base2novel"):
-        builder = fewshot_figure if args.kind == "fewshot" else base2novel_figure
-        return builder(read_table(args.metrics, args.kind), args.mode)
-    if args.kind == "tsne":
-        embeddings = read_embeddings(parse_embedding_args(args.embeddings))
-        return tsne_figure(embeddings, args.mode, args.perplexity, args.seed, args.threads)
-    return curves_figure({run_label(path): read_log(path) for path in args.logs}, args.mode)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vifi figures", description=__doc__.splitlines()[0])
-    parser.add_argument("--kind", choices=KINDS, required=True)
-    parser.add_argument("--mode", choices=MODES, required=True, help="demo titles say 'synthetic demo'")
-    parser.add_argument("--metrics", type=Path, help="fewshot, base2novel: the protocol's aggregate CSV")
-    parser.add_argument("--embeddings", nargs="+", metavar="NAME=NPZ", help="tsne: files of `vifi embed`")
-    parser.add_argument("--perplexity", type=float, default=PERPLEXITY, help="tsne (clipped below N)")
-    parser.add_argument("--seed", type=int, default=0, help="tsne random_state")
-    parser.add_argument("--threads", type=int_at_least(1), default=1, help="tsne CPU threads")
-    parser.add_argument("--logs", nargs="+", type=Path, metavar="TRAIN_LOG_CSV", help="curves: train_log.csv")
-    parser.add_argument("--out-pdf", type=Path, required=True)
-    parser.add_argument("--out-png", type=Path, required=True)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Render one figure; a bad input is reported by file name and exits with status 1."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if getattr(args, INPUT[args.kind]) is None:
-        parser.error(f"--kind {args.kind} needs --{INPUT[args.kind]}")
-    try:
-        fig = build_figure(args)
-    except FigureError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs each font table it subsets
-    save_figure(fig, args.out_pdf, args.out_png)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def build_figure(
+    kind: str,
+    mode: Mode,
+    *,
+    metrics: Path | None = None,
+    embeddings: Sequence[str] = (),
+    perplexity: float = PERPLEXITY,
+    seed: int = 0,
+    threads: int = 1,
+    logs: Sequence[Path] = (),
+) -> Figure:
+    """The figure of `kind` from its inputs: `metrics` (fewshot, base2novel), `embeddings` as NAME=NPZ (tsne,
+    with `perplexity`, `seed` and `threads`) or `logs` (curves)."""
+    if kind in ("fewshot", "base2novel"):
+        builder = fewshot_figure if kind == "fewshot" else base2novel_figure
+        return builder(read_table(metrics, kind), mode)
+    if kind == "tsne":
+        return tsne_figure(read_embeddings(parse_embedding_args(embeddings)), mode, perplexity, seed, threads)
+    return curves_figure({run_label(path): read_log(path) for path in logs}, mode)

@@ -12,17 +12,11 @@ is ever written by hand.
 The paper's difference is shown in demo mode too, as the claim's source: the demo's numbers come from synthetic
 stand-ins, so only the direction of the two can be set side by side. Where `--clusters` is given (the t-SNE
 embeddings' silhouette scores, `vifi clusters`), the measured sentence about them closes the table.
-
-Usage: python -m vifi findings --mode demo --metrics base2novel=results/aggregates/base2novel.csv \\
-           zeroshot=results/aggregates/zeroshot.csv --clusters results/figures/clusters_ucf101.json \\
-           --out-tex results/tables/findings.tex --out-html results/tables/findings.html
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,20 +26,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vifi.io import write_json, write_text
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import (
     PROTOCOL,
     PROTOCOLS,
     Estimate,
-    MetricsError,
     load_runs,
     paired_sample,
     read_aggregate_csv,
 )
 from vifi.report.bootstrap import FAILS, HOLDS, INCONCLUSIVE, Interval, estimates, verdict
-from vifi.report.published import DEFAULT as DEFAULT_PUBLISHED
-from vifi.report.published import Published, PublishedError
+from vifi.report.published import Published
 from vifi.report.tables import BOOTSTRAP, DECIMALS, MODES, TEMPLATES, Mode, make_environment
 
 CLAIMS = Path(__file__).with_name("findings.yaml")
@@ -283,34 +274,6 @@ def render(
     )
 
 
-def _protocol_path(text: str) -> tuple[str, Path]:
-    """argparse type: PROTOCOL=CSV."""
-    protocol, sep, path = text.partition("=")
-    if not sep or protocol not in PROTOCOL or not path:
-        raise argparse.ArgumentTypeError(f"expected PROTOCOL=CSV with PROTOCOL one of {', '.join(PROTOCOLS)}")
-    return protocol, Path(path)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vifi findings", description="Render the findings table: which claims hold in this run."
-    )
-    add = parser.add_argument
-    add("--mode", choices=MODES, required=True)
-    add("--metrics", type=_protocol_path, nargs="+", required=True, metavar="PROTOCOL=CSV",
-        help="aggregate tables of `vifi aggregate`, one per protocol that ran")  # fmt: skip
-    add("--claims", type=Path, default=CLAIMS, metavar="YAML", help="the claims (default: the packaged ones)")
-    add("--published", type=Path, default=DEFAULT_PUBLISHED, metavar="YAML", help="the papers' numbers")
-    add(
-        "--clusters", type=Path, metavar="JSON", help="cluster scores of the t-SNE embeddings (`vifi clusters`)"
-    )
-    add("--templates", type=Path, default=TEMPLATES, metavar="DIR", help="directory of the .j2 templates")
-    add("--out-tex", type=Path, required=True)
-    add("--out-html", type=Path, required=True)
-    add("--out-json", type=Path, help="every row as data, for `dvc metrics` and comparisons between runs")
-    return parser
-
-
 def as_records(findings: Sequence[ClaimFindings]) -> dict[str, dict[str, object]]:
     """Every row keyed `claim | dataset | comparison`: the paper's and our difference, interval and verdict (a
     mapping, so that `dvc metrics diff` pairs rows across experiments)."""
@@ -325,31 +288,3 @@ def as_records(findings: Sequence[ClaimFindings]) -> dict[str, dict[str, object]
         for group in findings
         for row in group.rows
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Render the findings table; both files are written only once both rendered."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    paths = dict(args.metrics)
-    if len(paths) != len(args.metrics):
-        parser.error("--metrics names a protocol twice")
-    try:
-        claims = load_claims(args.claims)
-        published = Published.load(args.published)
-        runs = read_runs(paths)
-        findings = [claim_findings(claim, runs.get(claim.protocol), published) for claim in claims]
-        clusters = read_clusters(args.clusters) if args.clusters else None
-        tex, html = render(findings, mode=args.mode, clusters=clusters, templates=args.templates)
-    except (FindingsError, MetricsError, PublishedError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    write_text(args.out_tex, tex)
-    write_text(args.out_html, html)
-    if args.out_json:
-        write_json(args.out_json, as_records(findings))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

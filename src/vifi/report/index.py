@@ -12,21 +12,16 @@ relative links are rebased. A table file without a <table> is an error, not an e
 The provenance section answers "what produced these numbers" from the runs' own records: the commits, package
 versions and devices seen across runs (more than one of a kind is visible at a glance), and per run a digest
 of its parameters, so that two runs with the same digest are known to share every setting.
-
-Usage: python -m vifi index --mode demo --tables results/tables/*.html --figures results/figures/*.png \\
-           --metrics results/runs/*/*/*/*/metrics.json --out results/index.html
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import html
 import json
 import os
 import posixpath
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +33,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from vifi.io import write_text
 from vifi.names import DATASETS
 from vifi.report.tables import MODES, TEMPLATES, Mode
 
@@ -307,38 +301,3 @@ def build_page(
         keep_trailing_newline=True,
     )
     return env.get_template("index.html.j2").render(context)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vifi index", description="Build the self-contained HTML report of all results."
-    )
-    parser.add_argument("--mode", choices=MODES, required=True)
-    parser.add_argument("--tables", type=Path, nargs="*", default=[], help="HTML tables from `vifi render`")
-    parser.add_argument("--figures", type=Path, nargs="*", default=[], help="PNG figures from `vifi figures`")
-    parser.add_argument("--metrics", type=Path, nargs="*", default=[], help="the runs' metrics.json files")
-    parser.add_argument("--templates", type=Path, default=TEMPLATES, help="directory of index.html.j2")
-    parser.add_argument("--out", type=Path, required=True, help="the page, e.g. results/index.html")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        page = build_page(
-            mode=args.mode,
-            tables=args.tables,
-            figures=args.figures,
-            metrics=args.metrics,
-            out=args.out,
-            templates=args.templates,
-        )
-    except PageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    write_text(args.out, page)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

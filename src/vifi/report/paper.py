@@ -16,19 +16,14 @@ rather than failing after hours of training; asked for the PDF anyway, this stag
 latexmk runs from the current directory (the repository root), so the `results/...` paths resolve, and writes
 into a temporary directory, so no auxiliary file of an earlier, possibly failed, build leaks into this one;
 the PDF then reaches its final path atomically.
-
-Usage: python -m vifi paper --tex paper/main.tex --tables results/tables/*.tex \\
-           --figures results/figures/*.pdf --snippets results/figures/clusters_*.tex --out paper/main.pdf
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,27 +112,3 @@ def build(
             raise PaperError(f"{tex}: latexmk failed (exit {done.returncode}); the TeX output above says where")
         with atomic_path(out) as tmp:
             shutil.copyfile(Path(build_dir) / f"{tex.stem}.pdf", tmp)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vifi paper", description="Build the report PDF with latexmk."
-    )
-    parser.add_argument("--tex", type=Path, required=True, help="the LaTeX document, e.g. paper/main.tex")
-    parser.add_argument("--tables", type=Path, nargs="*", default=[], help="LaTeX tables from `vifi render`")
-    parser.add_argument("--figures", type=Path, nargs="*", default=[], help="PDF figures from `vifi figures`")
-    parser.add_argument(
-        "--snippets", type=Path, nargs="*", default=[], help="generated sentences, e.g. from `vifi clusters`"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="where the PDF goes, e.g. paper/main.pdf")
-    args = parser.parse_args(argv)
-    try:
-        build(args.tex, args.tables, args.figures, args.out, args.snippets)
-    except PaperError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

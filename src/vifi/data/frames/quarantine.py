@@ -1,4 +1,4 @@
-"""`vifi quarantine`: merge a dataset's undecodable videos into `quarantine.csv`; stop the run if too many.
+"""Merge a dataset's undecodable videos into `quarantine.csv`, and stop the run if too many were quarantined.
 
 It reads only the shards' indexes (`vifi.data.frames.shards`), so it imports neither torch nor a codec. Once the
 check passes it writes the dataset's manifest, the one file training and evaluation jobs depend on.
@@ -6,16 +6,14 @@ check passes it writes the dataset's manifest, the one file training and evaluat
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from vifi.data.frames.shards import read_header, write_manifest
+from vifi.data.frames.shards import read_header
 from vifi.io import write_text
 
 MAX_LISTED = 10
@@ -83,37 +81,3 @@ def check_quarantine(quarantine: Quarantine, max_fraction: float) -> None:
         f"{quarantine.fraction:.4f}), more than the threshold {max_fraction:.4f}: {examples}"
         + (f"; and {more} more" if more else "")
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vifi quarantine",
-        description="Merge the quarantined videos of a dataset's shards into one CSV; fail above a fraction.",
-    )
-    parser.add_argument("--shards", type=Path, nargs="+", required=True, help="the dataset's shard files")
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write (columns video,reason)")
-    parser.add_argument(
-        "--max-fraction", type=float, required=True, help="fail above this quarantined fraction (0-1)"
-    )
-    parser.add_argument(
-        "--manifest", type=Path, help="frame-store manifest to write once the check passes (see write_manifest)"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write `--out` from the shards' failures, print a JSON summary, then apply the `--max-fraction` check."""
-    args = build_parser().parse_args(argv)
-    quarantine = write_quarantine(args.shards, args.out)
-    summary = {
-        "out": str(args.out),
-        "quarantined": len(quarantine.failed),
-        "total": quarantine.total,
-        "fraction": quarantine.fraction,
-        "max_fraction": args.max_fraction,
-    }
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    check_quarantine(quarantine, args.max_fraction)
-    if args.manifest:
-        write_manifest(args.shards, args.manifest)
-    return 0

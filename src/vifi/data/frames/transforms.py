@@ -273,10 +273,12 @@ class ClipColorJitter:
 class TrainTransform:
     """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale.
 
-    With `on_device`, the transform stops after the crop's resize and returns the uint8 clip, channels last,
-    with the draws of the photometric steps (flip, jitter, grayscale), which `DeviceAugment` applies to whole
-    batches where the model runs: loader workers then only read, decode and crop. The draws come from the same
-    stream in the same order either way, so both paths give the same clips.
+    With `on_device`, the transform stops at the crop box and returns the uint8 crop, channels last and padded
+    to a fixed square, with its size and the draws of the photometric steps (flip, jitter, grayscale), which
+    `DeviceAugment` applies to whole batches where the model runs, the crop's resize first: loader workers then
+    only read, decode and cut the crop. The resize was most of what a worker did beyond the read (3 of about
+    22 ms per 32-frame clip, `docs/performance.md`). The draws come from the same stream in the same order
+    either way, so both paths give the same clips.
     """
 
     def __init__(
@@ -298,19 +300,23 @@ class TrainTransform:
         self.normalize = Normalize(mean, std)
         self.on_device = on_device
 
-    def crop(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 `(T, 3, input_size, input_size)`: short-side resize, multi-scale crop, resize (§4.3)."""
+    def cut(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 `(T, 3, h, w)` view of the multi-scale crop (§4.3) after the short-side resize, not resized
+        yet: `h, w <= scale_size(input_size)`, since the crop's sides are fractions of the short side."""
         clip = resize_short_side_clip(to_clip_tensor(frames), scale_size(self.input_size), antialias=False)
         top, left, crop_h, crop_w = multi_scale_crop_box(clip.shape[-2], clip.shape[-1], self.input_size)
-        clip = clip[..., top : top + crop_h, left : left + crop_w]
-        return resize_clip(clip, self.input_size, self.input_size, antialias=False)
+        return clip[..., top : top + crop_h, left : left + crop_w]
+
+    def crop(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 `(T, 3, input_size, input_size)`: short-side resize, multi-scale crop, resize (§4.3)."""
+        return resize_clip(self.cut(frames), self.input_size, self.input_size, antialias=False)
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor | dict[str, torch.Tensor]:
         """Augment uint8 `(T, H, W, 3)` frames into a float32 `(T, 3, input_size, input_size)` clip, or with
-        `on_device` into the uint8 crop and its photometric draws (`DeviceAugment`'s input)."""
-        clip = self.crop(frames)
+        `on_device` into the padded uint8 crop, its size and its photometric draws (`DeviceAugment`'s input)."""
         if self.on_device:
-            return self._draws(clip)
+            return self._draws(self.cut(frames))
+        clip = self.crop(frames)
         if _coin(self.hflip):
             clip = clip.flip(-1)
         if _coin(self.color_jitter):
@@ -319,18 +325,26 @@ class TrainTransform:
             clip = F.rgb_to_grayscale(clip, num_output_channels=3)
         return self.normalize(clip)
 
-    def _draws(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The crop and the photometric draws, in `__call__`'s order so that the RNG stream is the same."""
+    def _draws(self, crop: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The padded crop, its size and the photometric draws, in `__call__`'s order so that the RNG stream is
+        the same."""
         flip, jitter = _coin(self.hflip), _coin(self.color_jitter)
-        order, factors = self.jitter.draw(len(clip)) if jitter else (None, None)
+        order, factors = self.jitter.draw(len(crop)) if jitter else (None, None)
         gray = _coin(self.grayscale)
         if order is None:  # no draws: placeholders that `DeviceAugment` leaves unused
-            order = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.int64)
-            factors = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.float64)
+            order = torch.zeros(len(crop), len(JITTER_OPS), dtype=torch.int64)
+            factors = torch.zeros(len(crop), len(JITTER_OPS), dtype=torch.float64)
+        side, (height, width) = scale_size(self.input_size), crop.shape[-2:]
+        # (T, H, W, 3), as the decoded frames lie in memory, so the crop copies row by row without transposing;
+        # one square size for every crop, so that clips of any aspect ratio and crop size collate. Only the
+        # margins are zeroed: zeroing the whole square first made this 1.6x slower (32 frames, 224 crop).
+        padded = crop.new_empty(len(crop), side, side, 3)
+        padded[:, :height, :width] = crop.permute(0, 2, 3, 1)
+        padded[:, height:] = 0
+        padded[:, :height, width:] = 0
         return {
-            # (T, H, W, 3): the layout the crop's resize leaves in memory, so collating it copies without
-            # transposing; `DeviceAugment` views it as (T, 3, H, W) again.
-            "clip": clip.permute(0, 2, 3, 1),
+            "clip": padded,
+            "size": torch.tensor([height, width]),
             "flip": torch.tensor(flip),
             "jitter": torch.tensor(jitter),
             "order": order,
@@ -340,23 +354,39 @@ class TrainTransform:
 
 
 class DeviceAugment:
-    """`TrainTransform`'s flip, colour jitter, grayscale and normalisation on a collated batch of its
-    `on_device` outputs, as batched ops on whatever device the batch is on.
+    """`TrainTransform`'s crop resize, flip, colour jitter, grayscale and normalisation on a collated batch of
+    its `on_device` outputs, as batched ops on whatever device the batch is on.
 
     Each jitter op runs once per position in the frames' op orders, on every frame of the batch that has it
     there, with each frame's own factor: at most 16 batched calls per batch instead of one per frame, with the
-    per-frame arithmetic of `JITTER_OPS`. On CPU the clips equal `TrainTransform`'s; on a GPU the float ops may
-    round differently by a grey level.
+    per-frame arithmetic of `JITTER_OPS`. The resize runs clip by clip, since each clip has its own crop size.
+    On CPU the clips equal `TrainTransform`'s; on a GPU the float ops (and torchvision's float resize of uint8)
+    may round differently by a grey level.
     """
 
     def __init__(
-        self, mean: Sequence[float] = IMAGENET_MEAN_255, std: Sequence[float] = IMAGENET_STD_255
+        self,
+        input_size: int,
+        mean: Sequence[float] = IMAGENET_MEAN_255,
+        std: Sequence[float] = IMAGENET_STD_255,
     ) -> None:
+        self.input_size = input_size
         self.normalize = Normalize(mean, std)
 
+    def resize(self, padded: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """uint8 `(B, T, 3, I, I)` clips, each the `sizes[b]` corner of the `(B, T, S, S, 3)` crops resized."""
+        size = self.input_size
+        return torch.stack(
+            [
+                resize_clip(clip[:, :h, :w].permute(0, 3, 1, 2), size, size, antialias=False)
+                for clip, (h, w) in zip(padded, sizes.tolist(), strict=True)
+            ]
+        )
+
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """float32 `(B, T, 3, H, W)` clips from the uint8 `(B, T, H, W, 3)` `batch["clip"]` and its draws."""
-        clips = batch["clip"].permute(0, 1, 4, 2, 3)
+        """float32 `(B, T, 3, I, I)` clips from the padded uint8 `(B, T, S, S, 3)` crops `batch["clip"]`, their
+        sizes `batch["size"]` and their draws."""
+        clips = self.resize(batch["clip"], batch["size"])
         b, t = clips.shape[:2]
         frames = torch.where(batch["flip"].view(b, 1, 1, 1, 1), clips.flip(-1), clips).flatten(0, 1)
         jittered = batch["jitter"].repeat_interleave(t)

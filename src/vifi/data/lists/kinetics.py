@@ -10,7 +10,6 @@ that is not in it is an error, because dropping its clips would shrink a class w
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from vifi.data.lists.annotations import (
     read_labels,
     write_list,
 )
-from vifi.data.lists.resolve import ListResolver, add_resolution_args, max_missing_fraction
+from vifi.data.lists.resolve import ListResolver
 
 COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 # The official lists keep validation clips under `val/`; some annotation files call that split `validate`.
@@ -106,18 +105,3 @@ def write_kinetics_list(annotations: Sequence[Path], labels: Path, out: Path, re
     kept = resolver.resolve(out.name, ", ".join(map(str, annotations)), items)
     resolver.finish(out.with_name(f"{out.stem}_missing.json"))
     write_list(out, kept)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi kinetics`: one `<path> <label id>` list from Kinetics annotation CSVs."""
-    parser = argparse.ArgumentParser(prog="vifi kinetics", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--annotations", type=Path, nargs="+", required=True, help="annotation CSVs (train.csv, validate.csv)"
-    )
-    parser.add_argument("--labels", type=Path, required=True, help="the paper's label CSV (id,name)")
-    parser.add_argument("--out", type=Path, required=True, help="split list to write")
-    add_resolution_args(parser, videos_required=True)
-    args = parser.parse_args(argv)
-    resolver = ListResolver.scan(args.videos, args.quarantine, max_missing_fraction(parser, args))
-    write_kinetics_list(args.annotations, args.labels, args.out, resolver)
-    return 0

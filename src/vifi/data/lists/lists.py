@@ -20,11 +20,9 @@ writes every labelled video as the one list `val1.txt`.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import logging
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -39,7 +37,6 @@ from vifi.data.lists.annotations import (
     write_list,
 )
 from vifi.data.lists.official import (
-    FORMATS,
     Annotations,
     all_videos,
     exclude_classes,
@@ -110,20 +107,3 @@ def build_lists(
         write_labels(tmp / "labels.csv", names)
         write_text(tmp / "videos.csv", videos_csv(ann))
     return {name: len(items) for name, items in lists.items()}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`vifi lists`: one dataset's official annotations -> `labels.csv`, `train{s}.txt`, `val{s}.txt`."""
-    parser = argparse.ArgumentParser(prog="vifi lists", description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, required=True, help="the dataset's annotation format")
-    parser.add_argument("--root", type=Path, required=True, help="the dataset folder (data/raw/<dataset>)")
-    parser.add_argument("--labels", type=Path, required=True, help="label CSV (id,name) that fixes the ids")
-    parser.add_argument("--exclude-labels", type=Path, help="label CSV whose classes are left out")
-    parser.add_argument("--pool", action="store_true", help="write every labelled video as one list, val1.txt")
-    parser.add_argument("--out-dir", type=Path, required=True, help="folder of the lists (data/lists/<ds>)")
-    args = parser.parse_args(argv)
-    try:
-        build_lists(args.format, args.root, args.labels, args.out_dir, args.exclude_labels, args.pool)
-    except (AnnotationError, FileNotFoundError) as err:
-        parser.exit(2, f"vifi lists: error: {err}\n")
-    return 0

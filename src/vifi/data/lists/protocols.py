@@ -28,13 +28,11 @@ list is refused.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from vifi.argtypes import int_at_least
 from vifi.catalog import datasets as dataset_catalog
 from vifi.data.lists.annotations import (
     Item,
@@ -44,13 +42,11 @@ from vifi.data.lists.annotations import (
     write_labels,
     write_list,
 )
-from vifi.data.lists.resolve import ListResolver, add_resolution_args, resolver_from_args
+from vifi.data.lists.resolve import ListResolver
 from vifi.data.lists.splits import (
     REPORT,
     ByName,
-    add_policy_args,
     few_shot,
-    policy_from_args,
     read_official_list,
     relabel,
 )
@@ -107,7 +103,7 @@ def _read(labels: Path, *lists: Path) -> tuple[list[str], list[list[Item]]]:
     return names, [read_list(path, len(names)) for path in lists]
 
 
-def _official(protocol: str, dataset: str) -> tuple[str, ...]:
+def official_names(protocol: str, dataset: str) -> tuple[str, ...]:
     """The release's file names of one protocol and dataset (the dataset's catalog entry)."""
     released = dataset_catalog.official_files(protocol)
     if dataset not in released:
@@ -156,7 +152,7 @@ def copy_official_fewshot(
     by_name: ByName | None = None,
 ) -> None:
     """The released K-shot lists, test list and full label file, unchanged apart from path resolution."""
-    folder, val_name, label_file = _official("fewshot", dataset)
+    folder, val_name, label_file = official_names("fewshot", dataset)
     names = read_labels(official / "labels" / label_file)
     src = official / "datasets_splits" / folder
     sources = {fewshot_list(k, OFFICIAL_FEWSHOT_SEED): src / f"train1_few_shot_{k}.txt" for k in shots}
@@ -216,7 +212,7 @@ def copy_official_zeroshot(
 ) -> None:
     """The released zero-shot test lists and their label files (HMDB/UCF: the full one), unchanged apart from
     path resolution."""
-    list_pattern, label_pattern = _official("zeroshot", dataset)
+    list_pattern, label_pattern = official_names("zeroshot", dataset)
     labels = {s: read_labels(official / "labels" / label_pattern.format(s=s)) for s in splits}
     sources = {s: official / "datasets_splits" / list_pattern.format(s=s) for s in splits}
     lists = {
@@ -237,113 +233,3 @@ def write_fullsup(
     lists = _resolve({"train.txt": (train_list, train), "val.txt": (val_list, val)}, out_dir, resolver)
     check_disjoint(lists["train.txt"], train_list, lists["val.txt"], val_list)
     _write(out_dir, {"labels.csv": names}, lists)
-
-
-# The options of each way to run a protocol; a source option outside them is refused, never ignored.
-MODES = {
-    ("fewshot", "official"): ("official", "dataset", "shots"),
-    ("fewshot", "lists"): ("labels", "train_list", "val_list", "shots", "seed"),
-    ("zeroshot", "official"): ("official", "dataset", "splits"),
-    ("zeroshot", "folds"): ("labels", "val_lists", "splits"),
-    ("zeroshot", "class draws"): ("labels", "val_list", "classes_per_split", "seed", "splits"),
-    ("fullsup", "lists"): ("labels", "train_list", "val_list"),
-}
-SOURCE_OPTIONS = (
-    "official", "dataset", "labels", "train_list", "val_list", "val_lists", "shots", "splits",
-    "classes_per_split", "seed",
-)  # fmt: skip
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vifi protocols", description=__doc__.splitlines()[0])
-    parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--official", type=Path, help="official release folder: copy its files")
-    parser.add_argument(
-        "--dataset",
-        choices=sorted(dataset_catalog.official_files("fewshot") | dataset_catalog.official_files("zeroshot")),
-        help="with --official",
-    )
-    parser.add_argument("--labels", type=Path, help="full label CSV (id,name)")
-    parser.add_argument("--train-list", type=Path, help="training list (fewshot, fullsup)")
-    parser.add_argument("--val-list", type=Path, help="test list (fewshot, fullsup; zeroshot class draws)")
-    parser.add_argument("--val-lists", type=Path, nargs="+", help="zeroshot: one k-fold test list per --splits")
-    parser.add_argument(
-        "--shots", type=int_at_least(1), nargs="+", help="fewshot: videos per class, one list each"
-    )
-    parser.add_argument("--splits", type=int_at_least(1), nargs="+", help="zeroshot: split numbers")
-    parser.add_argument("--classes-per-split", type=int_at_least(1), help="zeroshot: classes drawn per split")
-    parser.add_argument(
-        "--seed",
-        type=int_at_least(0),
-        nargs="+",
-        help="generator seed of K-shot subsets (one list per K and seed) and class draws (exactly one)",
-    )
-    add_resolution_args(parser)
-    add_policy_args(parser)
-    return parser
-
-
-def _flag(dest: str) -> str:
-    return "--" + dest.replace("_", "-")
-
-
-def _mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    """How the protocol's lists are made, after checking that exactly that way's options were given."""
-    if args.official is not None:
-        mode = "official"
-    elif args.protocol != "zeroshot":
-        mode = "lists"
-    else:
-        mode = "class draws" if args.classes_per_split is not None or args.val_list is not None else "folds"
-    needed = MODES.get((args.protocol, mode))
-    if needed is None:
-        parser.error(
-            f"--protocol {args.protocol} has no --official files; give --labels, --train-list, --val-list"
-        )
-    missing = [_flag(d) for d in needed if getattr(args, d) is None]
-    unused = [_flag(d) for d in SOURCE_OPTIONS if d not in needed and getattr(args, d) is not None]
-    if missing:
-        parser.error(f"--protocol {args.protocol} ({mode}) needs {', '.join(missing)}")
-    if unused:
-        parser.error(f"--protocol {args.protocol} ({mode}) does not take {', '.join(unused)}")
-    if mode == "class draws" and len(args.seed) != 1:
-        parser.error(f"--protocol zeroshot draws classes with one --seed, got {args.seed}")
-    for dest in ("shots", "splits", "seed"):
-        values = getattr(args, dest)
-        if values is not None and len(set(values)) != len(values):
-            parser.error(f"{_flag(dest)} repeats a value: {values}")
-    if mode == "folds" and len(args.val_lists) != len(args.splits):
-        parser.error(f"--val-lists gives {len(args.val_lists)} lists for {len(args.splits)} --splits")
-    if mode == "official":
-        try:
-            _official(args.protocol, args.dataset)
-        except ValueError as err:
-            parser.error(str(err))
-    return mode
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi protocols`: write one dataset's lists for the zero-shot, few-shot or fully supervised
-    protocol."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    mode = _mode(parser, args)
-    by_name = policy_from_args(parser, args)
-    resolver = resolver_from_args(parser, args)
-    out = args.out_dir
-    if (args.protocol, mode) == ("fewshot", "official"):
-        copy_official_fewshot(args.official, args.dataset, out, args.shots, resolver, by_name)
-    elif args.protocol == "fewshot":
-        write_fewshot(args.labels, args.train_list, args.val_list, out, args.shots, args.seed, resolver)
-    elif mode == "official":
-        copy_official_zeroshot(args.official, args.dataset, out, args.splits, resolver, by_name)
-    elif mode == "folds":
-        write_zeroshot_folds(args.labels, dict(zip(args.splits, args.val_lists, strict=True)), out, resolver)
-    elif mode == "class draws":
-        write_zeroshot_classes(
-            args.labels, args.val_list, out, args.splits, args.classes_per_split, args.seed[0], resolver
-        )
-    else:
-        write_fullsup(args.labels, args.train_list, args.val_list, out, resolver)
-    return 0

@@ -14,7 +14,6 @@ computed on what is left would quietly differ from the paper's (YouTube ids die,
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import logging
@@ -240,41 +239,3 @@ class ListResolver:
             + " | ".join(parts)
             + f"; every dropped line is in {report.with_suffix('.csv')}"
         )
-
-
-def add_resolution_args(parser: argparse.ArgumentParser, videos_required: bool = False) -> None:
-    """The options of every stage that writes lists against a raw dataset."""
-    parser.add_argument(
-        "--videos",
-        type=Path,
-        required=videos_required,
-        help="raw video root: list paths become its video keys, as extraction names them",
-    )
-    parser.add_argument(
-        "--quarantine",
-        type=Path,
-        help="quarantine CSV (video,reason) of the extraction; its videos are dropped",
-    )
-    parser.add_argument(
-        "--max-missing-fraction",
-        type=float,
-        help="fail when a list loses more than this fraction of its lines to missing or quarantined videos "
-        "(default 0: any such line is an error)",
-    )
-
-
-def max_missing_fraction(parser: argparse.ArgumentParser, args: argparse.Namespace) -> float:
-    """`--max-missing-fraction`, 0 when not given; outside [0, 1] is a usage error."""
-    fraction = 0.0 if args.max_missing_fraction is None else args.max_missing_fraction
-    if not 0.0 <= fraction <= 1.0:
-        parser.error(f"--max-missing-fraction must be in [0, 1], got {fraction}")
-    return fraction
-
-
-def resolver_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ListResolver | None:
-    """A resolver for `--videos`, or None without it (lists are then written with their own paths)."""
-    if args.videos is None:
-        if args.quarantine is not None or args.max_missing_fraction is not None:
-            parser.error("--quarantine and --max-missing-fraction need --videos")
-        return None
-    return ListResolver.scan(args.videos, args.quarantine, max_missing_fraction(parser, args))

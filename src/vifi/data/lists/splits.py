@@ -13,7 +13,6 @@ is missing or quarantined are dropped into `missing_videos.{json,csv}` beside th
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -31,8 +30,8 @@ from vifi.data.lists.annotations import (
     write_labels,
     write_list,
 )
-from vifi.data.lists.audit import FORMATS, VideoNames, relabel_by_name, video_namer
-from vifi.data.lists.resolve import ListResolver, add_resolution_args, resolver_from_args
+from vifi.data.lists.audit import VideoNames, relabel_by_name, video_namer
+from vifi.data.lists.resolve import ListResolver
 
 log = logging.getLogger(__name__)
 
@@ -59,27 +58,6 @@ def read_official_list(path: Path, label_names: Sequence[str], by_name: ByName |
     """A released list checked against its label file, relabelled by name under the `by_name` policy."""
     items = read_list(path, len(label_names))
     return items if by_name is None else by_name.apply(items, label_names, path)
-
-
-def add_policy_args(parser: argparse.ArgumentParser) -> None:
-    """The options that apply the `by_name` audit policy to released lists (with --official)."""
-    parser.add_argument(
-        "--relabel-by-name",
-        type=Path,
-        metavar="VIDEOS_CSV",
-        help="with --official: relabel each video by the class named in this path,name CSV or its own path",
-    )
-    parser.add_argument(
-        "--format", choices=FORMATS, help="annotation format of the dataset, with --relabel-by-name"
-    )
-
-
-def policy_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ByName | None:
-    if args.relabel_by_name is None:
-        return None
-    if args.official is None or args.format is None:
-        parser.error("--relabel-by-name needs --official and --format")
-    return ByName(args.format, VideoNames.read(args.relabel_by_name))
 
 
 def order_by_frequency(train: Sequence[Item], num_classes: int) -> list[int]:
@@ -192,40 +170,3 @@ def copy_official(
         write_labels(out_dir / f"{part}_labels.csv", names)
     for name, listed in items.items():
         write_list(out_dir / name, listed)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vifi splits`: generate the base-to-novel files of one dataset."""
-    parser = argparse.ArgumentParser(prog="vifi splits", description=__doc__.splitlines()[0])
-    parser.add_argument("--labels", type=Path, help="full label CSV (id,name)")
-    parser.add_argument("--train-list", type=Path, help="training split list")
-    parser.add_argument("--val-list", type=Path, help="validation split list")
-    parser.add_argument("--shots", type=int, help="videos per base class in each subset")
-    parser.add_argument("--official", type=Path, help="official release folder: copy its files instead")
-    parser.add_argument(
-        "--dataset",
-        choices=sorted(dataset_catalog.official_files("base2novel")),
-        help="dataset key, with --official",
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", required=True, help="one training subset per seed")
-    parser.add_argument("--out-dir", type=Path, required=True)
-    add_resolution_args(parser)
-    add_policy_args(parser)
-    args = parser.parse_args(argv)
-    by_name = policy_from_args(parser, args)
-    if args.official:
-        resolver = resolver_from_args(parser, args)
-        copy_official(args.official, args.dataset, args.out_dir, args.seeds, resolver, by_name)
-        return 0
-    if not (args.labels and args.train_list and args.val_list and args.shots):
-        parser.error("without --official, --labels, --train-list, --val-list and --shots are required")
-    if args.shots <= 0:
-        parser.error(f"--shots must be positive, got {args.shots}")
-    resolver = resolver_from_args(parser, args)
-    try:
-        write_base2novel(
-            args.labels, args.train_list, args.val_list, args.out_dir, args.shots, args.seeds, resolver
-        )
-    except ValueError as err:  # AnnotationError included: a list or label file that cannot make the split
-        parser.exit(1, f"vifi splits: error: {err}\n")
-    return 0
