@@ -27,7 +27,7 @@ from vifi.report.aggregate import (
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m vifi aggregate", description="Aggregate one protocol's per-run metrics.json files."
+        prog="vifi aggregate", description="Aggregate one protocol's per-run metrics.json files."
     )
     parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
     parser.add_argument("--out-csv", type=Path, required=True, help="full-precision table with run paths")

@@ -30,7 +30,7 @@ def _model_path(text: str) -> tuple[str, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Score both models' embeddings and write the JSON and the LaTeX sentence."""
     parser = argparse.ArgumentParser(
-        prog="python -m vifi clusters", description="Measure how tightly video embeddings cluster by class."
+        prog="vifi clusters", description="Measure how tightly video embeddings cluster by class."
     )
     parser.add_argument("--dataset", required=True, help="the embedded dataset, for the sentence")
     parser.add_argument("--embeddings", type=_model_path, nargs=2, required=True, metavar="MODEL=NPZ",

@@ -22,7 +22,7 @@ from vifi.stages.argtypes import int_at_least
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vifi figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vifi figures", description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=KINDS, required=True)
     parser.add_argument("--mode", choices=MODES, required=True, help="demo titles say 'synthetic demo'")
     parser.add_argument("--metrics", type=Path, help="fewshot, base2novel: the protocol's aggregate CSV")

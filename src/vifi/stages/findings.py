@@ -42,7 +42,7 @@ def _protocol_path(text: str) -> tuple[str, Path]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m vifi findings", description="Render the findings table: which claims hold in this run."
+        prog="vifi findings", description="Render the findings table: which claims hold in this run."
     )
     add = parser.add_argument
     add("--mode", choices=MODES, required=True)

@@ -21,7 +21,7 @@ from vifi.report.tables import MODES, TEMPLATES
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m vifi index", description="Build the self-contained HTML report of all results."
+        prog="vifi index", description="Build the self-contained HTML report of all results."
     )
     parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--tables", type=Path, nargs="*", default=[], help="HTML tables from `vifi render`")

@@ -18,9 +18,7 @@ from vifi.report.paper import PaperError, build
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vifi paper", description="Build the report PDF with latexmk."
-    )
+    parser = argparse.ArgumentParser(prog="vifi paper", description="Build the report PDF with latexmk.")
     parser.add_argument("--tex", type=Path, required=True, help="the LaTeX document, e.g. paper/main.tex")
     parser.add_argument("--tables", type=Path, nargs="*", default=[], help="LaTeX tables from `vifi render`")
     parser.add_argument("--figures", type=Path, nargs="*", default=[], help="PDF figures from `vifi figures`")

@@ -47,7 +47,7 @@ def _tolerance(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m vifi render", description="Render one results table as LaTeX and HTML."
+        prog="vifi render", description="Render one results table as LaTeX and HTML."
     )
     add = parser.add_argument
     add("--table", choices=tuple(TABLES), required=True)
