@@ -9,7 +9,11 @@ PIP_TOOLS := pip-tools==7.7.0
 .PHONY: setup demo test lint sync bench dvc-yaml lock
 
 # The environment is the lock, verified by hash; the project itself goes on top without resolving anything.
+# torch and its CUDA libraries unpack to about 6.5 GiB, and a demo or test run writes about 2 GiB more: a machine
+# short of that is told so before pip starts, not with "No space left on device" halfway through the install.
+MIN_FREE_GIB := 9
 $(STAMP): pyproject.toml $(LOCK)
+	python3 scripts/free_space.py $(MIN_FREE_GIB) .
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
