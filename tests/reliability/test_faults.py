@@ -189,7 +189,7 @@ rule all:
 
 rule a:
     output: "out/a.txt"
-    shell: "touch started && sleep 3 && echo a > {output}"
+    shell: "touch started && for i in $(seq 1200); do [ -e release ] && break; sleep 0.1; done && echo a > {output}"
 
 rule b:
     input: "out/a.txt"
@@ -199,7 +199,11 @@ rule b:
 
 
 def test_second_snakemake_run_is_locked_out(tmp_path: Path) -> None:
-    """A second Snakemake in the same directory refuses to start; the first one still finishes its outputs."""
+    """A second Snakemake in the same directory refuses to start; the first one still finishes its outputs.
+
+    Rule a holds until the test releases it, so the first run is alive however long the second takes to start
+    (a fixed sleep raced a slow machine's Snakemake import).
+    """
     (tmp_path / "Snakefile").write_text(textwrap.dedent(_SNAKEFILE))
     cmd = [str(BIN / "snakemake"), "--cores", "1"]
     env = tool_env()
@@ -211,6 +215,7 @@ def test_second_snakemake_run_is_locked_out(tmp_path: Path) -> None:
             time.sleep(0.05)
         second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
         assert first.poll() is None, "the first run ended before the second was tried; the lock was not tested"
+        (tmp_path / "release").touch()
         assert second.returncode != 0
         assert (
             "LockException" in second.stdout + second.stderr
