@@ -7,8 +7,9 @@
 # submits them again. Each job records its own outputs as complete when it ends, so waiting for them loses
 # nothing: this waits until no job of this working directory is left in `squeue`, removes the dead controller's
 # lock, and runs the documented command (`snakemake --workflow-profile workflow/profiles/slurm`) with the
-# arguments given. It refuses while a controller of this directory is still alive on this host, since
-# unlocking under a live one would let two controllers write the same outputs.
+# arguments given. It refuses while a controller of this directory is still alive, since unlocking under a live
+# one would let two controllers write the same outputs: on this host by its process, on another login node by
+# the heartbeat it records (`vifi.heartbeat`; watching for it takes about 2 heartbeat intervals, 21 s).
 # VIFI_RESTART_POLL sets the seconds between queue checks (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,13 @@ if [ -n "$alive" ]; then
     echo "slurm-restart: a Snakemake controller of $here is still running (PID $alive); stop it first" >&2
     exit 1
 fi
+# The heartbeat check runs with the Python that runs Snakemake, where vifi is installed.
+python=$(dirname "$(command -v snakemake)")/python
+[ -x "$python" ] || python=python3
+"$python" -m vifi.stages.heartbeat || {
+    echo "slurm-restart: a Snakemake controller of $here is still alive; stop it first" >&2
+    exit 1
+}
 while jobs=$(queued) && [ -n "$jobs" ]; do
     echo "slurm-restart: waiting for $(wc -l <<< "$jobs") job(s) of the earlier run to leave the queue:"
     echo "$jobs" | sed 's/^/  /'

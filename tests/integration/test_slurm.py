@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ import yaml
 
 from tests.conftest import ROOT, assert_same_training, assert_same_weights, tool_env
 from tests.integration.conftest import SMOKE, copy_checkout, write_params
+from vifi import heartbeat
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +162,8 @@ def grid_run(repo: Path, cluster: dict[str, str]) -> dict:
             cluster,
         )
     )
-    return {"output": output, "sacct": rows, "scontrol": scontrol_jobs(cluster)}
+    record = heartbeat.read(repo / heartbeat.RECORD)
+    return {"output": output, "sacct": rows, "scontrol": scontrol_jobs(cluster), "record": record}
 
 
 def test_every_job_ran_as_a_completed_slurm_job(grid_run: dict):
@@ -172,6 +175,7 @@ def test_every_job_ran_as_a_completed_slurm_job(grid_run: dict):
     assert {r["State"] for r in rows} == {"COMPLETED"}, rows
     rules = {rule_of(r["Comment"]) for r in rows}
     assert {"extract", "pretrain", "train", "evaluate", "aggregate", "render", "index"} <= rules, rules
+    assert grid_run["record"] is None, "the controller that ended normally left its heartbeat record"
 
 
 def test_gpu_rules_got_gpus_and_cpu_rules_none(grid_run: dict):
@@ -258,6 +262,8 @@ def test_a_restarted_controller_redoes_nothing_its_killed_predecessor_ran(repo: 
     wait_until(lambda: len(slurm(["squeue", "-h", "-t", "RUNNING"], cluster).splitlines()) == 2, 300, "2 jobs")
     controller.kill()
     output, _ = controller.communicate()
+    recorded = heartbeat.read(repo / heartbeat.RECORD)
+    assert recorded and (recorded.host, recorded.pid) == (socket.gethostname(), controller.pid), recorded
     still_queued = slurm(["squeue", "-h", "-o", "%i"], cluster).split()
     restart = subprocess.run(
         ["bash", "scripts/slurm-restart.sh", "runs_all"], cwd=repo, capture_output=True, text=True,

@@ -189,7 +189,9 @@ rule all:
 
 rule a:
     output: "out/a.txt"
-    shell: "touch started && for i in $(seq 1200); do [ -e release ] && break; sleep 0.1; done && echo a > {output}"
+    shell:
+        "touch started && for i in $(seq 1200); do [ -e release ] && break; sleep 0.1; done && "
+        "echo a > {output}"
 
 rule b:
     input: "out/a.txt"
