@@ -50,11 +50,14 @@ def _parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-def direct_imports(name: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
+@functools.cache
+def direct_imports(name: str, package_dir: Path = PACKAGE_DIR) -> frozenset[str]:
     """The `vifi` modules that module `name` imports anywhere in its body (function-level imports included).
 
     `from vifi.engine import train` names a module, `from vifi.metrics import topk` a function: a name is a
-    module when it has a source file, otherwise the import is of the package it comes from.
+    module when it has a source file, otherwise the import is of the package it comes from. Cached like the
+    parse itself: every rule's closure passes through the same modules, and a parse of the workflow computes
+    about thirty closures.
     """
     path = module_file(name, package_dir)
     if path is None:
@@ -67,7 +70,7 @@ def direct_imports(name: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     found.update(_named_modules(name))
-    return {m for m in found if module_file(m, package_dir) is not None}
+    return frozenset(m for m in found if module_file(m, package_dir) is not None)
 
 
 def _named_modules(name: str) -> tuple[str, ...]:
@@ -110,12 +113,20 @@ def data_files(modules: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[
         path = module_file(name, package_dir)
         if path is None:
             raise UnknownModuleError(f"{name}: no module of that name under {package_dir}")
-        for node in ast.walk(_parsed(path)):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _plain_name(node.value):
-                target = path.parent / node.value
-                if target.exists() and target.resolve().is_relative_to(package_dir.resolve()):
-                    found.update(_data_under(target))
+        found |= _named_data(path, package_dir)
     return sorted(found)
+
+
+@functools.cache
+def _named_data(path: Path, package_dir: Path) -> frozenset[Path]:
+    """The packaged data files module `path` names (cached, as `direct_imports`)."""
+    found: set[Path] = set()
+    for node in ast.walk(_parsed(path)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _plain_name(node.value):
+            target = path.parent / node.value
+            if target.exists() and target.resolve().is_relative_to(package_dir.resolve()):
+                found.update(_data_under(target))
+    return frozenset(found)
 
 
 def _plain_name(text: str) -> bool:
