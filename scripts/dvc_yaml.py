@@ -1,10 +1,11 @@
-"""Write the generated parts of dvc.yaml: each stage's code dependencies and the `plots:` section.
+"""Write the generated parts of dvc.yaml: each stage's code dependencies and params, and the `plots:` section.
 
-Both follow from the workflow, so neither is kept by hand:
+All follow from the workflow, so none is kept by hand:
 
 - a DVC stage runs a Snakemake target; its code dependencies are the package files its jobs declare (the import
   closure of each rule's stage, `vifi.codedeps`), minus the jobs of the stages before it. Hand-kept directory
   lists drifted: `prepare` missed the modules every stage imports, `report` the model code that `embed` runs;
+- its params are the params.yaml keys whose change changes one of its jobs (`dvc_params.py`);
 - DVC takes plot files by name, and the runs are whatever params.yaml's grid makes: per protocol one plot of the
   loss and one of the learning rate per step, a line per run, and the few-shot aggregate's top-1 against K, a
   line per method (template `.dvc/plots/by_method.json`), for `dvc plots show` and `dvc plots diff <exp>`.
@@ -16,55 +17,40 @@ Both follow from the workflow, so neither is kept by hand:
 from __future__ import annotations
 
 import argparse
-import functools
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from dvc_params import stage_params, targets
+from workflow_jobs import baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = (
     "# Plots: written by scripts/dvc_yaml.py from the grid (make dvc-yaml); edit the grid, not this list.\n"
 )
+PARAMS = (
+    "    # Params: written by scripts/dvc_yaml.py, the keys whose change changes its jobs (make dvc-yaml).\n"
+)
 CODE = "      # Code: written by scripts/dvc_yaml.py, what the stage's jobs import and read (make dvc-yaml).\n"
 FEWSHOT = "results/aggregates/fewshot.csv"
 
 
-@functools.cache
-def jobs(targets: tuple[str, ...], root: Path = ROOT) -> list[tuple[list[str], list[str]]]:
-    """(inputs, outputs) of every job a forced dry run of `targets` lists. Cached: the experiments stage's
-    target is also where the training logs are found, and each dry run starts Snakemake."""
-    out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-F", *targets], cwd=root, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"snakemake -n {' '.join(targets)} failed:\n{out.stderr}")
-    found = []
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", out.stdout)[1:]:
-        fields = dict(re.findall(r"^    (input|output): (.*)$", block, re.M))
-        found.append(
-            tuple([p.strip() for p in fields.get(k, "").split(",") if p.strip()] for k in ("input", "output"))
-        )
-    return [(inputs, outputs) for inputs, outputs in found if outputs]
-
-
 def stage_code(stages: dict, root: Path = ROOT) -> dict[str, list[str]]:
     """Per stage, the package files its own jobs read (jobs of earlier stages excluded)."""
-    done: set[str] = set()
+    done: set[tuple] = set()
     code = {}
-    for name, stage in stages.items():
-        own = [(i, o) for i, o in jobs(tuple(stage["cmd"].split()[1:]), root) if o[0] not in done]
-        done |= {o[0] for _, o in own}
-        code[name] = sorted({p for inputs, _ in own for p in inputs if p.startswith("src/")})
+    for name, target in targets(stages).items():
+        own = {key: job for key, job in baseline(target, root).items() if key not in done}
+        done |= own.keys()
+        code[name] = sorted({p for job in own.values() for p in job.inputs if p.startswith("src/")})
     return code
 
 
 def train_logs(root: Path = ROOT) -> dict[str, list[str]]:
     """Every run's training log in the grid, by protocol."""
     logs: dict[str, list[str]] = {}
-    for _, outputs in jobs(("runs_all",), root):
+    for _, outputs in baseline(("runs_all",), root):
         for path in outputs:
             if path.endswith("/train_log.csv"):
                 logs.setdefault(path.split("/")[2], []).append(path)
@@ -102,11 +88,30 @@ def with_code(text: str, code: dict[str, list[str]]) -> str:
     return "".join(out)
 
 
-def render(text: str, code: dict[str, list[str]], logs: dict[str, list[str]]) -> str:
-    """dvc.yaml with both generated parts replaced (the plots are the file's last section)."""
-    head = with_code(re.split(r"^(?:# Plots:.*\n)?plots:", text, maxsplit=1, flags=re.M)[0], code)
+def with_params(text: str, params: dict[str, list[str]]) -> str:
+    """dvc.yaml with each stage's `params:` list replaced by `params`, under the PARAMS comment."""
+    out, stage, in_params = [], None, False
+    for line in text.splitlines(keepends=True):
+        if match := re.match(r"  (\w+):\n", line):
+            stage = match.group(1)
+        if in_params and line.startswith("      - "):
+            continue
+        in_params = line == "    params:\n"
+        if line == PARAMS:
+            continue
+        if in_params:
+            out += [PARAMS, line, *(f"      - {key}\n" for key in params[stage])]
+            continue
+        out.append(line)
+    return "".join(out)
+
+
+def render(text: str, stages: dict, root: Path = ROOT) -> str:
+    """dvc.yaml with every generated part replaced (the plots are the file's last section)."""
+    head = re.split(r"^(?:# Plots:.*\n)?plots:", text, maxsplit=1, flags=re.M)[0]
+    head = with_params(with_code(head, stage_code(stages, root)), stage_params(targets(stages), root))
     head = head.rstrip("\n") + "\n"
-    return head + MARKER + yaml.safe_dump({"plots": plots(logs)}, sort_keys=False, width=120)
+    return head + MARKER + yaml.safe_dump({"plots": plots(train_logs(root))}, sort_keys=False, width=120)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = ROOT / "dvc.yaml"
     current = path.read_text(encoding="utf-8")
-    wanted = render(current, stage_code(yaml.safe_load(current)["stages"]), train_logs())
+    wanted = render(current, yaml.safe_load(current)["stages"])
     if args.check:
         if current != wanted:
             print("dvc.yaml differs from the workflow; run `make dvc-yaml`", file=sys.stderr)

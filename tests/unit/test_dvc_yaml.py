@@ -1,18 +1,26 @@
 """dvc.yaml's generated parts follow the workflow: each stage depends on the code its jobs import and read, and
-every run's training curves and the few-shot accuracy against K are DVC plots that `dvc plots show` draws."""
+on the params.yaml keys whose change changes its jobs; every run's training curves and the few-shot accuracy
+against K are DVC plots that `dvc plots show` draws."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import yaml
 
 from tests.conftest import ROOT, run
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import dvc_params
 
 LOG = "epoch,step,loss,lr\n0,0,2.5,0.0\n0,1,2.0,0.0005\n1,2,1.5,0.00025\n"
 FEWSHOT = "dataset,method,shots,top1,top5,runs\nucf101,vifi,2,29.2,61.0,a\nucf101,vifi,8,25.0,70.5,b\n"
@@ -85,3 +93,41 @@ def test_stage_params_name_keys_of_params_yaml_and_cover_every_section() -> None
     assert [key for key in tracked if not _has_key(params, key)] == []
     covered = {key.split(".")[0] for key in tracked}
     assert sorted(set(params) - covered) == []
+
+
+def _leaves(node: Any, key: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(node, dict) and node:
+        for child, value in node.items():
+            yield from _leaves(value, (*key, child))
+    else:
+        yield key, node
+
+
+def test_every_key_gets_a_different_value_the_schema_accepts(tmp_path: Path) -> None:
+    """The derivation is only as good as its changes: each key (each leaf alone, and each section as a whole)
+    must really change and stay valid, or a dry run would fail or compare a config with itself."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    schema = yaml.safe_load((ROOT / "workflow/schemas/params.schema.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for key, value in [((section,), value) for section, value in params.items()] + list(_leaves(params)):
+        new = dvc_params.perturb(copy.deepcopy(value), key, schema, tmp_path)
+        dotted = ".".join(key)
+        assert (new == value) == (dotted in dvc_params.FIXED), dotted
+        changed = copy.deepcopy(params)
+        node = changed
+        for part in key[:-1]:
+            node = node[part]
+        node[key[-1]] = new
+        errors = [e.message for e in validator.iter_errors(changed)]
+        assert errors == [], (dotted, new, errors)
+
+
+def test_the_derived_params_hold_what_hand_lists_missed() -> None:
+    """Split lists are drawn with the zero-shot and few-shot keys and no prepare job reads a fully supervised
+    setting; the report's audit table follows the audit policy, and no report job reads a recipe or the prompt
+    counts (their effect reaches it through results/runs)."""
+    params = {name: set(stage["params"]) for name, stage in DVC["stages"].items()}
+    drawn_with = {"zeroshot.classes_per_split", "fewshot.seeds", "fewshot.shots", "base2novel.split"}
+    assert drawn_with <= params["prepare"]
+    assert "base2novel.methods" not in params["prepare"] and "fullsup" not in params["prepare"]
+    assert "audit.policy" in params["report"] and not {"recipes", "prompt"} & params["report"]
