@@ -12,6 +12,12 @@
 # the heartbeat it records (`vifi.heartbeat`; watching for it takes about 2 heartbeat intervals, 21 s).
 # VIFI_RESTART_POLL sets the seconds between queue checks (default 30).
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    echo "Usage: scripts/slurm-restart.sh [snakemake arguments...]"
+    echo "Wait until no SLURM job of this directory is queued, unlock, and run the SLURM profile's command again;"
+    echo "refuse while a controller of this directory is alive on any host."
+    exit 0
+fi
 cd "$(dirname "$0")/.."
 here=$(pwd -P)
 poll=${VIFI_RESTART_POLL:-30}
@@ -46,10 +52,15 @@ fi
 # The heartbeat check runs with the Python that runs Snakemake, where vifi is installed.
 python=$(dirname "$(command -v snakemake)")/python
 [ -x "$python" ] || python=python3
-"$python" -m vifi.stages.heartbeat || {
+status=0
+"$python" -m vifi.stages.heartbeat || status=$?
+if [ "$status" = 3 ]; then
     echo "slurm-restart: a Snakemake controller of $here is still alive; stop it first" >&2
     exit 1
-}
+elif [ "$status" != 0 ]; then
+    echo "slurm-restart: could not check the controller's heartbeat with $python (above); nothing done" >&2
+    exit 1
+fi
 while jobs=$(queued) && [ -n "$jobs" ]; do
     echo "slurm-restart: waiting for $(wc -l <<< "$jobs") job(s) of the earlier run to leave the queue:"
     echo "$jobs" | sed 's/^/  /'

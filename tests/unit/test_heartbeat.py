@@ -100,7 +100,7 @@ def test_a_damaged_record_is_named(tmp_path: Path) -> None:
 def test_the_check_refuses_a_beating_remote_controller_and_passes_once_it_died(tmp_path: Path, remote) -> None:
     record = tmp_path / ".snakemake" / "vifi-controller.json"
     refused = subprocess.run(CHECK, cwd=tmp_path, env=tool_env(ROOT), capture_output=True, text=True)
-    assert refused.returncode == 1
+    assert refused.returncode == 3
     assert f"is alive (PID {remote.pid} on login2); stop it first" in refused.stderr
     remote.send_signal(signal.SIGKILL)
     remote.wait()
@@ -121,3 +121,17 @@ def test_the_restart_script_refuses_under_a_controller_on_another_host(tmp_path:
     assert f"PID {remote.pid} on login2" in refused.stderr
     assert f"controller of {tmp_path.resolve()} is still alive" in refused.stderr
     assert not (tmp_path / ".snakemake" / "locks").exists()
+
+
+def test_the_restart_script_stops_when_it_cannot_check_the_heartbeat(tmp_path: Path) -> None:
+    """A damaged record (or a Python without vifi) is no proof that the controller died: nothing is done."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "slurm-restart.sh", tmp_path / "scripts")
+    (tmp_path / ".snakemake").mkdir()
+    (tmp_path / ".snakemake" / "vifi-controller.json").write_text("{")
+    proc = subprocess.run(
+        ["bash", "scripts/slurm-restart.sh"], cwd=tmp_path, env=tool_env(ROOT), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "unreadable controller record" in proc.stderr and "could not check" in proc.stderr

@@ -1,5 +1,6 @@
-"""`python -m vifi.stages.heartbeat [--record PATH]`: exit 1, naming it, while a controller of this directory's
-workflow is alive on any host; exit 0 when none is (no record, or its controller stopped beating).
+"""`python -m vifi.stages.heartbeat [--record PATH]`: exit 3, naming it, while a controller of this directory's
+workflow is alive on any host; exit 0 when none is (no record, or its controller stopped beating); exit 1 when
+the record cannot be read. A distinct code for "alive", so a caller never takes a failed check for one.
 
 `scripts/slurm-restart.sh` runs it before it unlocks. Why a heartbeat and how it is read: `vifi.heartbeat`.
 """
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vifi.heartbeat import RECORD, alive, read
+
+ALIVE = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if found is None:
         return 0
     print(f"heartbeat: the controller in {opts.record} is alive ({found}); stop it first", file=sys.stderr)
-    return 1
+    return ALIVE
 
 
 if __name__ == "__main__":
