@@ -152,7 +152,11 @@ def stage_params(stages: dict[str, tuple[str, ...]], root: Path = ROOT) -> dict[
 
         def reached(key: Key, value: Any) -> set[str]:
             config = _override(key, perturb(value, key, schema, Path(scratch)))
-            new = jobs(everything, config, root)
+            try:
+                new = jobs(everything, config, root)
+            except Exception as err:  # Snakemake's and the catalog's own errors: name the key that caused them
+                dotted = ".".join(key)
+                raise RuntimeError(f"the dry run with {config} failed; give {dotted} a valid change") from err
             if {rule for rule, _ in new} - stage_of.keys():  # rules it brings in (download, for real data)
                 place(stages, config, stage_of, root)
             changed = base.keys() | new.keys()
