@@ -24,6 +24,7 @@ from vifi.io import write_json
 
 RECORD = Path(".snakemake/vifi-controller.json")
 INTERVAL = 10.0  # seconds between beats; a restart on another host watches for two of them
+_WRITING = threading.Lock()  # a beat is checked and written under it, so `stop` cannot fall between the two
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +57,13 @@ def start(path: Path = RECORD, interval: float | None = None) -> Controller:
         while True:
             time.sleep(interval)
             count += 1
-            try:
-                if read(path) != dataclasses.replace(first, beat=count - 1):
-                    return  # stopped, or another controller took over the directory
-            except ValueError:
-                return  # the record was damaged by hand; `alive` reports it
-            _write(path, dataclasses.replace(first, beat=count))
+            with _WRITING:
+                try:
+                    if read(path) != dataclasses.replace(first, beat=count - 1):
+                        return  # stopped, or another controller took over the directory
+                except ValueError:
+                    return  # the record was damaged by hand; `alive` reports it
+                _write(path, dataclasses.replace(first, beat=count))
 
     threading.Thread(target=beat, name="vifi-heartbeat", daemon=True).start()
     return first
@@ -69,9 +71,13 @@ def start(path: Path = RECORD, interval: float | None = None) -> Controller:
 
 def stop(path: Path = RECORD) -> None:
     """Remove the record if it is this process's (a controller that ends normally leaves no heartbeat)."""
-    found = read(path)
-    if found and (found.host, found.pid) == (socket.gethostname(), os.getpid()):
-        Path(path).unlink(missing_ok=True)
+    with _WRITING:
+        try:
+            found = read(path)
+        except ValueError:
+            return  # damaged by hand: not provably ours, and a finished run must not fail over it
+        if found and (found.host, found.pid) == (socket.gethostname(), os.getpid()):
+            Path(path).unlink(missing_ok=True)
 
 
 def read(path: Path = RECORD) -> Controller | None:

@@ -59,11 +59,14 @@ def test_start_records_this_process_beats_and_stop_removes_it(tmp_path: Path) ->
     assert not record.exists(), "the beat thread wrote the record again after stop"
 
 
-def test_stop_leaves_another_controllers_record(tmp_path: Path) -> None:
+def test_stop_leaves_another_controllers_record_and_a_damaged_one(tmp_path: Path) -> None:
     record = tmp_path / "record.json"
     record.write_text(json.dumps({"host": "login2", "pid": 7, "interval": 10, "beat": 3}))
     heartbeat.stop(record)
     assert heartbeat.read(record) == heartbeat.Controller("login2", 7, 10.0, 3)
+    record.write_text("{")
+    heartbeat.stop(record)
+    assert record.read_text() == "{"
 
 
 def test_on_this_host_the_pid_decides(tmp_path: Path) -> None:
