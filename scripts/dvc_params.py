@@ -71,11 +71,12 @@ def _number(value: float, node: dict) -> float:
     """value moved by one step (the schema's `multipleOf`, else 1 or half), kept within its bounds."""
     step = node.get("multipleOf", 1 if isinstance(value, int) else (value / 2 or 0.5))
 
+    inf = float("inf")
+    low, high = node.get("minimum", -inf), node.get("maximum", inf)
+    above, below = node.get("exclusiveMinimum", -inf), node.get("exclusiveMaximum", inf)
+
     def valid(x: float) -> bool:
-        inf = float("inf")
-        return node.get("minimum", -inf) <= x <= node.get("maximum", inf) and node.get(
-            "exclusiveMinimum", -inf
-        ) < x < node.get("exclusiveMaximum", inf)
+        return low <= x <= high and above < x < below
 
     return next(x for x in (value + step, value - step, value + step / 2, value - step / 2) if valid(x))
 
@@ -133,8 +134,8 @@ def targets(stages: dict) -> dict[str, tuple[str, ...]]:
 
 def place(stages: dict, config: dict | None, stage_of: dict[str, str], root: Path) -> None:
     """Give each rule not yet in `stage_of` the first stage whose targets run it, under `config`."""
-    for name, targets in stages.items():
-        for rule, _ in jobs(targets, config, root) if config else baseline(targets, root):
+    for name, wanted in stages.items():
+        for rule, _ in jobs(wanted, config, root) if config else baseline(wanted, root):
             stage_of.setdefault(rule, name)
 
 
@@ -144,7 +145,7 @@ def stage_params(stages: dict[str, tuple[str, ...]], root: Path = ROOT) -> dict[
     schema = yaml.safe_load((root / "workflow/schemas/params.schema.yaml").read_text(encoding="utf-8"))
     stage_of: dict[str, str] = {}
     place(stages, None, stage_of, root)
-    everything = tuple(t for targets in stages.values() for t in targets)
+    everything = tuple(t for wanted in stages.values() for t in wanted)
     base = baseline(everything, root)
     found: dict[str, list[str]] = {name: [] for name in stages}
     first = next(iter(stages))

@@ -20,7 +20,7 @@ ALIVE = 3
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m vifi.stages.heartbeat",
-        description="Exit 1 while the controller recorded for this directory's workflow is alive.",
+        description="Exit 3 while the controller recorded for this directory's workflow is alive on any host.",
     )
     p.add_argument("--record", type=Path, default=RECORD, help=f"the controller's record (default {RECORD})")
     opts = p.parse_args(argv)
