@@ -9,7 +9,10 @@ failure makes the exit status 1.
 - few-shot: K = 2, 4, 8, 16, each with 3 seeds, and for every method the seed-mean top-1 never falls as K
   grows;
 - temporal (SSv2) role: EVL top-1 >= 80 while every frame-order-blind method stays <= 55 (its ceiling is 50);
-- base-to-novel: on at least two datasets, ViFi-CLIP's base accuracy >= vanilla CLIP's + 20.
+- base-to-novel: on at least two datasets, ViFi-CLIP's base accuracy >= vanilla CLIP's + 20;
+- base-to-novel evaluation sets large enough that every base and novel value's 95% interval over its test
+  videos is at most +-3 points. A value that averages 3 training subsets also varies with the subsets, which no
+  test set removes: its table interval resamples those too, and each line prints that half-width beside.
 
     .venv/bin/python benchmarks/demo_sanity.py [DEMO_DIR]    # default: this checkout
 """
@@ -28,10 +31,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from vifi.report.aggregate import load_runs, paired_sample
+from vifi.report.bootstrap import estimates
+
 ROOT = Path(__file__).resolve().parents[1]
 FEWSHOT_K = (2, 4, 8, 16)
 FEWSHOT_SEEDS = 3
 ORDER_AWARE = frozenset({"evl"})
+HALF_WIDTH = 3.0
 
 
 class SanityError(Exception):
@@ -205,12 +212,36 @@ def base2novel_checks(root: Path) -> list[Check]:
     return checks
 
 
+def test_set_half_widths(root: Path, runs: list[str]) -> dict[str, float]:
+    """Half the width of each set's 95% interval of the mean top-1 over `runs` (metrics files relative to
+    `root`) when only the test videos are resampled: the runs become columns of one unit, so the same
+    resampled videos score every run, and the subsets' own spread does not enter."""
+    table = load_runs([root / path for path in runs], "base2novel")
+    arms = [{0: (run.predictions["base"], run.predictions["novel"])} for run in table.itertuples()]
+    sample = paired_sample(arms, ("top1",))
+    mean = {name: (lambda acc, i=i: acc[..., i, :].mean(axis=-1)) for i, name in enumerate(("base", "novel"))}
+    return {name: (one.hi - one.lo) / 2 for name, one in estimates(sample, mean).items()}
+
+
+def interval_checks(root: Path) -> list[Check]:
+    checks = []
+    for row in aggregate(root, "base2novel").itertuples():
+        widths = test_set_half_widths(root, json.loads(row.runs))
+        for name, width in widths.items():
+            table_width = (getattr(row, f"{name}_mean_hi") - getattr(row, f"{name}_mean_lo")) / 2
+            label = f"base2novel {row.dataset} {row.method} {name}: half-width over test videos"
+            spread = f"the table's, subsets resampled too: {table_width:.1f}"
+            checks.append(Check(label, width, f"<= {HALF_WIDTH:g}; {spread}", width <= HALF_WIDTH))
+    return checks
+
+
 def all_checks(root: Path) -> list[Check]:
     return [
         *fullsup_checks(root),
         *fewshot_checks(root),
         *temporal_checks(root),
         *base2novel_checks(root),
+        *interval_checks(root),
     ]
 
 
