@@ -11,7 +11,11 @@ import math
 import sys
 from pathlib import Path
 
+import pytest
+
+import tests.unit.test_report as report
 from tests.conftest import ROOT, run
+from vifi.report.aggregate import aggregate_runs, load_runs, write_aggregate_csv
 
 QUICK = {
     "extract_storage": [
@@ -74,3 +78,37 @@ def test_cross_kernel_comparison_reports_every_difference_and_changed_verdict(tm
     assert math.isclose(result["max_abs_difference"], 0.5)
     assert result["changed_verdicts"] == {"c | UCF-101 | vifi vs image": ["holds", "inconclusive"]}
     assert result["holds_in_one_run_only"] == ["c | UCF-101 | vifi vs image"]
+
+
+def test_demo_sanity_holds_base_to_novel_test_sets_to_three_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interval check resamples test videos only: three subsets that disagree (base 80/90/100) on 2000
+    videos pass, although the table's interval spans their spread; one run on 100 videos at 50% fails."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from demo_sanity import HALF_WIDTH, interval_checks
+    finally:
+        sys.path.pop(0)
+    runs = tmp_path / "results"
+    paths = [
+        report.write_metrics(
+            runs, "base2novel", "ucf101", "vifi", f"seed{s}", {"base": (b, 100.0), "novel": (n, 100.0)}
+        )
+        for s, (b, n) in enumerate([(80.0, 20.0), (90.0, 40.0), (100.0, 60.0)], start=1)
+    ]
+    monkeypatch.setattr(report, "VIDEOS", 100)
+    paths.append(
+        report.write_metrics(
+            runs, "base2novel", "ucf101", "vanilla", "main", {"base": (50.0, 100.0), "novel": (50.0, 100.0)}
+        )
+    )
+    table = aggregate_runs("base2novel", load_runs(paths, "base2novel"))
+    write_aggregate_csv(runs / "aggregates" / "base2novel.csv", table)
+    checks = {c.name.split(":")[0]: c for c in interval_checks(tmp_path)}
+    vifi = checks["base2novel ucf101 vifi base"]
+    # Per video the mean over the subsets is 1, 2/3 or 1/3 (80/10/10%): sd 0.213, so +-0.94 over 2000 videos.
+    assert vifi.passed and math.isclose(vifi.value, 0.94, abs_tol=0.15)
+    assert "the table's, subsets resampled too: 9" in vifi.bound  # the subsets' own spread, 80 to 100
+    vanilla = checks["base2novel ucf101 vanilla novel"]
+    assert not vanilla.passed and vanilla.value > 3 * HALF_WIDTH  # 1.96 * 50 / sqrt(100) = 9.8
