@@ -62,6 +62,9 @@ EXPECTED = [
     ("fullsup-evl-temporal", "SSv2", "EVL (open-vocab head) vs ViFi-CLIP", None, -10.0, FAILS),
     ("fs-more-shots", "UCF-101", "ViFi-CLIP: K=8 vs K=2", 9.3, 20.0, HOLDS),
 ]
+# Training runs per side behind each row: 2 subsets each (vanilla trains nothing, so ViFi-CLIP's count), one
+# zero-shot source model, one K-shot draw, one fully supervised run.
+RUNS_BEHIND = [2, 2, 1, 2, 1, 1, 1]
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,7 @@ def test_every_verdict_is_computed_from_the_paired_interval(all_findings: list[f
     ]
     assert [row[:4] + row[5:] for row in rows] == [row[:4] + row[5:] for row in EXPECTED]
     assert [row[4] for row in rows] == pytest.approx([row[4] for row in EXPECTED], abs=1e-9)
+    assert [r.runs for g in all_findings for r in g.rows] == RUNS_BEHIND
     intervals = {(g.claim.id, r.comparison): r.ours for g in all_findings for r in g.rows}
     assert (intervals["fs-prompting", EXPECTED[4][2]].lo, intervals["fs-prompting", EXPECTED[4][2]].hi) == (
         0.0,
@@ -141,6 +145,7 @@ def test_html_table(all_findings: list[findings.ClaimFindings]) -> None:
     assert [claim for claim, _ in rows] == [row[0] for row in EXPECTED]
     assert rows[0][1][:5] == ["UCF-101", "ViFi-CLIP vs CLIP image-FT", "+3.9", "+10.3", rows[0][1][4]]
     assert [cells[5] for _, cells in rows] == [row[5] for row in EXPECTED]
+    assert [cells[6] for _, cells in rows] == [str(n) for n in RUNS_BEHIND]
     assert rows[1][1][2:5] == ["&mdash;", "+0.0", "[+0.0, +0.0]"]
     assert re.findall(r'class="verdict (\w+)"', html) == [
         "holds",
@@ -163,7 +168,7 @@ def test_latex_table(all_findings: list[findings.ClaimFindings]) -> None:
     assert lines[5] == (
         "On the temporal dataset, EVL is more accurate than ViFi-CLIP trained fully supervised (top-1). & "
         f"SSv2 & EVL (open-vocab head) vs ViFi-CLIP & --- & $-10.0$ & [${evl.lo:+.1f}$, ${evl.hi:+.1f}$] & "
-        "does not hold \\\\"
+        "does not hold & 1 \\\\"
     )
     assert evl.hi < 0
     assert lines[1].startswith(" & UCF-101 & ViFi-CLIP vs Vanilla CLIP & --- & $+0.0$ & [$+0.0$, $+0.0$] &")
@@ -204,6 +209,11 @@ def test_cli_writes_the_rows_as_data_for_comparisons_between_runs(
         for claim, dataset, comparison, paper, _, verdict in EXPECTED
     }
     assert {key: (row["paper"], row["verdict"]) for key, row in rows.items()} == expected
+    behind = {
+        f"{claim} | {dataset} | {comparison}": n
+        for (claim, dataset, comparison, *_), n in zip(EXPECTED, RUNS_BEHIND, strict=True)
+    }
+    assert {key: row["runs"] for key, row in rows.items()} == behind
     assert all(row["lo"] <= row["ours"] <= row["hi"] for row in rows.values())
 
 

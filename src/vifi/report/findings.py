@@ -9,6 +9,11 @@ inconclusive when it contains 0. The pairing resamples the same seeds or splits 
 sides, so what they have in common cancels out. A claim the run has no row for is listed as not run; no verdict
 is ever written by hand.
 
+Each row also counts the training runs its interval resamples: per side, the runs of a method that trains (the
+fewer of the two sides'). At 1 (zero-shot from one source model, fully supervised) the interval covers test
+videos and splits only, so the verdict is about that trained model; no interval resamples the model every run
+starts from (the pretrained CLIP, prompting's bridge). Both vary with the machine's kernels (`docs/results.md`).
+
 The paper's difference is shown in demo mode too, as the claim's source: the demo's numbers come from synthetic
 stand-ins, so only the direction of the two can be set side by side. Where `--clusters` is given (the t-SNE
 embeddings' silhouette scores, `vifi clusters`), the measured sentence about them closes the table.
@@ -26,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vifi.catalog import methods as method_catalog
 from vifi.names import DATASETS, METHODS
 from vifi.report.aggregate import (
     PROTOCOL,
@@ -79,13 +85,15 @@ class Arm:
 
 @dataclass(frozen=True)
 class Finding:
-    """One row: a dataset and comparison, the paper's and our difference (ours with its interval), a verdict."""
+    """One row: a dataset and comparison, the paper's and our difference (ours with its interval), a verdict,
+    and the training runs per side behind the interval (None where neither side trains)."""
 
     dataset: str
     comparison: str
     paper: float | None
     ours: Interval
     verdict: str
+    runs: int | None = None
 
     @property
     def verdict_class(self) -> str:
@@ -206,6 +214,12 @@ def _difference(claim: Claim, a: pd.DataFrame, b: pd.DataFrame, labels: tuple[st
     return estimates(sample, {"difference": statistic})["difference"]
 
 
+def _training_runs(sides: Mapping[Arm, pd.DataFrame]) -> int | None:
+    """The fewest runs of a side whose method trains: the training draws the paired interval resamples."""
+    counts = [len(runs) for arm, runs in sides.items() if method_catalog.method(arm.method).trained]
+    return min(counts) if counts else None
+
+
 def _comparison(claim: Claim, a: Arm, b: Arm) -> str:
     """How a row's comparison is printed: A vs B, with the K they share or, for shots, the method first."""
     if claim.compare == "shots":
@@ -228,7 +242,10 @@ def claim_findings(claim: Claim, runs: pd.DataFrame | None, published: Published
                 continue
             ours = _difference(claim, arms[a], arms[b], (f"{dataset} {a.label()}", f"{dataset} {b.label()}"))
             paper = _paper_delta(published, claim, dataset, a, b)
-            rows.append(Finding(DATASETS[dataset], _comparison(claim, a, b), paper, ours, verdict(ours)))
+            behind = _training_runs({a: arms[a], b: arms[b]})
+            rows.append(
+                Finding(DATASETS[dataset], _comparison(claim, a, b), paper, ours, verdict(ours), behind)
+            )
     return ClaimFindings(claim, tuple(rows))
 
 
@@ -284,6 +301,7 @@ def as_records(findings: Sequence[ClaimFindings]) -> dict[str, dict[str, object]
             "lo": row.ours.lo,
             "hi": row.ours.hi,
             "verdict": row.verdict,
+            "runs": row.runs,
         }
         for group in findings
         for row in group.rows
