@@ -212,7 +212,7 @@ def base2novel_checks(root: Path) -> list[Check]:
     return checks
 
 
-def test_set_half_widths(root: Path, runs: list[str]) -> dict[str, float]:
+def half_widths_over_test_videos(root: Path, runs: list[str]) -> dict[str, float]:
     """Half the width of each set's 95% interval of the mean top-1 over `runs` (metrics files relative to
     `root`) when only the test videos are resampled: the runs become columns of one unit, so the same
     resampled videos score every run, and the subsets' own spread does not enter."""
@@ -226,7 +226,7 @@ def test_set_half_widths(root: Path, runs: list[str]) -> dict[str, float]:
 def interval_checks(root: Path) -> list[Check]:
     checks = []
     for row in aggregate(root, "base2novel").itertuples():
-        widths = test_set_half_widths(root, json.loads(row.runs))
+        widths = half_widths_over_test_videos(root, json.loads(row.runs))
         for name, width in widths.items():
             table_width = (getattr(row, f"{name}_mean_hi") - getattr(row, f"{name}_mean_lo")) / 2
             label = f"base2novel {row.dataset} {row.method} {name}: half-width over test videos"
