@@ -137,6 +137,10 @@ start() {
     mkdir -p "$DIR" "$(dirname "$DEFAULT_CONF")"
     DIR=$(cd "$DIR" && pwd)
     # A link to this cluster's slurm.conf; never replacing another cluster's, so only one test cluster runs.
+    # A dangling one was left by a run killed before `stop`: its cluster's directory is gone, so it is replaced.
+    if [[ -L $DEFAULT_CONF && ! -e $DEFAULT_CONF ]]; then
+        rm -f "$DEFAULT_CONF"
+    fi
     if ! ln -s "$DIR/slurm.conf" "$DEFAULT_CONF" 2>/dev/null; then
         echo "slurm-local: $DEFAULT_CONF exists (a cluster is configured on this machine); not starting" >&2
         exit 3
