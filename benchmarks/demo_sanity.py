@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vifi.report.aggregate import load_runs, paired_sample
+from vifi.report.aggregate import MetricsError, load_runs, paired_sample, read_aggregate_csv
 from vifi.report.bootstrap import estimates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,10 @@ def aggregate(root: Path, protocol: str) -> pd.DataFrame:
     path = root / "results" / "aggregates" / f"{protocol}.csv"
     if not path.is_file():
         raise SanityError(f"{path}: missing; run the demo first (snakemake --cores all)")
-    return pd.read_csv(path)
+    try:
+        return read_aggregate_csv(path, protocol)
+    except MetricsError as err:
+        raise SanityError(str(err)) from err
 
 
 def cell(table: pd.DataFrame, column: str, **where: str) -> float:
@@ -226,7 +229,7 @@ def half_widths_over_test_videos(root: Path, runs: list[str]) -> dict[str, float
 def interval_checks(root: Path) -> list[Check]:
     checks = []
     for row in aggregate(root, "base2novel").itertuples():
-        widths = half_widths_over_test_videos(root, json.loads(row.runs))
+        widths = half_widths_over_test_videos(root, row.runs)
         for name, width in widths.items():
             table_width = (getattr(row, f"{name}_mean_hi") - getattr(row, f"{name}_mean_lo")) / 2
             label = f"base2novel {row.dataset} {row.method} {name}: half-width over test videos"
