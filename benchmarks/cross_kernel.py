@@ -1,10 +1,12 @@
 """Do the demo's verdicts survive another machine's kernels? The demo twice, under two CPU kernel families.
 
 Bit-identical reruns hold on one machine only: another CPU's kernels change floats at 1e-6 within a few
-training steps, and training amplifies that. ATEN_CPU_CAPABILITY makes PyTorch dispatch to another kernel
-family on this machine (avx2 where AVX-512 is present, else the scalar `default`), which is the same kind of
-change. The committed tree is cloned twice and the whole demo runs in each, one after the other; then every
-number of every aggregate table is compared, and every verdict of the findings table.
+training steps, and training amplifies that. The second run stands in for a CPU one vector width narrower
+(`vifi.kernels.AS_ON_CPU`: torch's ATEN_CPU_CAPABILITY, MKL's MKL_ENABLE_INSTRUCTIONS and oneDNN's
+ONEDNN_MAX_CPU_ISA held to AVX2 where AVX-512 is present, else to SSE4.2), which is the change another machine
+makes. The committed tree is cloned twice and the whole demo runs in each, one after the other; then every
+number of every aggregate table is compared, every verdict of the findings table, and the pretrained CLIP,
+tensor by tensor (its stage pins its kernels, `pretrain.kernels`, so it should come out the same).
 
 Target: no verdict changes, and every "holds" holds in both runs. Printed: the largest differences, each
 changed verdict, and the count of changes (the ratio is changes / rows, 0 is the target).
@@ -23,24 +25,26 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 from demo import clone, clone_env
 from demo_sanity import all_checks
 from harness import RESULTS, write_results
 
+from vifi.kernels import AS_ON_CPU, VARIABLES
+
 KEYS = ("protocol", "dataset", "method", "shots", "set", "split")
 
 
-def capability() -> str:
-    """The other kernel family this CPU can run: avx2 where AVX-512 is the default, else the scalar one."""
+def narrower_cpu() -> str:
+    """The CPU the second run stands in for: AVX2 where this one has AVX-512, else SSE4.2."""
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return "avx2" if "avx512f" in flags else "default"
+    return "avx2" if "avx512f" in flags else "sse4.2"
 
 
 def run(workdir: Path, cores: int, kernels: str | None) -> float:
-    """The demo in `workdir`, with ATEN_CPU_CAPABILITY=`kernels` (None: this machine's default)."""
-    env = clone_env(workdir)
-    if kernels:
-        env["ATEN_CPU_CAPABILITY"] = kernels
+    """The demo in `workdir`, as on the CPU `kernels` names (`AS_ON_CPU`; None: this machine as it is)."""
+    env = {k: v for k, v in clone_env(workdir).items() if k not in VARIABLES}
+    env.update(AS_ON_CPU[kernels] if kernels else {})
     start = time.perf_counter()
     proc = subprocess.run(
         ["snakemake", "--cores", str(cores)], cwd=workdir, env=env, capture_output=True, text=True
@@ -67,8 +71,16 @@ def verdicts(workdir: Path) -> dict[str, dict]:
     return json.loads((workdir / "results/metrics/findings.json").read_text(encoding="utf-8"))
 
 
+def differing_tensors(a: Path, b: Path) -> list[str]:
+    """The names of the tensors that differ between two checkpoints saved by `save_weights`."""
+    left, right = (torch.load(p, map_location="cpu", weights_only=True)["state_dict"] for p in (a, b))
+    same = {k for k in left.keys() & right.keys() if left[k].equal(right[k])}
+    return sorted((left.keys() | right.keys()) - same)
+
+
 def compare(a: Path, b: Path) -> dict:
-    """Differences of every number and every verdict between the runs in `a` and `b`."""
+    """Differences of every number and every verdict between the runs in `a` and `b`, and of the pretrained
+    CLIP every demo number builds on."""
     left, right = numbers(a), numbers(b)
     diff = (left - right).abs().dropna().sort_values(ascending=False)
     va, vb = verdicts(a), verdicts(b)
@@ -76,7 +88,9 @@ def compare(a: Path, b: Path) -> dict:
         k: (va[k]["verdict"], vb[k]["verdict"]) for k in va if va[k]["verdict"] != vb.get(k, {}).get("verdict")
     }
     holds_once = [k for k in va if "holds" in (va[k]["verdict"], vb.get(k, {}).get("verdict")) and k in changed]
+    pretrained = "checkpoints/pretrained/vifi-tiny.pt"
     return {
+        "pretrained_differing_tensors": differing_tensors(a / pretrained, b / pretrained),
         "numbers": len(diff),
         "identical_numbers": int((diff == 0).sum()),
         "max_abs_difference": float(diff.max()) if len(diff) else 0.0,
@@ -93,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for cross_kernel.json (%(default)s)")
     args = parser.parse_args(argv)
-    other = capability()
+    other = narrower_cpu()
     with tempfile.TemporaryDirectory(prefix="vifi-kernels-") as tmp:
         (Path(tmp) / "default").mkdir()
         (Path(tmp) / other).mkdir()
@@ -106,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sanity targets under {kernels} kernels (demo wall {walls[kernels]:.0f} s):")
         for check in checks:
             print(f"  {check.line()}")
+    print(f"pretrained CLIP: {len(result['pretrained_differing_tensors'])} tensors differ between the runs")
     print(f"{result['numbers']} numbers, {result['identical_numbers']} identical; "
           f"largest difference {result['max_abs_difference']:.3f} points")  # fmt: skip
     for key, value in result["largest"].items():

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run
+from vifi import kernels, provenance
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,15 @@ def test_every_fine_tuning_run_reduced_its_loss(smoke_repo: Path):
     for log in logs:
         per_epoch = pd.read_csv(log).groupby("epoch")["loss"].mean()
         assert per_epoch.iloc[-1] < 0.85 * per_epoch.iloc[0], (log, per_epoch.round(3).to_dict())
+
+
+def test_the_pretrained_clip_records_its_recipe_and_the_kernels_it_ran_on(smoke_repo: Path):
+    record = provenance.checkpoint_record(smoke_repo / "checkpoints/pretrained/vifi-tiny.pt")
+    assert record["stage"] == "pretrain" and record["args"]["threads"] == 1
+    hw = record["hardware"]
+    assert {k: v for k, v in hw["kernel_pin"].items() if v} == kernels.pin_env("avx2")
+    assert hw["isa"].endswith(" AVX2") and hw["threads"] == 1
+    assert record["git"]["commit"] and "torch" in record["packages"]
 
 
 def test_second_dvc_repro_is_a_noop_and_snakemake_agrees(smoke_repo: Path):

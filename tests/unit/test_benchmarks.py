@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import tests.unit.test_report as report
 from tests.conftest import ROOT, run
+from vifi.models.pretrained import save_weights
 from vifi.report.aggregate import aggregate_runs, load_runs, write_aggregate_csv
 
 QUICK = {
@@ -54,7 +56,8 @@ def test_quick_benchmarks_write_positive_finite_ratios(tmp_path: Path) -> None:
 
 
 def test_cross_kernel_comparison_reports_every_difference_and_changed_verdict(tmp_path: Path) -> None:
-    """Two finished demos that differ in one number and one verdict: the benchmark's comparison says so."""
+    """Two finished demos that differ in one number, one verdict and one tensor of the pretrained CLIP: the
+    benchmark's comparison says so."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         from cross_kernel import compare
@@ -72,12 +75,17 @@ def test_cross_kernel_comparison_reports_every_difference_and_changed_verdict(tm
             "d | UCF-101 | K": {"verdict": "holds"},
         }
         (folder / "results/metrics/findings.json").write_text(json.dumps(findings))
+        clip = torch.nn.Linear(2, 2)
+        torch.nn.init.zeros_(clip.weight)
+        torch.nn.init.constant_(clip.bias, top1)
+        save_weights(clip, folder / "checkpoints/pretrained/vifi-tiny.pt")
         runs[name] = folder
     result = compare(runs["a"], runs["b"])
     assert result["numbers"] == 4 and result["identical_numbers"] == 3
     assert math.isclose(result["max_abs_difference"], 0.5)
     assert result["changed_verdicts"] == {"c | UCF-101 | vifi vs image": ["holds", "inconclusive"]}
     assert result["holds_in_one_run_only"] == ["c | UCF-101 | vifi vs image"]
+    assert result["pretrained_differing_tensors"] == ["bias"]
 
 
 def test_demo_sanity_holds_base_to_novel_test_sets_to_three_points(

@@ -8,6 +8,7 @@ import sys
 
 import yaml
 
+from vifi import kernels
 from vifi.catalog import methods as method_catalog
 from vifi.catalog import datasets as dataset_catalog
 from vifi.catalog.config import check_config
@@ -97,14 +98,6 @@ def shell_words(values):
 # Keys that set how fast a job runs, never what it computes: they reach the stage through `threads` and
 # `resources`, not `params`, so giving the data loaders more workers reruns nothing.
 SPEED_KEYS = ("workers", "resume_interval", "device_augment")
-
-
-def every_core():
-    """The threads of a job whose torch uses every core it sees: all the machine's, which a local run caps at
-    `--cores`. Not `workflow.cores`: it is undefined under a cluster executor (SLURM), where the profile's
-    `cpus_per_gpu` sizes the job instead.
-    """
-    return os.cpu_count() or 1
 
 
 def loader_workers(wildcards, threads):

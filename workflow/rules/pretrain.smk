@@ -15,13 +15,14 @@ rule pretrain:
         "logs/benchmarks/pretrain/{arch}.tsv"
     conda:
         "../envs/vifi.yaml"
-    threads: every_core()
+    threads: config["pretrain"]["threads"]
     resources:
         gpu=1,
     params:
-        opts=flags(config["pretrain"]),
+        pin=kernels.shell_prefix(config["pretrain"]["kernels"]),
+        opts=flags(config["pretrain"], skip=("kernels",)),
     shell:
-        "python -m vifi.stages.gpu_pool -n {resources.gpu} --"
+        "{params.pin} python -m vifi.stages.gpu_pool -n {resources.gpu} --"
         " python -m vifi pretrain --stills {input.stills:q} --arch {wildcards.arch:q} {params.opts}"
         " --out {output.weights:q} --log-csv {output.curve:q} > {log:q} 2>&1"
 

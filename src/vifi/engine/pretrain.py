@@ -24,6 +24,7 @@ from vifi.engine.devices import autocast, pick_device, seed_everything
 from vifi.io import atomic_path
 from vifi.models.pretrained import build_clip, save_weights
 from vifi.progress import progress_bar
+from vifi.provenance import environment, plain
 
 log = logging.getLogger(__name__)
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its temperature here during pretraining
@@ -65,6 +66,7 @@ class PretrainConfig:
     lr: float
     weight_decay: float
     seed: int
+    threads: int
     out: Path
     log_csv: Path
 
@@ -72,6 +74,7 @@ class PretrainConfig:
 def train(args: PretrainConfig) -> None:
     """Run the pretraining loop and save the checkpoint and the loss curve."""
     seed_everything(args.seed)
+    torch.set_num_threads(args.threads)  # fixed, not the machine's: the floats depend on it (vifi.kernels)
     device = pick_device()
     model, tokenizer = build_clip(args.arch)
     model.to(device).train()
@@ -100,6 +103,7 @@ def train(args: PretrainConfig) -> None:
             rows.append((epoch, epoch * iters + it, loss.item(), optimizer.param_groups[0]["lr"]))
             bar.set_postfix(loss=f"{rows[-1][2]:.3f}")
         log.info("epoch %d: loss %.4f", epoch + 1, rows[-1][2])
-    save_weights(model.cpu(), args.out, arch=args.arch, stage="pretrain", seed=args.seed)
+    record = {"args": plain(vars(args)), **environment(device)}
+    save_weights(model.cpu(), args.out, arch=args.arch, stage="pretrain", seed=args.seed, **record)
     with atomic_path(args.log_csv) as tmp, open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows([("epoch", "step", "loss", "lr"), *rows])

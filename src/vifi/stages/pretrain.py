@@ -2,7 +2,8 @@
 
 Usage:
     python -m vifi pretrain --stills data/raw/stills.npz --arch vifi-tiny --epochs E --warmup-epochs W \\
-        --batch-size B --lr LR --weight-decay WD --seed S --out checkpoints/pretrained/vifi-tiny.pt --log-csv L
+        --batch-size B --lr LR --weight-decay WD --seed S --threads T \\
+        --out checkpoints/pretrained/vifi-tiny.pt --log-csv L
 
 Why the demo pretrains its own CLIP: `vifi.engine.pretrain`.
 """
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--weight-decay", type=float, required=True)
     parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (fixed: the floats depend on it)")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write")
     parser.add_argument("--log-csv", type=Path, required=True, help="per-step loss and LR")
     args = parser.parse_args(argv)

@@ -1,0 +1,54 @@
+"""CPU kernel pins: the environment under which a CPU computation gives the same floats on every x86-64 CPU.
+
+torch picks its vector kernels (AVX2, AVX-512), and MKL and oneDNN their code paths, from the CPU it runs on.
+The paths sum in different orders, so the same training differs at 1e-6 after a few steps from one CPU to
+another, and training amplifies that (README, "What the demo measured"). Pinning the three libraries to one
+instruction set, with a fixed thread count (`torch.set_num_threads`: sums are split by it), makes the run
+independent of the machine: on AVX-512, the pinned pretraining equals, tensor for tensor, the one on a simulated
+AVX2-only CPU (`tests/unit/test_kernels.py`). A CPU without AVX2 keeps its own kernels and loses only that
+identity; on CUDA the pin is moot.
+
+No torch import here: the workflow reads this module when it parses the Snakefile.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Per pinnable instruction set, each library's switch: ATen's dispatch, MKL's conditional numerical
+# reproducibility (CBWR) branch, oneDNN's highest ISA.
+PINS: dict[str, dict[str, str]] = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
+# What the libraries pick by themselves on a CPU whose widest vector unit is the key's. Set on a wider CPU,
+# these make it compute as that one would: the cross-kernel benchmark and the tests stand in for another
+# machine so.
+AS_ON_CPU: dict[str, dict[str, str]] = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "sse4.2": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+    },
+}
+VARIABLES = tuple(dict.fromkeys(var for table in (PINS, AS_ON_CPU) for env in table.values() for var in env))
+
+
+def pin_env(isa: str | None) -> dict[str, str]:
+    """The variables that pin the CPU kernels to `isa`; none for `None` (the machine's own kernels)."""
+    if isa is None:
+        return {}
+    try:
+        return dict(PINS[isa])
+    except KeyError:
+        raise ValueError(f"no kernel pin for {isa!r}; pinnable: {sorted(PINS)} or null") from None
+
+
+def shell_prefix(isa: str | None) -> str:
+    """`VAR=value ...` to put before a shell command so that it runs pinned to `isa` (empty for `None`)."""
+    return " ".join(f"{var}={value}" for var, value in pin_env(isa).items())
+
+
+def current() -> dict[str, str | None]:
+    """The kernel variables as this process sees them, for the record of what a number was computed under."""
+    return {var: os.environ.get(var) for var in VARIABLES}

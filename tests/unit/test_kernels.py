@@ -1,0 +1,73 @@
+"""The kernel pin makes training's floats independent of the CPU: the demo's pretraining builds on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from vifi import kernels
+
+AVX2_ONLY_CPU = kernels.AS_ON_CPU["avx2"]
+
+
+def test_a_pin_names_each_librarys_switch_and_null_pins_nothing() -> None:
+    assert kernels.pin_env("avx2") == {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_CBWR": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+    }
+    assert kernels.shell_prefix("avx2") == "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+    assert kernels.pin_env(None) == {} and kernels.shell_prefix(None) == ""
+
+
+def test_an_unknown_instruction_set_is_named_with_the_pinnable_ones() -> None:
+    with pytest.raises(ValueError, match=r"'avx9'.*\['avx2'\]"):
+        kernels.pin_env("avx9")
+
+
+def test_the_record_reads_the_pin_this_process_runs_under(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in kernels.VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    assert kernels.current() == {
+        "ATEN_CPU_CAPABILITY": None,
+        "MKL_CBWR": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": None,
+        "MKL_ENABLE_INSTRUCTIONS": None,
+    }
+
+
+def has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return " avx512f" in fh.read()
+    except OSError:
+        return False
+
+
+def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
+    """Three AdamW steps of the demo CLIP, run here and as on an AVX2-only CPU, each in its own process."""
+    clean = {k: v for k, v in os.environ.items() if k not in kernels.VARIABLES}
+    pin = kernels.pin_env("avx2")
+    envs = {
+        "here": clean,
+        "avx2 cpu": {**clean, **AVX2_ONLY_CPU},
+        "here, pinned": {**clean, **pin},
+        "avx2 cpu, pinned": {**clean, **AVX2_ONLY_CPU, **pin},
+    }
+    cmd = [sys.executable, "-m", "tests.unit.kernel_steps", "1"]
+    procs = {
+        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for name, env in envs.items()
+    }
+    out = {name: proc.communicate(timeout=300)[0].split() for name, proc in procs.items()}
+    assert all(proc.returncode == 0 for proc in procs.values()), out
+    assert out["here, pinned"] == out["avx2 cpu, pinned"] == out["avx2 cpu"]
+    assert out["here, pinned"][0] == "AVX2"
+    if not has_avx512():
+        pytest.skip("this CPU has no AVX-512: its own kernels are already the pinned ones")
+    assert out["here"][0] == "AVX512" and out["here"][1] != out["avx2 cpu"][1]  # what the pin removes
