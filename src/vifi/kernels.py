@@ -1,12 +1,13 @@
-"""CPU kernel pins: the environment under which a CPU computation gives the same floats on every x86-64 CPU.
+"""CPU kernel pins: the environment under which a computation gives the same floats on every AVX2 x86-64 CPU.
 
 torch picks its vector kernels (AVX2, AVX-512), and MKL and oneDNN their code paths, from the CPU it runs on.
 The paths sum in different orders, so the same training differs at 1e-6 after a few steps from one CPU to
 another, and training amplifies that (README, "What the demo measured"). Pinning the three libraries to one
 instruction set, with a fixed thread count (`torch.set_num_threads`: sums are split by it), makes the run
-independent of the machine: on AVX-512, the pinned pretraining equals, tensor for tensor, the one on a simulated
-AVX2-only CPU (`tests/unit/test_kernels.py`). A CPU without AVX2 keeps its own kernels and loses only that
-identity; on CUDA the pin is moot.
+independent of the machine: pinned training steps on AVX-512 equal those on a simulated AVX2-only CPU bit for
+bit (`tests/unit/test_kernels.py`; the demo's whole pretraining in `benchmarks/cross_kernel.py`). The pin
+needs an x86-64 CPU with AVX2 (any since 2013); elsewhere set it off (`pretrain.kernels: null`). On CUDA it is
+moot.
 
 No torch import here: the workflow reads this module when it parses the Snakefile.
 """

@@ -123,14 +123,14 @@ def cpu_model() -> str:
 
 def hardware(device: torch.device) -> dict[str, Any]:
     """The machine a number was computed on: the CPU and the vector ISA torch's kernels use (a different ISA
-    can change the last bits of a float result) and any kernel pin (`vifi.kernels`), the GPU, CUDA and cuDNN,
-    and the thread count."""
+    can change the last bits of a float result) and the variables that pin or limit it (`vifi.kernels`), the
+    GPU, CUDA and cuDNN, and the thread count."""
     cuda = device.type == "cuda"
     return {
         "device": device.type,
         "cpu": cpu_model(),
         "isa": f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}",
-        "kernel_pin": kernels.current(),
+        "kernel_env": kernels.current(),
         "gpu": torch.cuda.get_device_name(device) if cuda else None,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if cuda else None,

@@ -51,7 +51,7 @@ def test_the_pretrained_clip_records_its_recipe_and_the_kernels_it_ran_on(smoke_
     record = provenance.checkpoint_record(smoke_repo / "checkpoints/pretrained/vifi-tiny.pt")
     assert record["stage"] == "pretrain" and record["args"]["threads"] == 1
     hw = record["hardware"]
-    assert {k: v for k, v in hw["kernel_pin"].items() if v} == kernels.pin_env("avx2")
+    assert {k: v for k, v in hw["kernel_env"].items() if v} == kernels.pin_env("avx2")
     assert hw["isa"].endswith(" AVX2") and hw["threads"] == 1
     assert record["git"]["commit"] and "torch" in record["packages"]
 
