@@ -1,4 +1,4 @@
-"""A few contrastive steps of the demo CLIP on fixed random data; prints the sha256 of the resulting weights.
+"""A few pretraining steps of the demo CLIP on fixed random data; prints the sha256 of the resulting weights.
 
 Run in a fresh process by `test_kernels.py`, because the kernel switches are read once, when torch first
 computes.
@@ -10,14 +10,13 @@ import hashlib
 import sys
 
 import torch
-import torch.nn.functional as F
 
-from vifi.engine import schedule
-from vifi.engine.pretrain import contrastive_loss
+from vifi.engine import pretrain, schedule
 from vifi.models.pretrained import build_clip
 
 
 def main(threads: int, steps: int = 3) -> str:
+    """The kernel family torch dispatched to and the weights' hash after `steps` steps on `threads` threads."""
     torch.manual_seed(0)
     torch.set_num_threads(threads)
     model, tokenizer = build_clip("vifi-tiny")
@@ -26,12 +25,7 @@ def main(threads: int, steps: int = 3) -> str:
     tokens = tokenizer([f"a shape number {i}" for i in range(32)])
     optimizer = schedule.adamw(model.named_parameters(), 1e-3, 0.1)
     for _ in range(steps):
-        img = F.normalize(model.encode_image(images), dim=-1)
-        txt = F.normalize(model.encode_text(tokens), dim=-1)
-        loss = contrastive_loss(img, txt, torch.arange(32), model.logit_scale.exp())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        pretrain.step(model, optimizer, images, tokens, torch.arange(32), torch.device("cpu"))
     digest = hashlib.sha256()
     for value in model.state_dict().values():
         digest.update(value.detach().contiguous().numpy().tobytes())

@@ -54,6 +54,28 @@ def load_stills(path: Path, input_size: int) -> tuple[torch.Tensor, list[str], t
     return images, [str(c) for c in captions], torch.from_numpy(caption_ids.astype(np.int64))
 
 
+def step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    tokens: torch.Tensor,
+    caption_ids: torch.Tensor,
+    device: torch.device,
+) -> torch.Tensor:
+    """One contrastive update on a batch of stills, `tokens` holding each of its distinct captions once; the
+    temperature is clamped afterwards, as CLIP's is. Returns the loss."""
+    with autocast(device):
+        img = F.normalize(model.encode_image(images.to(device)), dim=-1)
+        txt = F.normalize(model.encode_text(tokens.to(device)), dim=-1)
+        loss = contrastive_loss(img, txt, caption_ids.to(device), model.logit_scale.exp())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+    return loss
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """Everything one pretraining run is given: the stills, the architecture, the recipe and where it writes."""
@@ -90,16 +112,8 @@ def train(args: PretrainConfig) -> None:
         for it in bar:
             idx = order[it * args.batch_size : (it + 1) * args.batch_size]
             distinct, batch_ids = caption_ids[idx].unique(return_inverse=True)  # encode each caption once
-            with autocast(device):
-                img = F.normalize(model.encode_image(images[idx].to(device)), dim=-1)
-                txt = F.normalize(model.encode_text(tokens[distinct].to(device)), dim=-1)
-                loss = contrastive_loss(img, txt, batch_ids.to(device), model.logit_scale.exp())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = step(model, optimizer, images[idx], tokens[distinct], batch_ids, device)
             scheduler.step_update(epoch * iters + it + 1)
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
             rows.append((epoch, epoch * iters + it, loss.item(), optimizer.param_groups[0]["lr"]))
             bar.set_postfix(loss=f"{rows[-1][2]:.3f}")
         log.info("epoch %d: loss %.4f", epoch + 1, rows[-1][2])
