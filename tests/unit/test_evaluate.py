@@ -238,6 +238,50 @@ def test_one_job_evaluates_several_runs_each_as_if_alone(eval_set: dict, tmp_pat
     assert together[1]["provenance"]["params"]["weights"] == str(other)
 
 
+def two_runs_args(data: dict, other: Path, folder: Path) -> list[str]:
+    """`vifi evaluate` of two runs, the set's model and `other`, on the same set in one job."""
+    args = evaluate_args(data, folder / "unused.json")
+    for flag, values in (
+        ("--weights", [str(data["weights"]), str(other)]),
+        ("--run-name", ["seed1", "seed2"]),
+        ("--out", [str(folder / "a.json"), str(folder / "b.json")]),
+        ("--predictions", [str(folder / "a.csv"), str(folder / "b.csv")]),
+    ):
+        args[args.index(flag) + 1 : args.index(flag) + 2] = values
+    return args
+
+
+@pytest.mark.parametrize("budget, reads", [(evaluate.CLIP_CACHE_BYTES, 1), (0, 2)])
+def test_runs_of_one_job_decode_a_shared_set_once_when_it_fits(
+    eval_set: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, reads: int
+) -> None:
+    """The second run scores the first run's decoded clips; past the budget every run decodes its own."""
+    torch.manual_seed(2)
+    other = tmp_path / "other.pt"
+    save_weights(build_clip("vifi-tiny")[0], other)
+    monkeypatch.setattr(evaluate, "CLIP_CACHE_BYTES", budget)
+    calls = []
+    original = ClipDataset.__getitem__
+    monkeypatch.setattr(ClipDataset, "__getitem__", lambda self, i: calls.append(i) or original(self, i))
+    evaluate_here(two_runs_args(eval_set, other, tmp_path))
+    videos = len(read_list(eval_set["list"], len(read_labels(eval_set["labels"]))))
+    assert len(calls) == reads * videos
+
+
+def test_the_clip_cache_keeps_a_set_for_later_runs_only_and_lets_it_go_after_the_last() -> None:
+    loader = DataLoader(torch.utils.data.TensorDataset(torch.arange(6.0)), batch_size=4)
+    cache = evaluate.ClipCache({"twice": 2, "once": 1})
+    assert cache.batches("once", 32, loader, clip_bytes=4) is loader  # no later run: streamed
+    first = cache.batches("twice", 32, loader, clip_bytes=4)
+    assert isinstance(first, list) and len(first) == 2 and "twice" in cache.kept
+    assert cache.batches("twice", 32, loader, clip_bytes=4) is first and cache.kept == {}
+    big = evaluate.ClipCache({"twice": 2})
+    assert big.batches("twice", 32, loader, clip_bytes=evaluate.CLIP_CACHE_BYTES) is loader  # too large
+    other_size = evaluate.ClipCache({"twice": 3})
+    kept = other_size.batches("twice", 32, loader, clip_bytes=4)
+    assert other_size.batches("twice", 64, loader, clip_bytes=4) is not kept  # another input size decodes
+
+
 def dataset_section(data: dict, dataset: str, out: Path) -> list[str]:
     """The `--dataset` section of `vifi evaluate`: that dataset's frames, set and metrics file."""
     return [
