@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 from demo import clone, clone_env
 from demo_sanity import all_checks
 from harness import RESULTS, write_results
 
 from vifi.kernels import AS_ON_CPU, VARIABLES
+from vifi.models.pretrained import read_state_dict
 
 KEYS = ("protocol", "dataset", "method", "shots", "set", "split")
 
@@ -72,8 +72,8 @@ def verdicts(workdir: Path) -> dict[str, dict]:
 
 
 def differing_tensors(a: Path, b: Path) -> list[str]:
-    """The names of the tensors that differ between two checkpoints saved by `save_weights`."""
-    left, right = (torch.load(p, map_location="cpu", weights_only=True)["state_dict"] for p in (a, b))
+    """The names of the tensors that differ between two checkpoints (read as every weights file is)."""
+    left, right = read_state_dict(a), read_state_dict(b)
     same = {k for k in left.keys() & right.keys() if left[k].equal(right[k])}
     return sorted((left.keys() | right.keys()) - same)
 
