@@ -273,13 +273,28 @@ def test_the_clip_cache_keeps_a_set_for_later_runs_only_and_lets_it_go_after_the
     cache = evaluate.ClipCache({"twice": 2, "once": 1})
     assert cache.batches("once", 32, loader, clip_bytes=4) is loader  # no later run: streamed
     first = cache.batches("twice", 32, loader, clip_bytes=4)
-    assert isinstance(first, list) and len(first) == 2 and "twice" in cache.kept
-    assert cache.batches("twice", 32, loader, clip_bytes=4) is first and cache.kept == {}
+    assert len(first) == 2 and "twice" not in cache.kept  # streams; kept once its pass is complete
+    streamed = list(first)
+    assert "twice" in cache.kept
+    again = cache.batches("twice", 32, loader, clip_bytes=4)
+    assert len(again) == 2 and all(a is b for a, b in zip(again, streamed, strict=True))
+    assert cache.kept == {}  # the last run let it go
     big = evaluate.ClipCache({"twice": 2})
     assert big.batches("twice", 32, loader, clip_bytes=evaluate.CLIP_CACHE_BYTES) is loader  # too large
     other_size = evaluate.ClipCache({"twice": 3})
-    kept = other_size.batches("twice", 32, loader, clip_bytes=4)
-    assert other_size.batches("twice", 64, loader, clip_bytes=4) is not kept  # another input size decodes
+    kept = list(other_size.batches("twice", 32, loader, clip_bytes=4))
+    redone = other_size.batches("twice", 64, loader, clip_bytes=4)  # another input size decodes
+    assert isinstance(redone, evaluate.Recording) and not any(a is b for a, b in zip(redone, kept, strict=True))
+
+
+def test_a_pass_cut_short_keeps_nothing_for_later_runs() -> None:
+    """A later run must never score part of a set: only a complete pass is kept."""
+    loader = DataLoader(torch.utils.data.TensorDataset(torch.arange(6.0)), batch_size=4)
+    cache = evaluate.ClipCache({"twice": 2})
+    for _ in cache.batches("twice", 32, loader, clip_bytes=4):
+        break
+    assert cache.kept == {}
+    assert cache.batches("twice", 32, loader, clip_bytes=4) is loader  # the last run decodes the whole set
 
 
 def dataset_section(data: dict, dataset: str, out: Path) -> list[str]:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -164,8 +165,8 @@ class ClipCache:
         self.kept: dict[tuple, tuple[int, int, list]] = {}  # key -> (input size, bytes, batches)
 
     def batches(self, key: tuple, size: int, loader: DataLoader, clip_bytes: int) -> Iterable:
-        """The batches of `key` at input `size`: kept ones, or the loader's (kept now when a later run will
-        score them and they fit)."""
+        """The batches of `key` at input `size`: kept ones, or the loader's (recorded as they stream when a
+        later run will score them and they fit)."""
         self.uses[key] -= 1
         kept = self.kept.pop(key, None)
         if kept is not None and kept[0] == size:
@@ -175,9 +176,32 @@ class ClipCache:
         held = sum(entry[1] for entry in self.kept.values())
         total = len(loader.dataset) * clip_bytes
         if self.uses[key] > 0 and held + total <= CLIP_CACHE_BYTES:
-            self.kept[key] = (size, total, list(loader))
-            return self.kept[key][2]
+            return Recording(loader, partial(self.keep, key, size, total))
         return loader
+
+    def keep(self, key: tuple, size: int, total: int, batches: list) -> None:
+        self.kept[key] = (size, total, batches)
+
+
+class Recording:
+    """A loader's batches as they stream, handed to `done` once the pass is complete.
+
+    Scoring and decoding go together, so the first run's progress bar moves from its first batch. A pass cut
+    short hands nothing over: a later run never scores part of a set.
+    """
+
+    def __init__(self, loader: DataLoader, done: Callable[[list], None]) -> None:
+        self.loader, self.done = loader, done
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator:
+        batches = []
+        for batch in self.loader:
+            batches.append(batch)
+            yield batch
+        self.done(batches)
 
 
 def evaluate_set(
