@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from vifi import kernels
@@ -71,3 +72,10 @@ def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
     if not has_avx512():
         pytest.skip("this CPU has no AVX-512: its own kernels are already the pinned ones")
     assert out["here"][0] == "AVX512" and out["here"][1] != out["avx2 cpu"][1]  # what the pin removes
+
+
+def test_the_params_schema_offers_exactly_the_pinnable_instruction_sets() -> None:
+    """`pretrain.kernels` is checked against the schema's list, which must follow `PINS` as pins are added."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "params.schema.yaml").read_text())
+    offered = schema["properties"]["pretrain"]["properties"]["kernels"]["enum"]
+    assert sorted(offered, key=str) == sorted([*kernels.PINS, None], key=str)
