@@ -14,8 +14,8 @@ One process may score several datasets: options after each `--dataset` (its `--f
 protocol scores each model on every target this way, paying for the imports once.
 
 Runs of one job that score the same set (the seeds or shot counts of a method) decode its clips once: the
-first keeps the loader's batches in memory (up to `CLIP_CACHE_BYTES`), the others score those. The clips are
-the same tensors either way, so the scores are too.
+first keeps the loader's batches in memory as it scores them (up to `CLIP_CACHE_BYTES`), the others score
+those. The clips are the same tensors either way, so the scores are too.
 
 Beside each run's metrics.json, `--predictions` receives the per-video outcomes of every set
 (`vifi.report.predictions`), from which the report's confidence intervals are bootstrapped.
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -153,6 +154,14 @@ def clips_key(args: EvalConfig, list_path: str | Path) -> tuple:
     )  # fmt: skip
 
 
+class Kept(NamedTuple):
+    """One set's decoded batches, at the model input size they were cut for."""
+
+    size: int
+    bytes: int
+    batches: list
+
+
 class ClipCache:
     """The batches of each set that more than one run of the job scores, kept after the first run's pass.
 
@@ -162,25 +171,25 @@ class ClipCache:
 
     def __init__(self, uses: Mapping[tuple, int]) -> None:
         self.uses = dict(uses)
-        self.kept: dict[tuple, tuple[int, int, list]] = {}  # key -> (input size, bytes, batches)
+        self.kept: dict[tuple, Kept] = {}
 
     def batches(self, key: tuple, size: int, loader: DataLoader, clip_bytes: int) -> Iterable:
         """The batches of `key` at input `size`: kept ones, or the loader's (recorded as they stream when a
         later run will score them and they fit)."""
         self.uses[key] -= 1
         kept = self.kept.pop(key, None)
-        if kept is not None and kept[0] == size:
+        if kept is not None and kept.size == size:
             if self.uses[key] > 0:
                 self.kept[key] = kept
-            return kept[2]
-        held = sum(entry[1] for entry in self.kept.values())
+            return kept.batches
+        held = sum(entry.bytes for entry in self.kept.values())
         total = len(loader.dataset) * clip_bytes
         if self.uses[key] > 0 and held + total <= CLIP_CACHE_BYTES:
             return Recording(loader, partial(self.keep, key, size, total))
         return loader
 
     def keep(self, key: tuple, size: int, total: int, batches: list) -> None:
-        self.kept[key] = (size, total, batches)
+        self.kept[key] = Kept(size, total, batches)
 
 
 class Recording:
