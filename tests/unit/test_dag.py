@@ -150,7 +150,7 @@ def test_every_protocol_has_its_runs(commands):
 
 
 def test_zero_shot_trains_once_on_the_source_and_evaluates_every_target(commands):
-    trained = jobs(commands, "train", "zeroshot")
+    trained = [c for c in jobs(commands, "train", "zeroshot") if "/main/model.pt" in c.split("--out ")[-1]]
     assert sorted(re.search(r"--method (\w+)", c).group(1) for c in trained) == ["image", "text", "vifi"]
     assert all("data/splits/k400/full/train.txt" in c for c in trained)
     vifi_evals = jobs(commands, "evaluate", "zeroshot", "vifi")
@@ -159,11 +159,39 @@ def test_zero_shot_trains_once_on_the_source_and_evaluates_every_target(commands
     assert all("--weights checkpoints/pretrained/vifi-tiny.pt" in c for c in vanilla)
 
 
-def test_prompting_starts_from_the_zero_shot_vifi_model(commands):
+def bridge_of(command: str) -> str:
+    """The run name of the zero-shot ViFi-CLIP a prompting command starts from."""
+    return re.search(r"--weights results/runs/zeroshot/k400/vifi/(\w+)/model.pt ", command).group(1)
+
+
+def test_prompting_starts_from_one_zero_shot_vifi_bridge_per_subset_or_draw(commands):
+    """Subset (or K-shot draw) i starts from bridge i, so intervals over subsets and draws resample the bridge."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    runs, seed = params["bridge"]["runs"], params["train"]["rng_seed"]
+    names = ["main", *(f"rng{seed + i}" for i in range(1, runs))]
     prompt = jobs(commands, "train", "base2novel", "prompt") + jobs(commands, "train", "fewshot", "prompt")
-    assert prompt
-    assert all("--weights results/runs/zeroshot/k400/vifi/main/model.pt" in c for c in prompt)
-    assert all("--n-ctx-text 8" in c for c in prompt)
+    assert prompt and all("--n-ctx-text 8" in c for c in prompt)
+    for command in prompt:
+        run = out_files(command)[0].split("/")[-2]
+        draw = int(run.rsplit("seed", 1)[1])
+        draws = params["base2novel" if run.startswith("seed") else "fewshot"]["seeds"]
+        assert bridge_of(command) == names[draws.index(draw) % runs], command
+    assert {bridge_of(c) for c in prompt} == set(names)
+    bridges = {out_files(c)[0].split("/")[-2]: c for c in jobs(commands, "train", "zeroshot", "vifi")}
+    assert sorted(bridges) == sorted(names)
+
+    def recipe(name: str) -> str:
+        """A bridge's command without what names it: its RNG seed and its run's paths."""
+        return re.sub(rf"\b{name}\b", "RUN", bridges[name]).replace(f"--rng-seed {seed + names.index(name)} ", "")
+
+    assert all(f"--rng-seed {seed + i} " in bridges[name] for i, name in enumerate(names))
+    assert len({recipe(name) for name in names}) == 1, "bridges must differ in their RNG seed only"
+
+
+def test_paper_mode_has_one_bridge_as_the_paper(paper_commands):
+    prompt = [c for c in paper_commands if "vifi train " in c and "--method prompt " in c]
+    assert prompt and {bridge_of(c) for c in prompt} == {"main"}
+    assert not any("/rng" in c for c in paper_commands)
 
 
 def test_evl_runs_its_own_recipe_and_evaluates_with_its_sampling(commands):
@@ -216,19 +244,20 @@ def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):
             }
         )
     )
-    commands = jobs(shell_commands("runs_all", "--configfile", str(override)), "train", "base2novel", "prompt")
+    given = shell_commands("runs_all", "--configfile", str(override))
+    commands = jobs(given, "train", "base2novel", "prompt")
     assert commands and all(f"--weights {released}" in c for c in commands)
+    assert not jobs(given, "train", "zeroshot"), "a given bridge trains none"
     own = yaml.safe_load(override.read_text())
     del own["bridge"]
     override.with_name("own.yaml").write_text(yaml.safe_dump(own))
     assert any("runs/base2novel/k400/prompt" in c for c in commands)
-    default = jobs(
-        shell_commands("runs_all", "--configfile", str(override.with_name("own.yaml"))),
-        "train",
-        "base2novel",
-        "prompt",
-    )
+    own_commands = shell_commands("runs_all", "--configfile", str(override.with_name("own.yaml")))
+    default = jobs(own_commands, "train", "base2novel", "prompt")
     assert default and not any("runs/base2novel/k400/prompt" in c for c in default)
+    assert len(jobs(own_commands, "train", "zeroshot", "vifi")) == yaml.safe_load(
+        (ROOT / "params.yaml").read_text()
+    )["bridge"]["runs"], "without a given bridge, each bridge is trained"
 
 
 def test_paper_grid_dry_run_lists_every_job_quickly():

@@ -217,6 +217,40 @@ def test_cli_writes_the_rows_as_data_for_comparisons_between_runs(
     assert all(row["lo"] <= row["ours"] <= row["hi"] for row in rows.values())
 
 
+def started_from(path: Path, sha256: str) -> Path:
+    """A metrics file whose model records the weights it was trained from, as `vifi train` stores them."""
+    data = json.loads(path.read_text())
+    data["provenance"]["train"] = {"stage": "train", "inputs": {"weights": {"path": "b.pt", "sha256": sha256}}}
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(("starts", "bridges"), [(("a", "a", "a"), 1), (("a", "b", "c"), 3)])
+def test_the_caption_says_whether_prompting_resamples_its_bridge(
+    tmp_path: Path, starts: tuple[str, ...], bridges: int
+) -> None:
+    """One bridge for every prompting run is a model no interval resamples; one per subset is resampled."""
+    sets = {"base": (60.0, 100.0), "novel": (40.0, 100.0)}
+    metrics = [
+        started_from(write_metrics(tmp_path, "base2novel", "ucf101", method, f"seed{i}", sets), start)
+        for method in ("prompt", "vifi")
+        for i, start in enumerate(starts, 1)
+    ]
+    table = tmp_path / "base2novel.csv"
+    argv = ["--protocol", "base2novel", "--out-csv", str(table), "--out-json", str(tmp_path / "x.json")]
+    assert aggregate_stage.main([*argv, *map(str, metrics)]) == 0
+    runs = read_runs({"base2novel": table})
+    assert findings.bridges(runs) == bridges
+    assert findings.bridges({"fullsup": runs["base2novel"][runs["base2novel"]["method"] != "prompt"]}) is None
+    out = ["--out-tex", str(tmp_path / "f.tex"), "--out-html", str(tmp_path / "f.html")]
+    assert findings_stage.main(["--mode", "demo", "--metrics", f"base2novel={table}", *out]) == 0
+    for name in ("f.tex", "f.html"):
+        caption = " ".join((tmp_path / name).read_text().split())
+        shared = "(the pretrained CLIP, and prompting's bridge), and another machine's kernels train both"
+        resampled = "Prompting's runs start from 3 bridges (one per training subset or K-shot draw)"
+        assert (shared in caption, resampled in caption) == (bridges == 1, bridges == 3), name
+
+
 def test_cli_names_a_missing_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "zeroshot.csv"
     argv = ["--mode", "demo", "--metrics", f"zeroshot={missing}", "--out-tex", "t.tex", "--out-html", "t.html"]

@@ -51,7 +51,7 @@ DATASETS = list(dict.fromkeys(d for p in PROTOCOLS for d in protocol_datasets(p)
 wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(method_catalog.methods()),
-    run=r"seed\d+|\d+shot-seed\d+|main",
+    run=r"seed\d+|\d+shot-seed\d+|main|rng\d+",
     shard=r"\d+",
     protocol="zeroshot|base2novel|fewshot|fullsup",
 
@@ -140,18 +140,48 @@ def model_flags(protocol, method):
     return flags(values)
 
 
-def bridge_weights():
-    """Stage-1 ViFi-CLIP for prompting: a given checkpoint, or the zero-shot protocol's ViFi-CLIP."""
-    return (
-        config["bridge"]["weights"]
-        or f"results/runs/zeroshot/{ZS['source']}/vifi/main/model.pt"
-    )
+def bridge_run(index):
+    """The run name of the zero-shot source's ViFi-CLIP that is bridge `index`: `main` (the zero-shot model
+    itself, at `train.rng_seed`), then `rng<seed>` for the next RNG seeds."""
+    if index == 0:
+        return "main"
+    return f"rng{recipe('zeroshot', 'vifi')['rng_seed'] + index}"
+
+
+def bridge_weights(run):
+    """Stage-1 ViFi-CLIP of one prompting run: a given checkpoint, or one of the `bridge.runs` zero-shot
+    ViFi-CLIPs trained here, the i-th for the i-th training subset or K-shot draw.
+
+    With one bridge every run of prompting starts from the same model, and no interval over its runs can say
+    how much another bridge would move it; one per subset or draw puts the bridge inside that resampling.
+    """
+    if config["bridge"]["weights"]:
+        return config["bridge"]["weights"]
+    index = run_index(run) % config["bridge"]["runs"]
+    return f"results/runs/zeroshot/{ZS['source']}/vifi/{bridge_run(index)}/model.pt"
+
+
+def run_index(run):
+    """Position of a run's training subset (`seed<k>`) or K-shot draw (`<K>shot-seed<s>`) in its params list."""
+    if run.startswith("seed"):
+        return config["base2novel"]["seeds"].index(int(run.removeprefix("seed")))
+    if "shot-seed" in run:
+        return config["fewshot"]["seeds"].index(int(run.split("shot-seed")[1]))
+    return 0
 
 
 def init_weights(wildcards):
     """Where a method's training starts (its catalog entry's `starts_from`): the bridge, or the pretrained CLIP."""
     bridged = method_catalog.method(wildcards.method).starts_from == "bridge"
-    return bridge_weights() if bridged else pretrained_weights()
+    return bridge_weights(wildcards.run) if bridged else pretrained_weights()
+
+
+def run_recipe(wildcards):
+    """A run's recipe; a further bridge (`rng<seed>`) trains with its own RNG seed."""
+    seed = wildcards.run.removeprefix("rng")
+    if seed == wildcards.run:
+        return recipe(wildcards.protocol, wildcards.method)
+    return recipe(wildcards.protocol, wildcards.method) | {"rng_seed": int(seed)}
 
 
 def frame_shards(wildcards):

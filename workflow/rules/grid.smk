@@ -1,6 +1,7 @@
 # The experiment grid: which runs each protocol has, what each run trains on and what it is evaluated on.
 # A run directory is results/runs/<protocol>/<dataset>/<method>/<run>/, where <run> is `seed<k>` (the
-# base-to-novel training subsets), `<K>shot` (few-shot) or `main` (one run per dataset and method).
+# base-to-novel training subsets), `<K>shot-seed<s>` (few-shot), `main` (one run per dataset and method) or
+# `rng<seed>` (a further bridge for prompting: the zero-shot source's ViFi-CLIP at another RNG seed).
 
 
 def b2n_runs():
@@ -115,9 +116,16 @@ def protocol_models(protocol):
 
 
 def trained_models():
-    """Every fine-tuned model of the enabled protocols, each once."""
-    models = (m for protocol in PROTOCOLS for m in protocol_models(protocol))
-    return list(dict.fromkeys(models))
+    """Every fine-tuned model of the enabled protocols, each once, with the bridges trained for their prompting."""
+    models = [m for protocol in PROTOCOLS for m in protocol_models(protocol)]
+    bridges = [
+        bridge_weights(run)
+        for protocol in PROTOCOLS
+        for _, method, run in EVALUATED[protocol]()
+        if method_catalog.method(method).starts_from == "bridge"
+        and not config["bridge"]["weights"]
+    ]
+    return list(dict.fromkeys(models + bridges))
 
 
 def splits_dir(wildcards, protocol=None):

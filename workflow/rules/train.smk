@@ -26,7 +26,7 @@ rule train:
         device_augment=device_augment_flag,
     params:
         model=lambda wc: model_flags(wc.protocol, wc.method),
-        recipe=lambda wc: flags(recipe(wc.protocol, wc.method), skip=SPEED_KEYS),
+        recipe=lambda wc: flags(run_recipe(wc), skip=SPEED_KEYS),
         arch=config["model"]["arch"],
     shell:
         "python -m vifi.stages.gpu_pool -n {resources.gpu} --torchrun --"

@@ -363,7 +363,16 @@ def _read_run(path: Path, protocol: str) -> dict[str, Any]:
         row |= {f"{name}_{field}": _views(data, name, field, path) for field in VIEWS}
     row["predictions"] = _read_predictions(data, row, path)
     row["path"] = str(path)
+    row["start"] = _start(data)
     return row
+
+
+def _start(data: dict[str, Any]) -> str | None:
+    """The sha256 of the weights the evaluated model was trained from (None for a model as loaded), so a report
+    can tell whether a method's runs share their starting model (one bridge) or not."""
+    train = data.get("provenance", {}).get("train")
+    weights = train.get("inputs", {}).get("weights") if isinstance(train, dict) else None
+    return weights.get("sha256") if isinstance(weights, dict) else None
 
 
 def load_runs(paths: Iterable[str | Path], protocol: str) -> pd.DataFrame:

@@ -11,8 +11,9 @@ is ever written by hand.
 
 Each row also counts the training runs its interval resamples: per side, the runs of a method that trains (the
 fewer of the two sides'). At 1 (zero-shot from one source model, fully supervised) the interval covers test
-videos and splits only, so the verdict is about that trained model; no interval resamples the model every run
-starts from (the pretrained CLIP, prompting's bridge). Both vary with the machine's kernels (`docs/results.md`).
+videos and splits only, so the verdict is about that trained model; no interval resamples the pretrained CLIP
+every run starts from. Prompting's bridge is resampled only where its runs start from several (`bridge.runs`,
+counted by hash in `bridges`). Both vary with the machine's kernels (`docs/results.md`).
 
 The paper's difference is shown in demo mode too, as the claim's source: the demo's numbers come from synthetic
 stand-ins, so only the direction of the two can be set side by side. Where `--clusters` is given (the t-SNE
@@ -261,6 +262,20 @@ def read_runs(paths: Mapping[str, Path]) -> dict[str, pd.DataFrame]:
     return runs
 
 
+def bridges(runs: Mapping[str, pd.DataFrame]) -> int | None:
+    """How many starting models the runs of bridge-started methods (prompting) have over all protocols, by hash:
+    at 1 no interval resamples the bridge; None where no such run was read."""
+    starts = [
+        frame.loc[frame["method"] == code, "start"]
+        for frame in runs.values()
+        if not frame.empty
+        for code in frame["method"].unique()
+        if method_catalog.method(code).starts_from == "bridge"
+    ]
+    found = set(pd.concat(starts).dropna()) if starts else set()
+    return len(found) or None
+
+
 def read_clusters(path: str | Path) -> str:
     """The measured sentence of a `vifi clusters` JSON file."""
     try:
@@ -273,9 +288,15 @@ def read_clusters(path: str | Path) -> str:
 
 
 def render(
-    findings: Sequence[ClaimFindings], *, mode: Mode, clusters: str | None = None, templates: Path = TEMPLATES
+    findings: Sequence[ClaimFindings],
+    *,
+    mode: Mode,
+    clusters: str | None = None,
+    bridges: int | None = None,
+    templates: Path = TEMPLATES,
 ) -> tuple[str, str]:
-    """(LaTeX, HTML) of the findings table: claims with rows, then the claims not run."""
+    """(LaTeX, HTML) of the findings table: claims with rows, then the claims not run; `bridges` (see `bridges`)
+    says whether the caption can say that prompting's intervals resample its bridge."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     env = make_environment(templates)
@@ -284,6 +305,7 @@ def render(
         "claims": [group for group in findings if group.rows],
         "not_run": [group.claim for group in findings if not group.rows],
         "clusters": clusters,
+        "bridges": bridges,
         "bootstrap": BOOTSTRAP,
     }
     return env.get_template("findings.tex.j2").render(context), env.get_template("findings.html.j2").render(

@@ -21,6 +21,7 @@ from vifi.report.findings import (
     CLAIMS,
     FindingsError,
     as_records,
+    bridges,
     claim_findings,
     load_claims,
     read_clusters,
@@ -73,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = read_runs(paths)
         findings = [claim_findings(claim, runs.get(claim.protocol), published) for claim in claims]
         clusters = read_clusters(args.clusters) if args.clusters else None
-        tex, html = render(findings, mode=args.mode, clusters=clusters, templates=args.templates)
+        tex, html = render(
+            findings, mode=args.mode, clusters=clusters, bridges=bridges(runs), templates=args.templates
+        )
     except (FindingsError, MetricsError, PublishedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
