@@ -11,7 +11,7 @@ tensor by tensor (its stage pins its kernels, `pretrain.kernels`, so it should c
 Target: no verdict changes, and every "holds" holds in both runs. Printed: the largest differences, each
 changed verdict, and the count of changes (the ratio is changes / rows, 0 is the target).
 
-    .venv/bin/python benchmarks/cross_kernel.py [--cores 2] [--out DIR]
+    .venv/bin/python benchmarks/cross_kernel.py [--cores 2] [--keep DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -106,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for cross_kernel.json (%(default)s)")
+    parser.add_argument("--keep", type=Path, help="run both demos under this (new) directory and keep them")
     args = parser.parse_args(argv)
     other = narrower_cpu()
     with tempfile.TemporaryDirectory(prefix="vifi-kernels-") as tmp:
-        (Path(tmp) / "default").mkdir()
-        (Path(tmp) / other).mkdir()
-        a, b = clone(Path(tmp) / "default"), clone(Path(tmp) / other)
+        base = args.keep or Path(tmp)
+        (base / "default").mkdir(parents=True)
+        (base / other).mkdir()
+        a, b = clone(base / "default"), clone(base / other)
         walls = {"default": run(a, args.cores, None), other: run(b, args.cores, other)}
         sanity = {"default": all_checks(a), other: all_checks(b)}
         result = {"kernels": ["default", other], "wall_s": walls, **compare(a, b)}
