@@ -42,23 +42,27 @@ def test_the_record_reads_the_pin_this_process_runs_under(monkeypatch: pytest.Mo
     }
 
 
-def has_avx512() -> bool:
+def narrower_cpu() -> str:
+    """The kernel family one vector width below this CPU's: AVX2 where it has AVX-512, else SSE4.2."""
     try:
         with open("/proc/cpuinfo") as fh:
-            return " avx512f" in fh.read()
+            return "avx2" if " avx512f" in fh.read() else "sse4.2"
     except OSError:
-        return False
+        return "sse4.2"
 
 
 def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
-    """Three AdamW steps of the demo CLIP, run here and as on an AVX2-only CPU, each in its own process."""
+    """Three AdamW steps of the demo CLIP, run here and as on an AVX2-only CPU, each in its own process; and
+    unpinned, here and as on a CPU one vector width narrower, which is what the pin removes."""
     clean = {k: v for k, v in os.environ.items() if k not in kernels.VARIABLES}
     pin = kernels.pin_env("avx2")
+    narrower = narrower_cpu()
     envs = {
         "here": clean,
         "avx2 cpu": {**clean, **AVX2_ONLY_CPU},
         "here, pinned": {**clean, **pin},
         "avx2 cpu, pinned": {**clean, **AVX2_ONLY_CPU, **pin},
+        "narrower cpu": {**clean, **kernels.AS_ON_CPU[narrower]},
     }
     cmd = [sys.executable, "-m", "tests.unit.kernel_steps", "1"]
     procs = {
@@ -69,9 +73,9 @@ def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
     assert all(proc.returncode == 0 for proc in procs.values()), out
     assert out["here, pinned"] == out["avx2 cpu, pinned"] == out["avx2 cpu"]
     assert out["here, pinned"][0] == "AVX2"
-    if not has_avx512():
-        pytest.skip("this CPU has no AVX-512: its own kernels are already the pinned ones")
-    assert out["here"][0] == "AVX512" and out["here"][1] != out["avx2 cpu"][1]  # what the pin removes
+    assert out["here"][0] == ("AVX512" if narrower == "avx2" else "AVX2")
+    assert out["narrower cpu"][0] == ("AVX2" if narrower == "avx2" else "DEFAULT")
+    assert out["here"][1] != out["narrower cpu"][1], "unpinned, another CPU's kernels must change the floats"
 
 
 def test_the_params_schema_offers_exactly_the_pinnable_instruction_sets() -> None:
