@@ -17,13 +17,16 @@ changed verdict, and the count of changes (the ratio is changes / rows, 0 is the
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from demo import clone, clone_env
 from demo_sanity import all_checks
@@ -33,6 +36,7 @@ from vifi.kernels import AS_ON_CPU, VARIABLES
 from vifi.models.pretrained import read_state_dict
 
 KEYS = ("protocol", "dataset", "method", "shots", "set", "split")
+PRETRAINED = "checkpoints/pretrained/vifi-tiny.pt"
 
 
 def narrower_cpu() -> str:
@@ -78,6 +82,26 @@ def differing_tensors(a: Path, b: Path) -> list[str]:
     return sorted((left.keys() | right.keys()) - same)
 
 
+def fingerprints(workdir: Path) -> dict[str, str]:
+    """sha256 of what every demo number builds on, in the order it is made: the stills' arrays, each dataset's
+    decoded frames, the pretrained CLIP's tensors. Two machines' runs first differ at the first unequal one."""
+    prints = {}
+    with np.load(workdir / "data/raw/stills.npz") as stills:  # the arrays: the zip's own bytes carry dates
+        prints["stills"] = _digest(stills[name].tobytes() for name in sorted(stills.files))
+    for shard in sorted((workdir / "data/frames").glob("*/shard-*.bin")):
+        prints[f"frames/{shard.parent.name}"] = _digest([shard.read_bytes()])
+    weights = read_state_dict(workdir / PRETRAINED)
+    prints["pretrained"] = _digest(weights[k].contiguous().numpy().tobytes() for k in sorted(weights))
+    return prints
+
+
+def _digest(chunks: Iterable[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def compare(a: Path, b: Path) -> dict:
     """Differences of every number and every verdict between the runs in `a` and `b`, and of the pretrained
     CLIP every demo number builds on."""
@@ -88,9 +112,8 @@ def compare(a: Path, b: Path) -> dict:
         k: (va[k]["verdict"], vb[k]["verdict"]) for k in va if va[k]["verdict"] != vb.get(k, {}).get("verdict")
     }
     holds_once = [k for k in va if "holds" in (va[k]["verdict"], vb.get(k, {}).get("verdict")) and k in changed]
-    pretrained = "checkpoints/pretrained/vifi-tiny.pt"
     return {
-        "pretrained_differing_tensors": differing_tensors(a / pretrained, b / pretrained),
+        "pretrained_differing_tensors": differing_tensors(a / PRETRAINED, b / PRETRAINED),
         "numbers": len(diff),
         "identical_numbers": int((diff == 0).sum()),
         "max_abs_difference": float(diff.max()) if len(diff) else 0.0,
@@ -117,12 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         walls = {"default": run(a, args.cores, None), other: run(b, args.cores, other)}
         sanity = {"default": all_checks(a), other: all_checks(b)}
         result = {"kernels": ["default", other], "wall_s": walls, **compare(a, b)}
+        result["fingerprints"] = {"default": fingerprints(a), other: fingerprints(b)}
     result["sanity"] = {kernels: [vars(check) for check in checks] for kernels, checks in sanity.items()}
     for kernels, checks in sanity.items():
         print(f"sanity targets under {kernels} kernels (demo wall {walls[kernels]:.0f} s):")
         for check in checks:
             print(f"  {check.line()}")
     print(f"pretrained CLIP: {len(result['pretrained_differing_tensors'])} tensors differ between the runs")
+    print("fingerprints of the default run (compare with another machine's):")
+    for name, digest in result["fingerprints"]["default"].items():
+        print(f"  {digest}  {name}")
     print(f"{result['numbers']} numbers, {result['identical_numbers']} identical; "
           f"largest difference {result['max_abs_difference']:.3f} points")  # fmt: skip
     for key, value in result["largest"].items():

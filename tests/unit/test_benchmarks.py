@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,6 +88,30 @@ def test_cross_kernel_comparison_reports_every_difference_and_changed_verdict(tm
     assert result["changed_verdicts"] == {"c | UCF-101 | vifi vs image": ["holds", "inconclusive"]}
     assert result["holds_in_one_run_only"] == ["c | UCF-101 | vifi vs image"]
     assert result["pretrained_differing_tensors"] == ["bias"]
+
+
+def test_cross_kernel_fingerprints_name_each_input_and_ignore_the_archives_dates(tmp_path: Path) -> None:
+    """Fingerprints tell two machines' runs apart where they first differ, and only there."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from cross_kernel import PRETRAINED, fingerprints
+    finally:
+        sys.path.pop(0)
+    prints = []
+    for name, frames in (("a", b"jpeg"), ("b", b"jpeg!")):
+        folder = tmp_path / name
+        (folder / "data/raw").mkdir(parents=True)
+        (folder / "data/frames/k400").mkdir(parents=True)
+        np.savez(folder / "data/raw/stills.npz", images=np.arange(6, dtype=np.uint8))
+        (folder / "data/frames/k400/shard-0-of-1.bin").write_bytes(frames)
+        clip = torch.nn.Linear(2, 2)
+        for tensor in (clip.weight, clip.bias):
+            torch.nn.init.zeros_(tensor)
+        save_weights(clip, folder / PRETRAINED)
+        prints.append(fingerprints(folder))
+        time.sleep(2)  # a zip entry's time has 2-second resolution: the second archive's bytes differ
+    assert list(prints[0]) == ["stills", "frames/k400", "pretrained"]
+    assert {k for k in prints[0] if prints[0][k] != prints[1][k]} == {"frames/k400"}
 
 
 def test_demo_sanity_holds_base_to_novel_test_sets_to_three_points(
