@@ -1,13 +1,14 @@
-"""CPU kernel pins: the environment under which a computation gives the same floats on every AVX2 x86-64 CPU.
+"""CPU kernel pins: the environment under which a computation gives the same floats on other x86-64 CPUs.
 
 torch picks its vector kernels (AVX2, AVX-512), and MKL and oneDNN their code paths, from the CPU it runs on.
 The paths sum in different orders, so the same training differs at 1e-6 after a few steps from one CPU to
 another, and training amplifies that (README, "What the demo measured"). Pinning the three libraries to one
 instruction set, with a fixed thread count (`torch.set_num_threads`: sums are split by it), makes the run
-independent of the machine: pinned training steps on AVX-512 equal those on a simulated AVX2-only CPU bit for
-bit (`tests/unit/test_kernels.py`; the demo's whole pretraining in `benchmarks/cross_kernel.py`). The pin
-needs an x86-64 CPU with AVX2 (any since 2013); elsewhere set it off (`pretrain.kernels: null`). On CUDA it is
-moot.
+independent of the instruction set: pinned training steps on AVX-512 equal those on a simulated AVX2-only CPU
+bit for bit (`tests/unit/test_kernels.py`; the demo's whole pretraining in `benchmarks/cross_kernel.py`).
+Across CPU vendors only `portable` can hold (see `PINS`); a test compares its steps with those recorded on
+another CPU. The pins need an x86-64 CPU with AVX2 (any since 2013); elsewhere set them off
+(`pretrain.kernels: null`). On CUDA they are moot.
 
 No torch import here: the workflow reads this module when it parses the Snakefile.
 """
@@ -16,10 +17,17 @@ from __future__ import annotations
 
 import os
 
-# Per pinnable instruction set, each library's switch: ATen's dispatch, MKL's conditional numerical
-# reproducibility (CBWR) branch, oneDNN's highest ISA.
+# Our own switch: "off" takes oneDNN out of torch (`apply_onednn_switch`); torch reads no variable for it.
+ONEDNN_SWITCH = "VIFI_ONEDNN"
+# Per pin, each library's switch: ATen's dispatch, MKL's conditional numerical reproducibility (CBWR) branch,
+# oneDNN's highest ISA or oneDNN off.
+# - `avx2`: MKL honours its AVX2 branch on Intel CPUs only; on others it silently takes its own choice
+#   (MKL's documentation; measured on an AMD EPYC: AVX2, AVX, SSE4_2 and AUTO gave the same floats).
+# - `portable`: MKL's COMPATIBLE branch, the one it runs on any x86-64 CPU, and no oneDNN, whose blocking,
+#   and so the order of its sums, follows the CPU's cache sizes. About 1.8x slower per pretraining step.
 PINS: dict[str, dict[str, str]] = {
     "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "portable": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE", ONEDNN_SWITCH: "off"},
 }
 # What the libraries pick by themselves on a CPU whose widest vector unit is the key's. Set on a wider CPU,
 # these make it compute as that one would: the cross-kernel benchmark and the tests stand in for another
@@ -48,6 +56,18 @@ def pin_env(isa: str | None) -> dict[str, str]:
 def shell_prefix(isa: str | None) -> str:
     """`VAR=value ...` to put before a shell command so that it runs pinned to `isa` (empty for `None`)."""
     return " ".join(f"{var}={value}" for var, value in pin_env(isa).items())
+
+
+def onednn_allowed() -> bool:
+    """False under a pin that takes oneDNN out (`ONEDNN_SWITCH`)."""
+    return os.environ.get(ONEDNN_SWITCH, "on") != "off"
+
+
+def apply_onednn_switch() -> None:
+    """Take oneDNN out of this process's torch where the pin says so; call before the first computation."""
+    import torch  # here only: the Snakefile imports this module
+
+    torch.backends.mkldnn.enabled = onednn_allowed()
 
 
 def current() -> dict[str, str | None]:

@@ -11,6 +11,7 @@ import sys
 
 import torch
 
+from vifi import kernels
 from vifi.engine import pretrain, schedule
 from vifi.models.pretrained import build_clip
 
@@ -19,6 +20,7 @@ def main(threads: int, steps: int = 3) -> str:
     """The kernel family torch dispatched to and the weights' hash after `steps` steps on `threads` threads."""
     torch.manual_seed(0)
     torch.set_num_threads(threads)
+    kernels.apply_onednn_switch()  # as the pretraining stage does
     model, tokenizer = build_clip("vifi-tiny")
     size = model.visual.image_size[0]
     images = torch.randn(32, 3, size, size)

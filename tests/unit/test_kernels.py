@@ -22,11 +22,12 @@ def test_a_pin_names_each_librarys_switch_and_null_pins_nothing() -> None:
         "ONEDNN_MAX_CPU_ISA": "AVX2",
     }
     assert kernels.shell_prefix("avx2") == "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+    assert kernels.shell_prefix("portable") == "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE VIFI_ONEDNN=off"
     assert kernels.pin_env(None) == {} and kernels.shell_prefix(None) == ""
 
 
 def test_an_unknown_instruction_set_is_named_with_the_pinnable_ones() -> None:
-    with pytest.raises(ValueError, match=r"'avx9'.*\['avx2'\]"):
+    with pytest.raises(ValueError, match=r"'avx9'.*\['avx2', 'portable'\]"):
         kernels.pin_env("avx9")
 
 
@@ -38,8 +39,48 @@ def test_the_record_reads_the_pin_this_process_runs_under(monkeypatch: pytest.Mo
         "ATEN_CPU_CAPABILITY": None,
         "MKL_CBWR": "AVX2",
         "ONEDNN_MAX_CPU_ISA": None,
+        "VIFI_ONEDNN": None,
         "MKL_ENABLE_INSTRUCTIONS": None,
     }
+
+
+# The `portable` pin's three steps (`kernel_steps`, one thread) as an AMD EPYC without AVX-512 computed them
+# with the locked packages. Another x86-64 CPU with AVX2 must give the same bytes; a new torch (or its MKL) may
+# not.
+PORTABLE_STEPS = "3ff7286bdc8b67d2f8897798af3c837990b7fb6dfb10f9bdcf1ff9e46fb07649"
+
+
+def steps(envs: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """`kernel_steps` on one thread under each environment, each in its own process: kernels, weights' hash."""
+    cmd = [sys.executable, "-m", "tests.unit.kernel_steps", "1"]
+    procs = {
+        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for name, env in envs.items()
+    }
+    out = {name: proc.communicate(timeout=300)[0].split() for name, proc in procs.items()}
+    assert all(proc.returncode == 0 for proc in procs.values()), out
+    return out
+
+
+def cpu_model() -> str:
+    with open("/proc/cpuinfo") as fh:
+        return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "unknown")
+
+
+def test_the_portable_pin_gives_the_floats_another_cpu_gave() -> None:
+    """Each of its switches changes the floats here (so each library honours it), and the result is the one
+    recorded on another CPU, an AMD EPYC, whichever vendor and vector width this one has."""
+    clean = {k: v for k, v in os.environ.items() if k not in kernels.VARIABLES}
+    portable = kernels.pin_env("portable")
+    out = steps(
+        {
+            "portable": {**clean, **portable},
+            "mkl's own branch": {**clean, **portable, "MKL_CBWR": "AUTO"},
+            "onednn on": {**clean, **portable, kernels.ONEDNN_SWITCH: "on"},
+        }
+    )
+    assert out["portable"][1] != out["mkl's own branch"][1] and out["portable"][1] != out["onednn on"][1]
+    assert out["portable"][1] == PORTABLE_STEPS, f"the portable pin gave other floats on {cpu_model()}"
 
 
 def narrower_cpu() -> str:
@@ -64,13 +105,7 @@ def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
         "avx2 cpu, pinned": {**clean, **AVX2_ONLY_CPU, **pin},
         "narrower cpu": {**clean, **kernels.AS_ON_CPU[narrower]},
     }
-    cmd = [sys.executable, "-m", "tests.unit.kernel_steps", "1"]
-    procs = {
-        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        for name, env in envs.items()
-    }
-    out = {name: proc.communicate(timeout=300)[0].split() for name, proc in procs.items()}
-    assert all(proc.returncode == 0 for proc in procs.values()), out
+    out = steps(envs)
     assert out["here, pinned"] == out["avx2 cpu, pinned"] == out["avx2 cpu"]
     assert out["here, pinned"][0] == "AVX2"
     assert out["here"][0] == ("AVX512" if narrower == "avx2" else "AVX2")

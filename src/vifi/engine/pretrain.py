@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vifi import kernels
 from vifi.data.frames.transforms import EvalTransform
 from vifi.engine import schedule
 from vifi.engine.devices import autocast, pick_device, seed_everything
@@ -97,6 +98,7 @@ def train(args: PretrainConfig) -> None:
     """Run the pretraining loop and save the checkpoint and the loss curve."""
     seed_everything(args.seed)
     torch.set_num_threads(args.threads)  # fixed, not the machine's: the floats depend on it (vifi.kernels)
+    kernels.apply_onednn_switch()
     device = pick_device()
     model, tokenizer = build_clip(args.arch)
     model.to(device).train()
