@@ -165,7 +165,7 @@ def bridge_of(command: str) -> str:
 
 
 def test_prompting_starts_from_one_zero_shot_vifi_bridge_per_subset_or_draw(commands):
-    """Subset (or K-shot draw) i starts from bridge i, so intervals over subsets and draws resample the bridge."""
+    """Subset (or K-shot draw) i starts from bridge i: intervals over subsets and draws resample the bridge."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     runs, seed = params["bridge"]["runs"], params["train"]["rng_seed"]
     names = ["main", *(f"rng{seed + i}" for i in range(1, runs))]
@@ -182,7 +182,8 @@ def test_prompting_starts_from_one_zero_shot_vifi_bridge_per_subset_or_draw(comm
 
     def recipe(name: str) -> str:
         """A bridge's command without what names it: its RNG seed and its run's paths."""
-        return re.sub(rf"\b{name}\b", "RUN", bridges[name]).replace(f"--rng-seed {seed + names.index(name)} ", "")
+        own = f"--rng-seed {seed + names.index(name)} "
+        return re.sub(rf"\b{name}\b", "RUN", bridges[name]).replace(own, "")
 
     assert all(f"--rng-seed {seed + i} " in bridges[name] for i, name in enumerate(names))
     assert len({recipe(name) for name in names}) == 1, "bridges must differ in their RNG seed only"
@@ -255,9 +256,10 @@ def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):
     own_commands = shell_commands("runs_all", "--configfile", str(override.with_name("own.yaml")))
     default = jobs(own_commands, "train", "base2novel", "prompt")
     assert default and not any("runs/base2novel/k400/prompt" in c for c in default)
-    assert len(jobs(own_commands, "train", "zeroshot", "vifi")) == yaml.safe_load(
-        (ROOT / "params.yaml").read_text()
-    )["bridge"]["runs"], "without a given bridge, each bridge is trained"
+    assert (
+        len(jobs(own_commands, "train", "zeroshot", "vifi"))
+        == yaml.safe_load((ROOT / "params.yaml").read_text())["bridge"]["runs"]
+    ), "without a given bridge, each bridge is trained"
 
 
 def test_paper_grid_dry_run_lists_every_job_quickly():
