@@ -178,10 +178,10 @@ def init_weights(wildcards):
 
 def run_recipe(wildcards):
     """A run's recipe; a further bridge (`rng<seed>`) trains with its own RNG seed."""
-    seed = wildcards.run.removeprefix("rng")
-    if seed == wildcards.run:
-        return recipe(wildcards.protocol, wildcards.method)
-    return recipe(wildcards.protocol, wildcards.method) | {"rng_seed": int(seed)}
+    own = recipe(wildcards.protocol, wildcards.method)
+    if wildcards.run.startswith("rng"):
+        return own | {"rng_seed": int(wildcards.run.removeprefix("rng"))}
+    return own
 
 
 def frame_shards(wildcards):
