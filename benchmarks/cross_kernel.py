@@ -32,17 +32,11 @@ from demo import clone, clone_env
 from demo_sanity import all_checks
 from harness import RESULTS, write_results
 
-from vifi.kernels import AS_ON_CPU, VARIABLES
+from vifi.kernels import AS_ON_CPU, VARIABLES, narrower_cpu
 from vifi.models.pretrained import read_state_dict
 
 KEYS = ("protocol", "dataset", "method", "shots", "set", "split")
 PRETRAINED = "checkpoints/pretrained/vifi-tiny.pt"
-
-
-def narrower_cpu() -> str:
-    """The CPU the second run stands in for: AVX2 where this one has AVX-512, else SSE4.2."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return "avx2" if "avx512f" in flags else "sse4.2"
 
 
 def run(workdir: Path, cores: int, kernels: str | None) -> float:

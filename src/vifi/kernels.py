@@ -16,6 +16,7 @@ No torch import here: the workflow reads this module when it parses the Snakefil
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # Our own switch: "off" takes oneDNN out of torch (`apply_onednn_switch`); torch reads no variable for it.
 ONEDNN_SWITCH = "VIFI_ONEDNN"
@@ -41,6 +42,16 @@ AS_ON_CPU: dict[str, dict[str, str]] = {
     },
 }
 VARIABLES = tuple(dict.fromkeys(var for table in (PINS, AS_ON_CPU) for env in table.values() for var in env))
+
+
+def narrower_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The `AS_ON_CPU` key one vector width below this CPU: AVX2 where it has AVX-512, else SSE4.2. What the
+    cross-kernel benchmark and the kernel tests stand in for another machine with."""
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        flags = ""
+    return "avx2" if " avx512f" in flags else "sse4.2"
 
 
 def pin_env(isa: str | None) -> dict[str, str]:

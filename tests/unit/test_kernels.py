@@ -83,21 +83,12 @@ def test_the_portable_pin_gives_the_floats_another_cpu_gave() -> None:
     assert out["portable"][1] == PORTABLE_STEPS, f"the portable pin gave other floats on {cpu_model()}"
 
 
-def narrower_cpu() -> str:
-    """The kernel family one vector width below this CPU's: AVX2 where it has AVX-512, else SSE4.2."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return "avx2" if " avx512f" in fh.read() else "sse4.2"
-    except OSError:
-        return "sse4.2"
-
-
 def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
     """Three AdamW steps of the demo CLIP, run here and as on an AVX2-only CPU, each in its own process; and
     unpinned, here and as on a CPU one vector width narrower, which is what the pin removes."""
     clean = {k: v for k, v in os.environ.items() if k not in kernels.VARIABLES}
     pin = kernels.pin_env("avx2")
-    narrower = narrower_cpu()
+    narrower = kernels.narrower_cpu()
     envs = {
         "here": clean,
         "avx2 cpu": {**clean, **AVX2_ONLY_CPU},

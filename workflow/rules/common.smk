@@ -170,10 +170,16 @@ def run_index(run):
     return 0
 
 
+def bridged(method):
+    """Whether a method's training starts from the bridge (its catalog entry's `starts_from`)."""
+    return method_catalog.method(method).starts_from == "bridge"
+
+
 def init_weights(wildcards):
-    """Where a method's training starts (its catalog entry's `starts_from`): the bridge, or the pretrained CLIP."""
-    bridged = method_catalog.method(wildcards.method).starts_from == "bridge"
-    return bridge_weights(wildcards.run) if bridged else pretrained_weights()
+    """Where a method's training starts: the bridge, or the pretrained CLIP."""
+    if bridged(wildcards.method):
+        return bridge_weights(wildcards.run)
+    return pretrained_weights()
 
 
 def run_recipe(wildcards):

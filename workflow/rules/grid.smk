@@ -24,9 +24,7 @@ def b2n_runs():
 def prompt_saw_novel(dataset, method):
     """Prompting skips the zero-shot source when its bridge was trained here on all of that dataset's classes."""
     return (
-        method_catalog.method(method).starts_from == "bridge"
-        and not config["bridge"]["weights"]
-        and dataset == ZS["source"]
+        bridged(method) and not config["bridge"]["weights"] and dataset == ZS["source"]
     )
 
 
@@ -122,8 +120,7 @@ def trained_models():
         bridge_weights(run)
         for protocol in PROTOCOLS
         for _, method, run in EVALUATED[protocol]()
-        if method_catalog.method(method).starts_from == "bridge"
-        and not config["bridge"]["weights"]
+        if bridged(method) and not config["bridge"]["weights"]
     ]
     return list(dict.fromkeys(models + bridges))
 
