@@ -67,6 +67,12 @@ def _schema_at(schema: dict, key: Key) -> dict:
     return node
 
 
+def _definition(schema: dict, node: dict) -> dict:
+    """The shared definition a node refers to (`$ref: "#/$defs/NAME"`, a kernel pin's enum say), or nothing."""
+    ref = node.get("$ref", "")
+    return schema["$defs"][ref.removeprefix("#/$defs/")] if ref.startswith("#/$defs/") else {}
+
+
 def _number(value: float, node: dict) -> float:
     """value moved by one step (the schema's `multipleOf`, else 1 or half), kept within its bounds."""
     step = node.get("multipleOf", 1 if isinstance(value, int) else (value / 2 or 0.5))
@@ -94,8 +100,9 @@ def perturb(value: Any, key: Key, schema: dict, scratch: Path) -> Any:
         if _drops_entry(node, changed):  # a dataset's own entry (a grid row, a data source) gone too
             changed.popitem()
         return changed
-    if "enum" in node:
-        return next(e for e in node["enum"] if e != value)
+    choices = node.get("enum") or _definition(schema, node).get("enum")
+    if choices:
+        return next(e for e in choices if e != value)
     if isinstance(value, bool):
         return not value
     if isinstance(value, int | float):

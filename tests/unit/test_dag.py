@@ -223,12 +223,24 @@ def test_gpu_jobs_go_through_the_device_pool(commands):
     assert gpu and all("python -m vifi.stages.gpu_pool -n 1" in c for c in gpu)
 
 
+AVX2_PIN = "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+
+
 def test_pretraining_runs_pinned_to_one_instruction_set_and_thread_count(commands):
     """The demo's one pretraining run is what every number builds on: its floats must not depend on the CPU."""
     (pretrain,) = [c for c in commands if "vifi pretrain " in c]
-    pin = "ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
-    assert pretrain.split("Shell command:")[1].strip().startswith(f"{pin} python -m vifi.stages.gpu_pool")
+    assert pretrain.split("Shell command:")[1].strip().startswith(f"{AVX2_PIN} python -m vifi.stages.gpu_pool")
     assert " --threads 1 " in pretrain and "--kernels" not in pretrain
+
+
+def test_extraction_runs_pinned_as_pretraining_does(commands):
+    """Every run reads the extracted frames, and the antialiased resize rounds differently on each vector
+    width: unpinned, another machine trains on other frames."""
+    extracts = [c for c in commands if "vifi extract " in c]
+    assert len(extracts) == 5  # one shard per dataset
+    for extract in extracts:
+        assert extract.split("Shell command:")[1].strip().startswith(f"{AVX2_PIN} python -m vifi extract ")
+        assert "--kernels" not in extract
 
 
 def test_a_given_bridge_checkpoint_replaces_the_zero_shot_model(tmp_path: Path):

@@ -105,7 +105,36 @@ def test_pinned_training_steps_equal_those_on_a_cpu_without_avx512() -> None:
 
 
 def test_the_params_schema_offers_exactly_the_pinnable_instruction_sets() -> None:
-    """`pretrain.kernels` is checked against the schema's list, which must follow `PINS` as pins are added."""
+    """`pretrain.kernels` and `extract.kernels` are checked against the schema's list, which must follow `PINS`
+    as pins are added."""
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "params.schema.yaml").read_text())
-    offered = schema["properties"]["pretrain"]["properties"]["kernels"]["enum"]
+    offered = schema["$defs"]["kernel_pin"]["enum"]
     assert sorted(offered, key=str) == sorted([*kernels.PINS, None], key=str)
+    for stage in ("pretrain", "extract"):
+        assert schema["properties"][stage]["properties"]["kernels"]["$ref"] == "#/$defs/kernel_pin"
+
+
+RESIZE = """
+import hashlib, numpy as np, torch
+from vifi.data.frames.decode import resize_short_side
+frames = np.random.default_rng(0).integers(0, 256, (4, 96, 128, 3), dtype=np.uint8)
+print(hashlib.sha256(resize_short_side(frames, 36).tobytes()).hexdigest())
+"""
+
+
+def test_the_pinned_extraction_resize_gives_the_same_frames_on_a_narrower_cpu() -> None:
+    """Extraction's antialiased uint8 resize has a kernel per vector width that rounds its own way, so another
+    CPU extracts other frames unless the stage is pinned (`extract.kernels`)."""
+    clean = {k: v for k, v in os.environ.items() if k not in kernels.VARIABLES}
+    narrower = kernels.AS_ON_CPU[kernels.narrower_cpu()]
+    pin = kernels.pin_env("avx2")
+    envs = {"here": clean, "narrower": {**clean, **narrower}, "pinned": {**clean, **pin}}
+    envs["narrower, pinned"] = {**clean, **narrower, **pin}
+    out = {
+        name: subprocess.run(
+            [sys.executable, "-c", RESIZE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout
+        for name, env in envs.items()
+    }
+    assert out["here"] != out["narrower"], "unpinned, a narrower CPU's resize must give other frames"
+    assert out["pinned"] == out["narrower, pinned"]

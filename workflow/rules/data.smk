@@ -113,9 +113,10 @@ rule extract:
     conda:
         "../envs/vifi.yaml"
     params:
-        opts=flags(config["extract"], skip=("shards",)),
+        pin=kernels.shell_prefix(config["extract"]["kernels"]),
+        opts=flags(config["extract"], skip=("shards", "kernels")),
     shell:
-        "python -m vifi extract --videos {input.raw:q}/videos --shard {wildcards.shard}"
+        "{params.pin} python -m vifi extract --videos {input.raw:q}/videos --shard {wildcards.shard}"
         " --num-shards {wildcards.n} {params.opts} --out {output:q} > {log:q} 2>&1"
 
 
