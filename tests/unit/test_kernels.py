@@ -50,16 +50,22 @@ def test_the_record_reads_the_pin_this_process_runs_under(monkeypatch: pytest.Mo
 PORTABLE_STEPS = "3ff7286bdc8b67d2f8897798af3c837990b7fb6dfb10f9bdcf1ff9e46fb07649"
 
 
-def steps(envs: dict[str, dict[str, str]]) -> dict[str, list[str]]:
-    """`kernel_steps` on one thread under each environment, each in its own process: kernels, weights' hash."""
-    cmd = [sys.executable, "-m", "tests.unit.kernel_steps", "1"]
+def outputs(cmd: list[str], envs: dict[str, dict[str, str]]) -> dict[str, str]:
+    """`cmd`'s output under each environment, each in its own process (the switches are read once, at the
+    first computation), all at once."""
     procs = {
         name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         for name, env in envs.items()
     }
-    out = {name: proc.communicate(timeout=300)[0].split() for name, proc in procs.items()}
+    out = {name: proc.communicate(timeout=300)[0] for name, proc in procs.items()}
     assert all(proc.returncode == 0 for proc in procs.values()), out
     return out
+
+
+def steps(envs: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """`kernel_steps` on one thread under each environment: the kernels torch ran and the weights' hash."""
+    out = outputs([sys.executable, "-m", "tests.unit.kernel_steps", "1"], envs)
+    return {name: text.split() for name, text in out.items()}
 
 
 def cpu_model() -> str:
@@ -130,11 +136,6 @@ def test_the_pinned_extraction_resize_gives_the_same_frames_on_a_narrower_cpu() 
     pin = kernels.pin_env("avx2")
     envs = {"here": clean, "narrower": {**clean, **narrower}, "pinned": {**clean, **pin}}
     envs["narrower, pinned"] = {**clean, **narrower, **pin}
-    out = {
-        name: subprocess.run(
-            [sys.executable, "-c", RESIZE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-        ).stdout
-        for name, env in envs.items()
-    }
+    out = outputs([sys.executable, "-c", RESIZE], envs)
     assert out["here"] != out["narrower"], "unpinned, a narrower CPU's resize must give other frames"
     assert out["pinned"] == out["narrower, pinned"]
