@@ -8,7 +8,7 @@ independent of the instruction set: pinned training steps on AVX-512 equal those
 bit for bit (`tests/unit/test_kernels.py`; the demo's whole pretraining in `benchmarks/cross_kernel.py`).
 Across CPU vendors only `portable` can hold (see `PINS`); a test compares its steps with those recorded on
 another CPU. The pins need an x86-64 CPU with AVX2 (any since 2013); elsewhere set them off
-(`pretrain.kernels: null`). On CUDA they are moot. Frame extraction is pinned too (`extract.kernels`): its
+(`pretrain.kernels: null`, `extract.kernels: null`). On CUDA they are moot. Frame extraction is pinned too: its
 antialiased uint8 resize has one kernel per vector width, each rounding its own way, and every run reads its
 frames.
 
