@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 import torch
+import torchvision.io
 
 from vifi.data.frames import decode, extract
 from vifi.data.frames.dataset import ClipDataset, MissingVideosError
@@ -152,6 +153,48 @@ def test_jpeg_round_trip_psnr_and_resize(video_root: Path, tmp_path: Path) -> No
     summary = extract_shard(video_root, keys, tmp_path / "s.vff", short_side=36, progress=False)
     assert summary["videos"] == 1 and summary["frames"] == FRAMES
     assert FrameStore([tmp_path / "s.vff"]).read("a/v0.mp4", [0]).shape == (1, 36, 48, 3)
+
+
+@pytest.mark.parametrize(("short_side", "quality"), [(HEIGHT, 90), (37, 90), (HEIGHT, 50), (37, 100)])
+def test_jpeg_frames_read_as_torchvision_decodes_them(
+    video_root: Path, tmp_path: Path, short_side: int, quality: int
+) -> None:
+    """The store decodes with simplejpeg for speed; its pixels must be those of torchvision's `decode_jpeg` on
+    the same bytes, at even and odd frame sizes and at low, usual and full quality."""
+    extract_shard(
+        video_root, ["a/v0.mp4"], tmp_path / "j.vff", short_side=short_side, quality=quality, progress=False
+    )
+    frames = decode_video(video_root / "a/v0.mp4", short_side=short_side)
+    encoded = torchvision.io.encode_jpeg(list(torch.from_numpy(frames).permute(0, 3, 1, 2)), quality=quality)
+    expected = np.stack([torchvision.io.decode_jpeg(blob).permute(1, 2, 0).numpy() for blob in encoded])
+    read = FrameStore([tmp_path / "j.vff"]).read("a/v0.mp4", range(FRAMES))
+    assert read.shape == (FRAMES, short_side, frames.shape[2], 3)
+    np.testing.assert_array_equal(read, expected)
+
+
+def test_a_frame_that_does_not_decode_is_named(video_root: Path, tmp_path: Path) -> None:
+    extract_shard(video_root, ["b/v2.mp4"], tmp_path / "j.vff", short_side=HEIGHT, progress=False)
+    damaged = bytearray((tmp_path / "j.vff").read_bytes())
+    damaged[-40:] = bytes(40)  # the last frame's entropy-coded data and its end marker
+    (tmp_path / "j.vff").write_bytes(damaged)
+    store = FrameStore([tmp_path / "j.vff"])
+    assert store.read("b/v2.mp4", [0]).shape == (1, HEIGHT, WIDTH, 3)
+    with pytest.raises(ShardFormatError, match=r"b/v2\.mp4: frame 4 does not decode"):
+        store.read("b/v2.mp4", [0, 4])
+
+
+def test_a_frame_of_another_size_than_its_index_says_is_named(video_root: Path, tmp_path: Path) -> None:
+    """Decoded into a buffer of the indexed size, a smaller frame would fill it row-misaligned and unnoticed."""
+    extract_shard(video_root, ["b/v2.mp4"], tmp_path / "j.vff", short_side=HEIGHT, progress=False)
+    index, payload_start = read_index(tmp_path / "j.vff")
+    payload = (tmp_path / "j.vff").read_bytes()[payload_start:]
+    taller = {**index["videos"]["b/v2.mp4"], "height": HEIGHT + 8}
+    index = {**index, "format": 2, "videos": {"b/v2.mp4": taller}}
+    del index["frames"]
+    raw = json.dumps(index).encode()
+    (tmp_path / "tall.vff").write_bytes(HEADER.pack(MAGIC, len(raw)) + raw + payload)
+    with pytest.raises(ShardFormatError, match=rf"b/v2\.mp4: frame 0 is \({HEIGHT}, {WIDTH}\), the index says"):
+        FrameStore([tmp_path / "tall.vff"]).read("b/v2.mp4", [0])
 
 
 def test_failed_encoding_leaves_no_file(

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
-import torchvision.io
+import simplejpeg
 
 from vifi.data.frames.shards import ShardFormatError, read_tables, shard_paths
 
@@ -168,7 +167,7 @@ class FrameStore:
         starts = entry.offset + np.concatenate(([0], np.cumsum(sizes)))
         fd = self._fd(entry.shard)
         blobs = [self._pread(fd, int(sizes[i]), int(starts[i]), key) for i in unique]
-        frames = self._decode(blobs, entry)
+        frames = self._decode(blobs, entry, key, kept[unique])
         if np.array_equal(inverse, np.arange(len(wanted))):  # increasing, each once (training clips): no copy
             return frames
         return frames[inverse]
@@ -195,14 +194,24 @@ class FrameStore:
             raise ShardFormatError(f"{key}: short read at byte {offset}; is the shard truncated?")
         return buf
 
-    def _decode(self, blobs: list[bytearray], entry: _Entry) -> np.ndarray:
-        shape = (entry.height, entry.width, 3)
-        if not blobs:
-            return np.empty((0, *shape), dtype=np.uint8)
+    def _decode(self, blobs: list[bytearray], entry: _Entry, key: str, numbers: np.ndarray) -> np.ndarray:
+        """Decode each frame straight into its slot of one `(T, H, W, 3)` array.
+
+        simplejpeg decodes with libjpeg-turbo's exact integer IDCT and smooth chroma upsampling, as
+        torchvision's `decode_jpeg` does, so the pixels are the same (tested), but faster and with no tensor per
+        frame to stack: the read is what bounds the training loader (`benchmarks/loader.py`).
+        """
+        frames = np.empty((len(blobs), entry.height, entry.width, 3), dtype=np.uint8)
         if self._codecs[entry.shard] == "raw":
-            return np.stack([np.frombuffer(b, dtype=np.uint8).reshape(shape) for b in blobs])
-        tensors = [torch.frombuffer(b, dtype=torch.uint8) for b in blobs]
-        decoded = torchvision.io.decode_jpeg(tensors, mode=torchvision.io.ImageReadMode.RGB)
-        # Each decoded frame is a (3, H, W) view of (H, W, 3) memory: stacking the (H, W, 3) views is a plain
-        # copy, where stacking the views themselves would transpose every pixel (and `read`'s caller back).
-        return torch.stack([frame.permute(1, 2, 0) for frame in decoded]).numpy()
+            for frame, blob in zip(frames, blobs, strict=True):
+                frame.reshape(-1)[:] = np.frombuffer(blob, dtype=np.uint8)
+            return frames
+        for number, frame, blob in zip(numbers, frames, blobs, strict=True):
+            try:
+                shape = simplejpeg.decode_jpeg(blob, "RGB", buffer=frame).shape
+            except ValueError as error:
+                raise ShardFormatError(f"{key}: frame {number} does not decode: {error}") from error
+            if shape != frame.shape:
+                indexed = frame.shape[:2]
+                raise ShardFormatError(f"{key}: frame {number} is {shape[:2]}, the index says {indexed}")
+        return frames
