@@ -37,6 +37,7 @@ test: setup
 # Performance benchmarks (not tests): each prints ratios measured side by side in one run and writes
 # results/benchmarks/<name>.json. About an hour on 2 cores, three runs of the demo included.
 bench: setup
+	bash scripts/system-deps.sh ffmpeg
 	python benchmarks/run_all.py
 	python benchmarks/gpu_hours.py
 	python benchmarks/dag.py

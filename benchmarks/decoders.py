@@ -6,14 +6,16 @@ from the photo scene of `scenes.py`, panning. Compared on each:
 
 - PyAV, one thread: `vifi.data.frames.decode.decode_video`, what `vifi extract` runs, and the reference;
 - PyAV with its frame and slice threads (`thread_type="AUTO"`) at 2 threads;
-- decord (`VideoReader(num_threads=n)`, all frames by `get_batch`) at 1 and 2 threads.
+- decord (`VideoReader(num_threads=n)`, all frames by `get_batch`) at 1 and 2 threads;
+- torchcodec (`VideoDecoder(num_ffmpeg_threads=n)`, all frames by `get_frames_in_range`) at 1 and 2 threads.
+  torchcodec 0.17.0 is the release that loads with torch 2.14.1; it brings no FFmpeg of its own but loads the
+  system's (`scripts/system-deps.sh ffmpeg`, FFmpeg 5.1 on Debian 12), so where none is installed it is left out
+  and the run says why.
 
 Correctness: each decoder's RGB frames against the reference's, as the largest absolute difference and the
 share of values that differ (the frame counts must match). Speed: decode plus `resize_short_side` to 256 (what
 extraction does next), timed in turn, as videos/s and videos/s per thread; a thread count pays off when its
 videos/s per thread does not fall below the one-thread rate, since extraction runs one process per core.
-torchcodec is not compared: it loads the system's FFmpeg libraries, and this machine has none (PyAV and decord
-bring their own).
 
     .venv/bin/python benchmarks/decoders.py [--quick] [--out DIR]
 """
@@ -31,6 +33,15 @@ from harness import interleaved, parse_args, per_core, write_results
 from scenes import photo_scene
 
 from vifi.data.frames.decode import decode_video, resize_short_side
+
+try:
+    from torchcodec.decoders import VideoDecoder
+except ImportError as error:  # not installed (`make setup` installs it)
+    VideoDecoder, TORCHCODEC_MISSING = None, f"torchcodec is not installed ({error})"
+else:
+    from torchcodec._core import ffmpeg_major_version
+
+    TORCHCODEC_MISSING = None if ffmpeg_major_version else "torchcodec found no FFmpeg libraries on this system"
 
 FPS, SECONDS, QUICK_SECONDS = 30, 4, 1
 SHORT_SIDE = 256
@@ -75,17 +86,33 @@ def decord_all(path: Path, threads: int) -> np.ndarray:
     return reader.get_batch(list(range(len(reader)))).asnumpy()
 
 
+def torchcodec_all(path: Path, threads: int) -> np.ndarray:
+    """All frames, RGB, decoded by torchcodec on the system's FFmpeg with `threads` FFmpeg threads."""
+    decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=threads)
+    return decoder.get_frames_in_range(start=0, stop=len(decoder)).data.numpy()
+
+
 DECODERS: dict[str, tuple[int, Callable[[Path], np.ndarray]]] = {
     "pyav x1 (extract)": (1, decode_video),
     "pyav x2": (2, lambda path: pyav_threaded(path, 2)),
     "decord x1": (1, lambda path: decord_all(path, 1)),
     "decord x2": (2, lambda path: decord_all(path, 2)),
 }
+if TORCHCODEC_MISSING is None:
+    DECODERS |= {
+        "torchcodec x1": (1, lambda path: torchcodec_all(path, 1)),
+        "torchcodec x2": (2, lambda path: torchcodec_all(path, 2)),
+    }
 REFERENCE = "pyav x1 (extract)"
 
 
-def agreement(frames: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Largest absolute difference and share of differing values; infinite when the frame counts differ."""
+def agreement(decode: Callable[[Path], np.ndarray], path: Path, reference: np.ndarray) -> dict[str, object]:
+    """Largest absolute difference and share of differing values (infinite when the frame counts differ), or
+    the error where the decoder cannot decode the file to its end."""
+    try:
+        frames = decode(path)
+    except RuntimeError as error:
+        return {"max_abs": float("inf"), "differing": 1.0, "frames": 0, "error": str(error)}
     if frames.shape != reference.shape:
         return {"max_abs": float("inf"), "differing": 1.0, "frames": len(frames)}
     difference = np.abs(frames.astype(np.int16) - reference.astype(np.int16))
@@ -99,6 +126,8 @@ def agreement(frames: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     per_core()
+    if TORCHCODEC_MISSING:
+        print(f"torchcodec not compared: {TORCHCODEC_MISSING}")
     seconds = QUICK_SECONDS if args.quick else SECONDS
     ratios: dict[str, float] = {}
     figures: dict[str, object] = {}
@@ -107,11 +136,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             path = Path(tmp) / f"clip{suffix}"
             encode(path, codec, width, height, seconds, options)
             reference = decode_video(path)
-            agree = {name: agreement(decode(path), reference) for name, (_, decode) in DECODERS.items()}
+            agree = {name: agreement(decode, path, reference) for name, (_, decode) in DECODERS.items()}
+            decoding = [name for name in DECODERS if "error" not in agree[name]]
             rates = interleaved(
                 {
-                    name: lambda decode=decode, path=path: resize_short_side(decode(path), SHORT_SIDE)
-                    for name, (_, decode) in DECODERS.items()
+                    name: lambda decode=DECODERS[name][1], path=path: resize_short_side(
+                        decode(path), SHORT_SIDE
+                    )
+                    for name in decoding
                 },
                 QUICK_REPEATS if args.quick else REPEATS,
             )
@@ -120,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{'decoder':>18} " + " ".join(f"{c:>10}" for c in columns))
             base = 1 / rates[REFERENCE]
             for name, (threads, _) in DECODERS.items():
+                if name not in decoding:
+                    print(f"{name:>18} fails: {agree[name]['error']}")
+                    continue
                 rate = 1 / rates[name]
                 print(
                     f"{name:>18} {agree[name]['max_abs']:>10.0f} {agree[name]['differing']:>10.2%} "

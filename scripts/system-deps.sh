@@ -3,8 +3,10 @@
 #   tex      latexmk and a minimal TeX Live (booktabs, graphicx) to build paper/main.pdf;
 #   browser  headless Chromium, for the test that renders results/index.html;
 #   slurm    SLURM with accounting (slurmdbd on MariaDB) and munge, for the tests that start a one-node
-#            cluster (scripts/slurm-local.sh, tests/integration/test_slurm.py).
-# Usage: scripts/system-deps.sh [tex] [browser] [slurm]   (tex and browser when none is named)
+#            cluster (scripts/slurm-local.sh, tests/integration/test_slurm.py);
+#   ffmpeg   FFmpeg's shared libraries, which torchcodec loads (benchmarks/decoders.py compares it with the
+#            extraction decoders; PyAV and decord bring their own FFmpeg).
+# Usage: scripts/system-deps.sh [tex] [browser] [slurm] [ffmpeg]   (tex and browser when none is named)
 #
 # Only packages that are missing are installed, and only by root with apt-get; anyone else is told what to
 # install and the script exits 0: the paper rule is then left out of the default target and the tests that
@@ -22,6 +24,7 @@ declare -A PACKAGES_OF=(
     [tex]="latexmk texlive-latex-base texlive-latex-recommended"
     [browser]="chromium fonts-dejavu-core"
     [slurm]="slurmctld slurmd slurm-client slurmdbd munge mariadb-server"
+    [ffmpeg]="ffmpeg"
 )
 
 wanted=()
@@ -46,7 +49,7 @@ done
 if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
     echo "system-deps: missing Debian packages: ${missing[*]}"
     echo "system-deps: install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
-    echo "system-deps: until then the paper PDF is not built and the tests needing them skip"
+    echo "system-deps: until then what needs them is left out (paper PDF, tests, torchcodec in benchmarks)"
     exit 0
 fi
 
@@ -55,5 +58,5 @@ export DEBIAN_FRONTEND=noninteractive
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
     echo "system-deps: apt-get could not install ${missing[*]}" >&2
     [[ "${CI:-}" == true ]] && exit 1
-    echo "system-deps: continuing without them; the paper PDF is not built and the tests needing them skip"
+    echo "system-deps: continuing without them; what needs them is left out (paper PDF, tests, torchcodec)"
 fi
