@@ -4,10 +4,10 @@ Compared, side by side in one run, clips/s per core at 8 and 32 frames, 224 crop
 
 - ours, as `vifi train` builds it: `ClipDataset` over a frame-store shard (`extract_shard`, short side 256,
   every frame kept) -> segment sampling (METHODS §4.2) -> `TrainTransform(224)` (§4.3) -> `DataLoader` collate;
-- ours with `--device-augment`: the same, but the workers stop once the crop is cut and collate the uint8
-  crops (padded to one square) with their sizes and photometric draws; `DeviceAugment` (the crop's resize,
-  flip, per-frame jitter, grayscale, normalise) runs where the model runs, so it is timed apart (on one CPU
-  core here; a GPU is not measured);
+- ours with `--device-augment`: the same, but the workers stop once the crop box is drawn and collate uint8
+  square windows of the frames holding the crops, with the crops' boxes and photometric draws;
+  `DeviceAugment` (the crop's resize, flip, per-frame jitter, grayscale, normalise) runs where the model runs,
+  so it is timed apart (on one CPU core here; a GPU is not measured);
 - the papers': in every epoch the video file is read into memory and opened with
   `decord.VideoReader(num_threads=1)` (§4.1), the same sampler's indices come from `get_batch`, then the same
   `TrainTransform` and collate.

@@ -273,12 +273,12 @@ class ClipColorJitter:
 class TrainTransform:
     """Training augmentation: short-side resize, multi-scale crop, resize, flip, jitter, grayscale.
 
-    With `on_device`, the transform stops at the crop box and returns the uint8 crop, channels last and padded
-    to a fixed square, with its size and the draws of the photometric steps (flip, jitter, grayscale), which
-    `DeviceAugment` applies to whole batches where the model runs, the crop's resize first: loader workers then
-    only read, decode and cut the crop. The resize was most of what a worker did beyond the read (3 of about
-    22 ms per 32-frame clip, `docs/performance.md`). The draws come from the same stream in the same order
-    either way, so both paths give the same clips.
+    With `on_device`, the transform stops at the crop box and returns a square window of the frames, channels
+    last, that holds the crop, with the crop's offset in it, its size and the draws of the photometric steps
+    (flip, jitter, grayscale), which `DeviceAugment` applies to whole batches where the model runs, the crop's
+    resize first: loader workers then only read, decode and cut. The resize was most of what a worker did beyond
+    the read (3 of about 22 ms per 32-frame clip, `docs/performance.md`). The draws come from the same stream in
+    the same order either way, so both paths give the same clips.
     """
 
     def __init__(
@@ -300,22 +300,25 @@ class TrainTransform:
         self.normalize = Normalize(mean, std)
         self.on_device = on_device
 
-    def cut(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 `(T, 3, h, w)` view of the multi-scale crop (§4.3) after the short-side resize, not resized
-        yet: `h, w <= scale_size(input_size)`, since the crop's sides are fractions of the short side."""
+    def _boxed(self, frames: np.ndarray) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The uint8 `(T, 3, H, W)` clip after the short-side resize and its multi-scale crop box (§4.3)
+        `(top, left, h, w)`: `h, w <= scale_size(input_size)`, since the crop's sides are fractions of the
+        short side."""
         clip = resize_short_side_clip(to_clip_tensor(frames), scale_size(self.input_size), antialias=False)
-        top, left, crop_h, crop_w = multi_scale_crop_box(clip.shape[-2], clip.shape[-1], self.input_size)
-        return clip[..., top : top + crop_h, left : left + crop_w]
+        return clip, multi_scale_crop_box(clip.shape[-2], clip.shape[-1], self.input_size)
 
     def crop(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 `(T, 3, input_size, input_size)`: short-side resize, multi-scale crop, resize (§4.3)."""
-        return resize_clip(self.cut(frames), self.input_size, self.input_size, antialias=False)
+        clip, (top, left, crop_h, crop_w) = self._boxed(frames)
+        cut = clip[..., top : top + crop_h, left : left + crop_w]
+        return resize_clip(cut, self.input_size, self.input_size, antialias=False)
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor | dict[str, torch.Tensor]:
         """Augment uint8 `(T, H, W, 3)` frames into a float32 `(T, 3, input_size, input_size)` clip, or with
-        `on_device` into the padded uint8 crop, its size and its photometric draws (`DeviceAugment`'s input)."""
+        `on_device` into a uint8 window holding the crop, the crop's offset and size in it, and the photometric
+        draws (`DeviceAugment`'s input)."""
         if self.on_device:
-            return self._draws(self.cut(frames))
+            return self._draws(*self._boxed(frames))
         clip = self.crop(frames)
         if _coin(self.hflip):
             clip = clip.flip(-1)
@@ -325,25 +328,25 @@ class TrainTransform:
             clip = F.rgb_to_grayscale(clip, num_output_channels=3)
         return self.normalize(clip)
 
-    def _draws(self, crop: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The padded crop, its size and the photometric draws, in `__call__`'s order so that the RNG stream is
-        the same."""
+    def _draws(self, clip: torch.Tensor, box: tuple[int, int, int, int]) -> dict[str, torch.Tensor]:
+        """The window holding the crop box, the crop's offset and size in it and the photometric draws, in
+        `__call__`'s order so that the RNG stream is the same."""
         flip, jitter = _coin(self.hflip), _coin(self.color_jitter)
-        order, factors = self.jitter.draw(len(crop)) if jitter else (None, None)
+        order, factors = self.jitter.draw(len(clip)) if jitter else (None, None)
         gray = _coin(self.grayscale)
         if order is None:  # no draws: placeholders that `DeviceAugment` leaves unused
-            order = torch.zeros(len(crop), len(JITTER_OPS), dtype=torch.int64)
-            factors = torch.zeros(len(crop), len(JITTER_OPS), dtype=torch.float64)
-        side, (height, width) = scale_size(self.input_size), crop.shape[-2:]
-        # (T, H, W, 3), as the decoded frames lie in memory, so the crop copies row by row without transposing;
-        # one square size for every crop, so that clips of any aspect ratio and crop size collate. Only the
-        # margins are zeroed: zeroing the whole square first made this 1.6x slower (32 frames, 224 crop).
-        padded = crop.new_empty(len(crop), side, side, 3)
-        padded[:, :height, :width] = crop.permute(0, 2, 3, 1)
-        padded[:, height:] = 0
-        padded[:, :height, width:] = 0
+            order = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.int64)
+            factors = torch.zeros(len(clip), len(JITTER_OPS), dtype=torch.float64)
+        (top, left, height, width), side = box, scale_size(self.input_size)
+        # One square size for every clip, so that clips of any aspect ratio and crop size collate: the crop's
+        # own pixels and the frame's around them, a (T, side, side, 3) view of the decoded frames that the
+        # collate copies once (a zero-padded copy of the crop cost another copy). The short side is `side`,
+        # so a window of that size fits, shifted up or left where the crop lies near the far edge.
+        row, col = min(top, clip.shape[-2] - side), min(left, clip.shape[-1] - side)
+        window = clip[..., row : row + side, col : col + side].permute(0, 2, 3, 1)
         return {
-            "clip": padded,
+            "clip": window,
+            "offset": torch.tensor([top - row, left - col]),
             "size": torch.tensor([height, width]),
             "flip": torch.tensor(flip),
             "jitter": torch.tensor(jitter),
@@ -373,20 +376,22 @@ class DeviceAugment:
         self.input_size = input_size
         self.normalize = Normalize(mean, std)
 
-    def resize(self, padded: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
-        """uint8 `(B, T, 3, I, I)` clips, each the `sizes[b]` corner of the `(B, T, S, S, 3)` crops resized."""
+    def resize(self, windows: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """uint8 `(B, T, 3, I, I)` clips, each the crop at `offsets[b]` of size `sizes[b]` in the
+        `(B, T, S, S, 3)` windows, resized."""
         size = self.input_size
+        boxes = torch.cat([offsets, sizes], dim=1).tolist()
         return torch.stack(
             [
-                resize_clip(clip[:, :h, :w].permute(0, 3, 1, 2), size, size, antialias=False)
-                for clip, (h, w) in zip(padded, sizes.tolist(), strict=True)
+                resize_clip(clip[:, y : y + h, x : x + w].permute(0, 3, 1, 2), size, size, antialias=False)
+                for clip, (y, x, h, w) in zip(windows, boxes, strict=True)
             ]
         )
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """float32 `(B, T, 3, I, I)` clips from the padded uint8 `(B, T, S, S, 3)` crops `batch["clip"]`, their
-        sizes `batch["size"]` and their draws."""
-        clips = self.resize(batch["clip"], batch["size"])
+        """float32 `(B, T, 3, I, I)` clips from the uint8 `(B, T, S, S, 3)` windows `batch["clip"]`, the crops'
+        offsets `batch["offset"]` and sizes `batch["size"]` in them, and their draws."""
+        clips = self.resize(batch["clip"], batch["offset"], batch["size"])
         b, t = clips.shape[:2]
         frames = torch.where(batch["flip"].view(b, 1, 1, 1, 1), clips.flip(-1), clips).flatten(0, 1)
         jittered = batch["jitter"].repeat_interleave(t)
