@@ -26,7 +26,6 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from vifi.embeddings import Embeddings, EmbeddingsError, load_embeddings
@@ -181,6 +180,8 @@ def tsne_map(vectors: np.ndarray, perplexity: float, seed: int, threads: int = 1
     The OpenMP threads are capped: on cores shared with other jobs, t-SNE's spinning worker threads run
     about 30x slower than one thread (0.2 s against 6 s for 12 points on 2 busy cores).
     """
+    from sklearn.manifold import TSNE  # here, not at the top: every other figure job would pay its import
+
     n = len(vectors)
     if n < 2:
         raise FigureError(f"t-SNE needs at least 2 videos, got {n}")
