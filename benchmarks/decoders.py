@@ -8,9 +8,9 @@ from the photo scene of `scenes.py`, panning. Compared on each:
 - PyAV with its frame and slice threads (`thread_type="AUTO"`) at 2 threads;
 - decord (`VideoReader(num_threads=n)`, all frames by `get_batch`) at 1 and 2 threads;
 - torchcodec (`VideoDecoder(num_ffmpeg_threads=n)`, all frames by `get_frames_in_range`) at 1 and 2 threads.
-  torchcodec 0.17.0 is the release that loads with torch 2.14.1; it brings no FFmpeg of its own but loads the
-  system's (`scripts/system-deps.sh ffmpeg`, FFmpeg 5.1 on Debian 12), so where none is installed it is left out
-  and the run says why.
+  torchcodec 0.17.0, the newest release, loads and decodes with torch 2.14.1; it brings no FFmpeg of its own
+  but loads the system's (`scripts/system-deps.sh ffmpeg`, FFmpeg 5.1 on Debian 12), so where none is installed
+  it is left out and the run says why.
 
 Correctness: each decoder's RGB frames against the reference's, as the largest absolute difference and the
 share of values that differ (the frame counts must match). Speed: decode plus `resize_short_side` to 256 (what
@@ -35,13 +35,13 @@ from scenes import photo_scene
 from vifi.data.frames.decode import decode_video, resize_short_side
 
 try:
+    import torchcodec
     from torchcodec.decoders import VideoDecoder
 except ImportError as error:  # not installed (`make setup` installs it)
     VideoDecoder, TORCHCODEC_MISSING = None, f"torchcodec is not installed ({error})"
 else:
-    from torchcodec._core import ffmpeg_major_version
-
-    TORCHCODEC_MISSING = None if ffmpeg_major_version else "torchcodec found no FFmpeg libraries on this system"
+    found = torchcodec.ffmpeg_major_version
+    TORCHCODEC_MISSING = None if found else "torchcodec found no FFmpeg libraries on this system"
 
 FPS, SECONDS, QUICK_SECONDS = 30, 4, 1
 SHORT_SIDE = 256
