@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -75,6 +76,19 @@ def raw_shard(video_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse))
+
+
+def json_index_shard(shard: Path, out: Path, fmt: int, edit: Callable[[dict], None] | None = None) -> Path:
+    """`shard`'s frames under a JSON index of format `fmt`, as shards before the binary tables (format 3) held
+    it, after `edit` changed that index in place."""
+    index, payload_start = read_index(shard)
+    index = {**index, "format": fmt, "videos": {k: {**v} for k, v in index["videos"].items()}}
+    del index["frames"]
+    if edit:
+        edit(index)
+    raw = json.dumps(index).encode()
+    out.write_bytes(HEADER.pack(MAGIC, len(raw)) + raw + shard.read_bytes()[payload_start:])
+    return out
 
 
 def test_list_videos_filters_and_sorts(video_root: Path) -> None:
@@ -186,15 +200,13 @@ def test_a_frame_that_does_not_decode_is_named(video_root: Path, tmp_path: Path)
 def test_a_frame_of_another_size_than_its_index_says_is_named(video_root: Path, tmp_path: Path) -> None:
     """Decoded into a buffer of the indexed size, a smaller frame would fill it row-misaligned and unnoticed."""
     extract_shard(video_root, ["b/v2.mp4"], tmp_path / "j.vff", short_side=HEIGHT, progress=False)
-    index, payload_start = read_index(tmp_path / "j.vff")
-    payload = (tmp_path / "j.vff").read_bytes()[payload_start:]
-    taller = {**index["videos"]["b/v2.mp4"], "height": HEIGHT + 8}
-    index = {**index, "format": 2, "videos": {"b/v2.mp4": taller}}
-    del index["frames"]
-    raw = json.dumps(index).encode()
-    (tmp_path / "tall.vff").write_bytes(HEADER.pack(MAGIC, len(raw)) + raw + payload)
+
+    def taller(index: dict) -> None:
+        index["videos"]["b/v2.mp4"]["height"] = HEIGHT + 8
+
+    tall = json_index_shard(tmp_path / "j.vff", tmp_path / "tall.vff", 2, taller)
     with pytest.raises(ShardFormatError, match=rf"b/v2\.mp4: frame 0 is \({HEIGHT}, {WIDTH}\), the index says"):
-        FrameStore([tmp_path / "tall.vff"]).read("b/v2.mp4", [0])
+        FrameStore([tall]).read("b/v2.mp4", [0])
 
 
 def test_failed_encoding_leaves_no_file(
@@ -580,19 +592,14 @@ def test_subsampled_index_round_trip(subsampled_raw: tuple[Path, dict]) -> None:
 def test_json_formats_1_and_2_are_read_and_unknown_formats_rejected(raw_shard: Path, tmp_path: Path) -> None:
     """Shards written before the binary tables (format 3) hold every video's numbers in the JSON index; format 1
     also lacks `kept` and `frames_per_video`. Both read as the same store."""
-    index, payload_start = read_index(raw_shard)
-    payload = raw_shard.read_bytes()[payload_start:]
+
+    def format_1(index: dict) -> None:
+        del index["frames_per_video"]
+        for video in index["videos"].values():
+            del video["kept"]
 
     def rewrite(name: str, fmt: int) -> Path:
-        old = {**index, "format": fmt, "videos": {k: {**v} for k, v in index["videos"].items()}}
-        del old["frames"]
-        if fmt == 1:
-            del old["frames_per_video"]
-            for video in old["videos"].values():
-                del video["kept"]
-        raw = json.dumps(old).encode()
-        (tmp_path / name).write_bytes(HEADER.pack(MAGIC, len(raw)) + raw + payload)
-        return tmp_path / name
+        return json_index_shard(raw_shard, tmp_path / name, fmt, format_1 if fmt == 1 else None)
 
     new = FrameStore([raw_shard])
     for fmt in (1, 2):
